@@ -1,0 +1,146 @@
+"""Rich gRPC status <-> configd errors: the one mapping, used by the server and every client.
+
+The server side builds a `google.rpc.Status` with details from a ConfigdError; the client side
+turns a failed call back into the same ConfigdError type (via ErrorInfo.reason).
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from configd_client.errors import (
+    BY_REASON,
+    ConfigdError,
+    FailedCondition,
+    FieldViolation,
+    FutureRevision,
+    InvalidArgument,
+    LimitExceeded,
+    PreconditionFailed,
+    RevisionCompacted,
+    Unauthenticated,
+    Unavailable,
+)
+
+DOMAIN = "configd"
+
+
+def _pack(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed
+
+
+def to_status(error: ConfigdError) -> status_pb2.Status:
+    """A google.rpc.Status carrying the error's code, message and typed details."""
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN)
+    details: list[any_pb2.Any] = []
+    if isinstance(error, InvalidArgument):
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.path, description=v.message, reason=v.keyword
+                        )
+                        for v in error.violations
+                    ]
+                )
+            )
+        )
+    elif isinstance(error, PreconditionFailed):
+        details.append(
+            _pack(
+                error_details_pb2.PreconditionFailure(
+                    violations=[
+                        error_details_pb2.PreconditionFailure.Violation(
+                            type="REVISION", subject=f.subject, description=f.description
+                        )
+                        for f in error.failures
+                    ]
+                )
+            )
+        )
+        for index, failure in enumerate(error.failures):
+            info.metadata[f"current_revision.{index}"] = str(failure.current_revision)
+    elif isinstance(error, LimitExceeded):
+        details.append(
+            _pack(
+                error_details_pb2.QuotaFailure(
+                    violations=[
+                        error_details_pb2.QuotaFailure.Violation(
+                            subject=error.limit, description=error.detail
+                        )
+                    ]
+                )
+            )
+        )
+        info.metadata["limit"] = error.limit
+        info.metadata["value"] = str(error.value)
+    elif isinstance(error, RevisionCompacted):
+        info.metadata["compact_revision"] = str(error.compact_revision)
+    elif isinstance(error, FutureRevision):
+        info.metadata["current_revision"] = str(error.current_revision)
+    details.insert(0, _pack(info))
+    code = getattr(code_pb2, error.code)
+    return status_pb2.Status(code=code, message=str(error), details=details)
+
+
+def to_grpc_status(error: ConfigdError) -> grpc.Status:
+    return rpc_status.to_status(to_status(error))
+
+
+def from_rpc_error(exc: grpc.RpcError) -> ConfigdError:
+    """The ConfigdError a failed call stands for (transport failures become Unavailable)."""
+    status = rpc_status.from_call(exc) if isinstance(exc, grpc.Call) else None
+    code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
+    text = (exc.details() if isinstance(exc, grpc.Call) else str(exc)) or code.name
+    if status is None:
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return Unavailable(text)
+        if code is grpc.StatusCode.UNAUTHENTICATED:
+            return Unauthenticated(text)
+        plain = ConfigdError(text)
+        plain.code = code.name  # type: ignore[misc]
+        return plain
+    info = error_details_pb2.ErrorInfo()
+    bad_request = error_details_pb2.BadRequest()
+    precondition = error_details_pb2.PreconditionFailure()
+    quota = error_details_pb2.QuotaFailure()
+    for detail in status.details:
+        for message in (info, bad_request, precondition, quota):
+            if detail.Is(message.DESCRIPTOR):
+                detail.Unpack(message)
+    cls = BY_REASON.get(info.reason, ConfigdError) if info.domain == DOMAIN else ConfigdError
+    meta = dict(info.metadata)
+    error: ConfigdError
+    if issubclass(cls, InvalidArgument):
+        error = cls(
+            status.message,
+            violations=[
+                FieldViolation(v.field, v.reason, v.description)
+                for v in bad_request.field_violations
+            ],
+        )
+    elif issubclass(cls, PreconditionFailed):
+        error = cls(
+            status.message,
+            failures=[
+                FailedCondition(
+                    v.subject, v.description, int(meta.get(f"current_revision.{i}", "0"))
+                )
+                for i, v in enumerate(precondition.violations)
+            ],
+        )
+    elif issubclass(cls, LimitExceeded):
+        error = cls(status.message, limit=meta.get("limit", ""), value=int(meta.get("value", "0")))
+    elif issubclass(cls, RevisionCompacted):
+        error = cls(status.message, compact_revision=int(meta.get("compact_revision", "0")))
+    elif issubclass(cls, FutureRevision):
+        error = cls(status.message, current_revision=int(meta.get("current_revision", "0")))
+    else:
+        error = cls(status.message)
+    return error

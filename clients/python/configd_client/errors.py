@@ -1,0 +1,181 @@
+"""The errors configd reports, defined once for the server and the SDK.
+
+Each class carries its gRPC status code (by name, so this module needs no grpc import) and a
+stable `reason` sent in `google.rpc.ErrorInfo`, which lets any client map a status back to the
+same type. Messages start with "configd:" and say what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """A bad field: a JSON pointer (or request field name), the schema keyword, a message."""
+
+    path: str
+    keyword: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class FailedCondition:
+    """A precondition that did not hold: what it was about and the current revision."""
+
+    subject: str
+    description: str
+    current_revision: int
+
+
+class ConfigdError(Exception):
+    """Base of every error configd reports."""
+
+    code: ClassVar[str] = "INTERNAL"
+    reason: ClassVar[str] = "INTERNAL"
+
+    def __init__(self, message: str) -> None:
+        self.detail = message.removeprefix("configd: ")
+        super().__init__(f"configd: {self.detail}")
+
+
+class InvalidArgument(ConfigdError):
+    """A malformed or out-of-range argument (name, JSON, revision, ...)."""
+
+    code = "INVALID_ARGUMENT"
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str = "",
+        violations: Sequence[FieldViolation] = (),
+    ) -> None:
+        super().__init__(message)
+        self.violations: tuple[FieldViolation, ...] = tuple(violations) or (
+            (FieldViolation(field, "", self.detail),) if field else ()
+        )
+
+
+class SchemaViolation(InvalidArgument):
+    """A document that does not satisfy its namespace's schema; nothing was stored."""
+
+    reason = "SCHEMA_VIOLATION"
+
+
+class InvalidSchema(InvalidArgument):
+    """A schema that is not a valid, self-contained JSON Schema (draft 2020-12)."""
+
+    reason = "INVALID_SCHEMA"
+
+
+class PreconditionFailed(ConfigdError):
+    """A compare-and-set condition did not hold; nothing was stored."""
+
+    code = "FAILED_PRECONDITION"
+    reason = "PRECONDITION_FAILED"
+
+    def __init__(self, message: str, *, failures: Sequence[FailedCondition] = ()) -> None:
+        super().__init__(message)
+        self.failures = tuple(failures)
+
+
+class NamespaceNotEmpty(PreconditionFailed):
+    """Deleting a namespace that still has keys, without force."""
+
+    reason = "NAMESPACE_NOT_EMPTY"
+
+
+class NotFound(ConfigdError):
+    code = "NOT_FOUND"
+    reason = "NOT_FOUND"
+
+
+class NamespaceNotFound(NotFound):
+    reason = "NAMESPACE_NOT_FOUND"
+
+
+class KeyNotFound(NotFound):
+    reason = "KEY_NOT_FOUND"
+
+
+class AlreadyExists(ConfigdError):
+    code = "ALREADY_EXISTS"
+    reason = "ALREADY_EXISTS"
+
+
+class LimitExceeded(ConfigdError):
+    """A size, count or rate limit; `limit` names it and `value` is its setting."""
+
+    code = "RESOURCE_EXHAUSTED"
+    reason = "LIMIT_EXCEEDED"
+
+    def __init__(self, message: str, *, limit: str = "", value: int = 0) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+
+
+class RevisionCompacted(ConfigdError):
+    """The revision asked for is older than the compaction revision."""
+
+    code = "OUT_OF_RANGE"
+    reason = "REVISION_COMPACTED"
+
+    def __init__(self, message: str, *, compact_revision: int = 0) -> None:
+        super().__init__(message)
+        self.compact_revision = compact_revision
+
+
+class FutureRevision(ConfigdError):
+    """The revision asked for has not been written yet."""
+
+    code = "OUT_OF_RANGE"
+    reason = "FUTURE_REVISION"
+
+    def __init__(self, message: str, *, current_revision: int = 0) -> None:
+        super().__init__(message)
+        self.current_revision = current_revision
+
+
+class Unauthenticated(ConfigdError):
+    code = "UNAUTHENTICATED"
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(ConfigdError):
+    code = "PERMISSION_DENIED"
+    reason = "PERMISSION_DENIED"
+
+
+class Unavailable(ConfigdError):
+    """The server cannot serve now (shutting down, storage failing); retry elsewhere or later."""
+
+    code = "UNAVAILABLE"
+    reason = "UNAVAILABLE"
+
+
+class StorageFailure(ConfigdError):
+    """The database refused a write (disk full, read-only, corrupt); nothing was acknowledged."""
+
+    code = "UNAVAILABLE"
+    reason = "STORAGE_FAILURE"
+
+
+def _all_error_types() -> tuple[type[ConfigdError], ...]:
+    found: list[type[ConfigdError]] = []
+    pending: list[type[ConfigdError]] = [ConfigdError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return tuple(found)
+
+
+ERROR_TYPES: tuple[type[ConfigdError], ...] = _all_error_types()
+"""Every error type, for mapping an ErrorInfo reason back to its class."""
+
+BY_REASON: dict[str, type[ConfigdError]] = {cls.reason: cls for cls in ERROR_TYPES}

@@ -1,0 +1,196 @@
+"""Frozen data types shared by the layers (storage, service, watch, api).
+
+Nothing here knows about gRPC, protobuf or SQLite. JSON values are kept twice: as their
+canonical JSON text (what is stored and sent, exact for big integers) and parsed (what the
+schema validator sees). Parsed values are never mutated after construction.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from configd_client.errors import FieldViolation
+
+JSONValue = Any
+
+
+class WriteKind(enum.Enum):
+    """What kind of write produced a revision (mirrors configd.v1.WriteKind)."""
+
+    PUT = 1
+    DELETE = 2
+    TXN = 3
+    APPLY = 4
+    ROLLBACK = 5
+    SET_SCHEMA = 6
+    CREATE_NAMESPACE = 7
+    DELETE_NAMESPACE = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One key's value with its etcd-style metadata."""
+
+    value_json: str
+    value: JSONValue = field(compare=False, repr=False)
+    create_revision: int
+    mod_revision: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaVersion:
+    """A namespace's schema at one version; `revision` is the write that set it."""
+
+    version: int
+    schema_json: str
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    """A namespace's state at one revision; `mod_revision` is its namespace revision."""
+
+    name: str
+    create_revision: int
+    mod_revision: int
+    schema: SchemaVersion
+    entries: Mapping[str, Entry]
+
+    def document(self) -> dict[str, JSONValue]:
+        """The parsed document, as the schema validator sees it."""
+        return {key: entry.value for key, entry in self.entries.items()}
+
+    def document_json(self) -> str:
+        """The document as JSON text, built from each value's canonical text."""
+        parts = [
+            f"{json.dumps(key, ensure_ascii=False)}:{entry.value_json}"
+            for key, entry in sorted(self.entries.items())
+        ]
+        return "{" + ",".join(parts) + "}"
+
+
+def frozen_entries(entries: Mapping[str, Entry]) -> Mapping[str, Entry]:
+    """A read-only view over a private copy, so a published Namespace never changes."""
+    return MappingProxyType(dict(entries))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChange:
+    """What one write did to one key; None on a side means absent on that side."""
+
+    key: str
+    old: Entry | None
+    new: Entry | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """Everything one revision changed in one namespace.
+
+    The same record is the unit of storage, of history and of the watch stream.
+    `schema` is set on CREATE_NAMESPACE and SET_SCHEMA (the new schema) and on every other
+    kind is the schema in force, so readers can validate without another lookup.
+    """
+
+    revision: int
+    namespace: str
+    kind: WriteKind
+    changes: tuple[KeyChange, ...]
+    author: str
+    message: str
+    time: float
+    schema: SchemaVersion
+    create_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyModRevision:
+    """Precondition: the key's mod_revision equals `mod_revision`."""
+
+    key: str
+    mod_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAbsent:
+    """Precondition: the key does not exist."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceRevision:
+    """Precondition: the namespace revision (its last write) equals `revision`."""
+
+    revision: int
+
+
+Precondition = KeyModRevision | KeyAbsent | NamespaceRevision
+
+
+@dataclass(frozen=True, slots=True)
+class TxnPut:
+    key: str
+    value_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class TxnDelete:
+    key: str
+
+
+TxnOp = TxnPut | TxnDelete
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """A committed write: its revision, the namespace after it (None once deleted)."""
+
+    change_set: ChangeSet
+    namespace: Namespace | None
+
+    @property
+    def revision(self) -> int:
+        return self.change_set.revision
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """Apply's outcome. On a dry run `revision` is 0 and `violations` says why it is invalid."""
+
+    revision: int
+    namespace_revision: int
+    changes: tuple[KeyChange, ...]
+    violations: tuple[FieldViolation, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return not self.violations
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceView:
+    """A namespace as read at `revision`, with the server's current and compaction revisions."""
+
+    namespace: Namespace
+    revision: int
+    current_revision: int
+    compact_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """Newest first; `next_before` is the revision to continue below, or 0 at the end."""
+
+    entries: tuple[ChangeSet, ...]
+    next_before: int
+    compact_revision: int
+
+
+EMPTY_ENTRIES: Mapping[str, Entry] = MappingProxyType({})
