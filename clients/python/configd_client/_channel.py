@@ -1,0 +1,94 @@
+"""Opening a gRPC channel to configd: address, bearer token and TLS, shared by SDK and CLI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+
+DEFAULT_ADDR = "127.0.0.1:7700"
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TLSOptions:
+    """Verify the server with `ca_file` (system roots if None); present a client cert for mTLS."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    server_name: str | None = None
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        def read(path: Path | None) -> bytes | None:
+            return path.read_bytes() if path is not None else None
+
+        return grpc.ssl_channel_credentials(
+            root_certificates=read(self.ca_file),
+            private_key=read(self.key_file),
+            certificate_chain=read(self.cert_file),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectOptions:
+    """Where and how to reach configd; defaults come from CONFIGD_ADDR and CONFIGD_TOKEN."""
+
+    addr: str = DEFAULT_ADDR
+    token: str | None = None
+    tls: TLSOptions | None = None
+
+    @classmethod
+    def from_env(
+        cls, addr: str | None = None, token: str | None = None, tls: TLSOptions | None = None
+    ) -> ConnectOptions:
+        return cls(
+            addr=addr or os.environ.get("CONFIGD_ADDR") or DEFAULT_ADDR,
+            token=token or os.environ.get("CONFIGD_TOKEN") or None,
+            tls=tls,
+        )
+
+    def metadata(self) -> Sequence[tuple[str, str]]:
+        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
+
+
+class _TokenInterceptor(
+    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
+    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
+):
+    """Adds the bearer token to every call (works on plaintext loopback channels too)."""
+
+    def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
+        self._metadata = tuple(metadata)
+
+    def _with_token(self, details: Any) -> Any:
+        metadata = tuple(details.metadata or ()) + self._metadata
+        return details._replace(metadata=metadata)
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._with_token(details), request)
+
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._with_token(details), request)
+
+
+def open_channel(options: ConnectOptions) -> grpc.aio.Channel:
+    """An asyncio channel to configd with the token attached to every call."""
+    channel_options = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.enable_retries", 1),
+    ]
+    if options.tls is not None and options.tls.server_name:
+        channel_options.append(("grpc.ssl_target_name_override", options.tls.server_name))
+    interceptors = [_TokenInterceptor(options.metadata())] if options.token else None
+    if options.tls is not None:
+        return grpc.aio.secure_channel(
+            options.addr, options.tls.credentials(), channel_options, interceptors=interceptors
+        )
+    return grpc.aio.insecure_channel(options.addr, channel_options, interceptors=interceptors)
