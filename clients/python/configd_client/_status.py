@@ -93,11 +93,32 @@ def to_grpc_status(error: ConfigdError) -> grpc.Status:
     return rpc_status.to_status(to_status(error))
 
 
+_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def _rich_status(exc: grpc.RpcError) -> status_pb2.Status | None:
+    trailing = getattr(exc, "trailing_metadata", None)
+    for key, value in (trailing() if callable(trailing) else None) or ():
+        if key == _DETAILS_KEY and isinstance(value, bytes):
+            status = status_pb2.Status()
+            try:
+                status.MergeFromString(value)
+            except Exception:
+                return None
+            return status
+    return None
+
+
 def from_rpc_error(exc: grpc.RpcError) -> ConfigdError:
-    """The ConfigdError a failed call stands for (transport failures become Unavailable)."""
-    status = rpc_status.from_call(exc) if isinstance(exc, grpc.Call) else None
-    code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
-    text = (exc.details() if isinstance(exc, grpc.Call) else str(exc)) or code.name
+    """The ConfigdError a failed call stands for (transport failures become Unavailable).
+
+    Works for sync and asyncio calls alike (both expose code(), details() and
+    trailing_metadata())."""
+    status = _rich_status(exc)
+    code_of = getattr(exc, "code", None)
+    code = code_of() if callable(code_of) else grpc.StatusCode.UNKNOWN
+    details_of = getattr(exc, "details", None)
+    text = (details_of() if callable(details_of) else str(exc)) or code.name
     if status is None:
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             return Unavailable(text)

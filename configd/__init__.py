@@ -1,0 +1,3 @@
+"""configd: a lightweight dynamic configuration center."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from configd.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""gRPC servicers: check the request, call the service, convert the result."""

@@ -1,0 +1,200 @@
+"""configd.v1.ConfigService: request -> service call -> response. No rules live here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from configd.api import convert
+from configd.api.identity import author
+from configd.service import ConfigService
+from configd_client._proto.configd.v1 import config_pb2 as pb
+from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    import grpc.aio
+
+    from configd.watch import WatchHub
+
+    Context = grpc.aio.ServicerContext[Any, Any]
+else:
+    Context = Any
+
+
+class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
+    def __init__(self, service: ConfigService, hub: WatchHub | None = None) -> None:
+        self._service = service
+        self._hub = hub
+
+    async def CreateNamespace(  # noqa: N802 (gRPC method names)
+        self, request: pb.CreateNamespaceRequest, context: Context
+    ) -> pb.CreateNamespaceResponse:
+        result = await self._service.create_namespace(
+            request.name, request.schema_json, author=author(), message=request.message
+        )
+        assert result.namespace is not None
+        return pb.CreateNamespaceResponse(
+            namespace=convert.namespace_info(result.namespace), revision=result.revision
+        )
+
+    async def GetNamespace(  # noqa: N802
+        self, request: pb.GetNamespaceRequest, context: Context
+    ) -> pb.GetNamespaceResponse:
+        view = await self._service.get_namespace(request.name, request.revision)
+        return pb.GetNamespaceResponse(
+            namespace=convert.namespace_info(view.namespace),
+            document_json=view.namespace.document_json(),
+            keys=convert.key_metas(view.namespace),
+            revision=view.revision,
+            current_revision=view.current_revision,
+            compact_revision=view.compact_revision,
+        )
+
+    async def ListNamespaces(  # noqa: N802
+        self, request: pb.ListNamespacesRequest, context: Context
+    ) -> pb.ListNamespacesResponse:
+        page = self._service.list_namespaces(
+            request.prefix, page_size=request.page_size, after=request.page_token
+        )
+        return pb.ListNamespacesResponse(
+            namespaces=[convert.namespace_info(n) for n in page.namespaces],
+            next_page_token=page.next_after,
+            revision=page.revision,
+        )
+
+    async def DeleteNamespace(  # noqa: N802
+        self, request: pb.DeleteNamespaceRequest, context: Context
+    ) -> pb.WriteResponse:
+        result = await self._service.delete_namespace(
+            request.name,
+            force=request.force,
+            preconditions=convert.preconditions(request.preconditions),
+            author=author(),
+            message=request.message,
+        )
+        return convert.write_response(result)
+
+    async def GetSchema(  # noqa: N802
+        self, request: pb.GetSchemaRequest, context: Context
+    ) -> pb.GetSchemaResponse:
+        schema = await self._service.get_schema(request.name, request.version)
+        return pb.GetSchemaResponse(
+            schema_json=schema.schema_json, version=schema.version, revision=schema.revision
+        )
+
+    async def SetSchema(  # noqa: N802
+        self, request: pb.SetSchemaRequest, context: Context
+    ) -> pb.SetSchemaResponse:
+        result = await self._service.set_schema(
+            request.name,
+            request.schema_json,
+            preconditions=convert.preconditions(request.preconditions),
+            author=author(),
+            message=request.message,
+        )
+        return pb.SetSchemaResponse(
+            version=result.change_set.schema.version, revision=result.revision
+        )
+
+    async def Get(self, request: pb.GetRequest, context: Context) -> pb.GetResponse:  # noqa: N802
+        entry, revision = await self._service.get(request.namespace, request.key, request.revision)
+        return pb.GetResponse(
+            value_json=entry.value_json,
+            meta=pb.KeyMeta(
+                key=request.key,
+                create_revision=entry.create_revision,
+                mod_revision=entry.mod_revision,
+                version=entry.version,
+            ),
+            revision=revision,
+        )
+
+    async def Put(self, request: pb.PutRequest, context: Context) -> pb.WriteResponse:  # noqa: N802
+        result = await self._service.put(
+            request.namespace,
+            request.key,
+            request.value_json,
+            preconditions=convert.preconditions(request.preconditions),
+            author=author(),
+            message=request.message,
+        )
+        return convert.write_response(result)
+
+    async def Delete(  # noqa: N802
+        self, request: pb.DeleteRequest, context: Context
+    ) -> pb.WriteResponse:
+        result = await self._service.delete(
+            request.namespace,
+            request.key,
+            preconditions=convert.preconditions(request.preconditions),
+            author=author(),
+            message=request.message,
+        )
+        return convert.write_response(result)
+
+    async def Txn(self, request: pb.TxnRequest, context: Context) -> pb.WriteResponse:  # noqa: N802
+        result = await self._service.txn(
+            request.namespace,
+            convert.txn_ops(request.ops),
+            preconditions=convert.preconditions(request.preconditions),
+            author=author(),
+            message=request.message,
+        )
+        return convert.write_response(result)
+
+    async def Apply(  # noqa: N802
+        self, request: pb.ApplyRequest, context: Context
+    ) -> pb.ApplyResponse:
+        result = await self._service.apply(
+            request.namespace,
+            request.document_json,
+            preconditions=convert.preconditions(request.preconditions),
+            author=author(),
+            message=request.message,
+            dry_run=request.dry_run,
+        )
+        return pb.ApplyResponse(
+            revision=result.revision,
+            changes=convert.key_changes(result.changes),
+            valid=result.valid,
+            violations=[
+                pb.Violation(path=v.path, keyword=v.keyword, message=v.message)
+                for v in result.violations
+            ],
+            namespace_revision=result.namespace_revision,
+        )
+
+    async def History(  # noqa: N802
+        self, request: pb.HistoryRequest, context: Context
+    ) -> pb.HistoryResponse:
+        page = await self._service.history(
+            request.namespace,
+            request.key,
+            page_size=request.page_size,
+            before=convert.page_token(request.page_token),
+        )
+        return pb.HistoryResponse(
+            entries=[convert.change_set(cs) for cs in page.entries],
+            next_page_token=str(page.next_before) if page.next_before else "",
+            compact_revision=page.compact_revision,
+        )
+
+    async def Rollback(  # noqa: N802
+        self, request: pb.RollbackRequest, context: Context
+    ) -> pb.WriteResponse:
+        result = await self._service.rollback(
+            request.namespace,
+            request.to_revision,
+            preconditions=convert.preconditions(request.preconditions),
+            author=author(),
+            message=request.message,
+        )
+        return convert.write_response(result, self._service.namespaces.get(request.namespace))
+
+    async def Watch(  # noqa: N802
+        self, request: pb.WatchRequest, context: Context
+    ) -> AsyncIterator[pb.WatchResponse]:
+        from configd.api.watch_stream import serve_watch
+
+        async for message in serve_watch(self._service, self._hub, request, context):
+            yield message

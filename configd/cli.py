@@ -1,0 +1,110 @@
+"""The `configd` command: `configd serve` runs the server."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from configd import __version__
+from configd.app import ConfigdServer, ServerConfig
+from configd.errors import ConfigdError
+from configd.limits import Limits
+from configd.storage.sqlite import SQLiteOptions, Synchronous
+
+log = logging.getLogger("configd")
+
+
+def _limit_options(command: Any) -> Any:
+    """One --max-... flag per Limits field, so the limits are declared once."""
+    for field in reversed(dataclasses.fields(Limits)):
+        default = field.default
+        command = click.option(
+            "--" + field.name.replace("_", "-"),
+            field.name,
+            type=click.IntRange(min=1),
+            default=default,
+            show_default=True,
+            help=f"limit: {field.name.replace('_', ' ')}",
+        )(command)
+    return command
+
+
+@click.group()
+@click.version_option(__version__, prog_name="configd")
+def main() -> None:
+    """configd: a lightweight dynamic configuration center."""
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("data"),
+              show_default=True, help="Directory of the SQLite database.")
+@click.option("--listen", default="127.0.0.1:7700", show_default=True,
+              help="gRPC address (host:port; port 0 picks a free port).")
+@click.option("--http-listen", default="127.0.0.1:7701", show_default=True,
+              help="HTTP address for gRPC-Web, the console (/ui), /metrics and /healthz.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True)
+@click.option("--synchronous", type=click.Choice(["full", "normal"]), default="full",
+              show_default=True,
+              help="SQLite durability. 'normal' is faster but a power loss (not a process "
+                   "crash) can lose the last acknowledged writes.")
+@click.option("--cors-origin", "cors_origins", multiple=True,
+              help="Browser origin allowed to call gRPC-Web (repeatable; none by default).")
+@_limit_options
+def serve(
+    data_dir: Path,
+    listen: str,
+    http_listen: str,
+    log_level: str,
+    synchronous: str,
+    cors_origins: tuple[str, ...],
+    **limits: int,
+) -> None:
+    """Run the server.
+
+    \b
+    Example:
+      configd serve --data-dir /var/lib/configd --listen 127.0.0.1:7700
+    """
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    config = ServerConfig(
+        data_dir=data_dir,
+        listen=listen,
+        http_listen=http_listen,
+        limits=Limits(**limits),
+        sqlite=SQLiteOptions(synchronous=Synchronous(synchronous.upper())),
+        cors_origins=cors_origins,
+    )
+    if synchronous == "normal":
+        log.warning("--synchronous normal: a power loss can lose acknowledged writes")
+    try:
+        asyncio.run(_serve(config))
+    except ConfigdError as exc:
+        click.echo(f"configd: cannot start: {exc.detail}", err=True)
+        sys.exit(1)
+
+
+async def _serve(config: ServerConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with ConfigdServer(config) as server:
+        click.echo(f"configd: grpc listening on {server.grpc_address}")
+        click.echo(f"configd: http listening on http://{server.http_address}")
+        click.echo(f"configd: data in {config.data_dir.resolve()}")
+        sys.stdout.flush()
+        await stop.wait()
+        log.info("stopping: finishing in-flight calls")
+    log.info("stopped")

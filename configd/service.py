@@ -1,0 +1,705 @@
+"""The config store: namespaces, schemas, validated writes, revisions and history.
+
+Knows nothing of gRPC or protobuf. Reads are served from the in-memory state (current) or
+from storage (older revisions, history) and never wait for the writer. Every write is a plan
+run by the Writer: it is checked against the state it will really apply to (so preconditions
+and validation see earlier writes of the same batch) and produces exactly one revision.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from configd import jsontext
+from configd.errors import (
+    AlreadyExists,
+    FailedCondition,
+    FutureRevision,
+    InvalidArgument,
+    KeyNotFound,
+    LimitExceeded,
+    NamespaceNotEmpty,
+    NamespaceNotFound,
+    NotFound,
+    PreconditionFailed,
+    RevisionCompacted,
+)
+from configd.limits import Limits
+from configd.model import (
+    ApplyResult,
+    ChangeSet,
+    Entry,
+    HistoryPage,
+    KeyAbsent,
+    KeyChange,
+    KeyModRevision,
+    Namespace,
+    NamespaceRevision,
+    NamespaceView,
+    Precondition,
+    SchemaVersion,
+    TxnDelete,
+    TxnOp,
+    TxnPut,
+    WriteKind,
+    WriteResult,
+    frozen_entries,
+)
+from configd.names import check_key, check_namespace, check_prefix
+from configd.schema import DEFAULT_SCHEMA_JSON, canonical, compile_schema
+from configd.storage.base import Storage
+from configd.writer import LiveState, NoChange, Plan, Planned, StateView, Writer
+
+log = logging.getLogger("configd.write")
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A JSON value parsed once, before it reaches the writer."""
+
+    text: str
+    parsed: object
+
+
+@dataclass(frozen=True, slots=True)
+class NamespacePage:
+    namespaces: tuple[Namespace, ...]
+    next_after: str
+    revision: int
+
+
+class ConfigService:
+    """The config store. Open with `async with` or open()/close()."""
+
+    def __init__(self, storage: Storage, limits: Limits | None = None) -> None:
+        self.storage = storage
+        self.limits = limits or Limits()
+        self._state = LiveState(0, 0, {})
+        self._schema_versions: dict[str, int] = {}
+        self._writer: Writer | None = None
+
+    async def __aenter__(self) -> ConfigService:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        stored = await self.storage.open()
+        self._state = LiveState(stored.revision, stored.compact_revision, stored.namespaces)
+        self._schema_versions = dict(stored.schema_versions)
+        self._writer = Writer(self.storage, self._state)
+        self._writer.add_listener(self._log_commits)
+        self._writer.start()
+
+    async def close(self) -> None:
+        """Finish queued writes, then close storage; harmless twice."""
+        if self._writer is not None:
+            await self._writer.stop()
+        await self.storage.close()
+
+    @property
+    def writer(self) -> Writer:
+        if self._writer is None:
+            raise RuntimeError("ConfigService is not open")
+        return self._writer
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def revision(self) -> int:
+        return self._state.revision
+
+    @property
+    def compact_revision(self) -> int:
+        return self._state.compact_revision
+
+    @property
+    def namespaces(self) -> Mapping[str, Namespace]:
+        return self._state.namespaces
+
+    def _log_commits(self, change_sets: Sequence[ChangeSet]) -> None:
+        for cs in change_sets:
+            log.info(
+                "write revision=%d namespace=%s kind=%s keys=%s author=%s",
+                cs.revision,
+                cs.namespace,
+                cs.kind.name.lower(),
+                ",".join(c.key for c in cs.changes) or "-",
+                cs.author,
+                extra={
+                    "revision": cs.revision,
+                    "namespace": cs.namespace,
+                    "kind": cs.kind.name.lower(),
+                    "keys": [c.key for c in cs.changes],
+                    "author": cs.author,
+                },
+            )
+
+    # -- argument checks --------------------------------------------------------------------
+
+    def _value(self, text: str, *, field: str) -> Value:
+        self.limits.check_size("max_value_bytes", len(text.encode()), f"{field}")
+        parsed = jsontext.loads(text, field=field)
+        return Value(jsontext.dumps(parsed), parsed)
+
+    def _message(self, message: str) -> str:
+        self.limits.check_size("max_message_bytes", len(message.encode()), "message")
+        return message
+
+    def _check_revision(self, revision: int, *, field: str = "revision") -> None:
+        if revision < 0:
+            raise InvalidArgument(
+                f"{field} {revision} is negative; use 0 for now or a revision number", field=field
+            )
+        if revision > self._state.revision:
+            raise FutureRevision(
+                f"{field} {revision} has not been written yet (the current revision is "
+                f"{self._state.revision})",
+                current_revision=self._state.revision,
+            )
+        if revision < self._state.compact_revision:
+            raise RevisionCompacted(
+                f"{field} {revision} has been compacted; the oldest revision kept is "
+                f"{self._state.compact_revision}",
+                compact_revision=self._state.compact_revision,
+            )
+
+    def _check_preconditions(self, preconditions: Sequence[Precondition]) -> None:
+        for p in preconditions:
+            if isinstance(p, KeyModRevision | KeyAbsent):
+                check_key(p.key, self.limits, field="preconditions.key")
+            if isinstance(p, KeyModRevision) and p.mod_revision <= 0:
+                raise InvalidArgument(
+                    f"precondition mod_revision for key {p.key!r} must be positive; "
+                    "use key_absent to require that the key does not exist",
+                    field="preconditions",
+                )
+            if isinstance(p, NamespaceRevision) and p.revision <= 0:
+                raise InvalidArgument(
+                    "precondition namespace_revision must be positive", field="preconditions"
+                )
+
+    @staticmethod
+    def _require(view: StateView | Mapping[str, Namespace], name: str) -> Namespace:
+        namespace = view.get(name)
+        if namespace is None:
+            raise NamespaceNotFound(
+                f"namespace {name!r} does not exist; create it first (CreateNamespace)"
+            )
+        return namespace
+
+    @staticmethod
+    def _enforce(namespace: Namespace, preconditions: Sequence[Precondition]) -> None:
+        failures: list[FailedCondition] = []
+        for p in preconditions:
+            if isinstance(p, NamespaceRevision):
+                if namespace.mod_revision != p.revision:
+                    failures.append(FailedCondition(
+                        f"namespace:{namespace.name}",
+                        f"namespace {namespace.name!r} is at revision {namespace.mod_revision}, "
+                        f"expected {p.revision}",
+                        namespace.mod_revision,
+                    ))
+                continue
+            entry = namespace.entries.get(p.key)
+            current = entry.mod_revision if entry is not None else 0
+            if isinstance(p, KeyAbsent) and entry is not None:
+                failures.append(FailedCondition(
+                    f"key:{p.key}", f"key {p.key!r} exists (mod_revision {current})", current
+                ))
+            elif isinstance(p, KeyModRevision) and current != p.mod_revision:
+                state = f"has mod_revision {current}" if entry else "does not exist"
+                failures.append(FailedCondition(
+                    f"key:{p.key}", f"key {p.key!r} {state}, expected {p.mod_revision}", current
+                ))
+        if failures:
+            raise PreconditionFailed(
+                "precondition failed: "
+                + "; ".join(f.description for f in failures)
+                + "; nothing was written: re-read and retry",
+                failures=failures,
+            )
+
+    # -- the one way keys change ------------------------------------------------------------
+
+    def _write_keys(
+        self,
+        namespace: Namespace,
+        updates: Mapping[str, Value | None],
+        *,
+        kind: WriteKind,
+        revision: int,
+        now: float,
+        author: str,
+        message: str,
+    ) -> Planned:
+        """Apply `updates` (None deletes), validate the whole result, build the ChangeSet."""
+        entries = dict(namespace.entries)
+        changes: list[KeyChange] = []
+        for key in sorted(updates):
+            value = updates[key]
+            old = entries.get(key)
+            if value is None:
+                if old is None:
+                    continue
+                del entries[key]
+                changes.append(KeyChange(key, old, None))
+                continue
+            new = Entry(
+                value.text,
+                value.parsed,
+                old.create_revision if old else revision,
+                revision,
+                old.version + 1 if old else 1,
+            )
+            entries[key] = new
+            changes.append(KeyChange(key, old, new))
+        if not changes:
+            raise NoChange
+        if len(entries) > self.limits.max_keys_per_namespace:
+            raise LimitExceeded(
+                f"namespace {namespace.name!r} would have {len(entries)} keys, over the limit "
+                f"of {self.limits.max_keys_per_namespace} (max_keys_per_namespace)",
+                limit="max_keys_per_namespace",
+                value=self.limits.max_keys_per_namespace,
+            )
+        updated = Namespace(
+            namespace.name, namespace.create_revision, revision, namespace.schema,
+            frozen_entries(entries),
+        )
+        size = sum(len(k.encode()) + len(e.value_json.encode()) + 4 for k, e in entries.items())
+        self.limits.check_size(
+            "max_document_bytes", size, f"the document of namespace {namespace.name!r}"
+        )
+        compile_schema(namespace.schema.schema_json).validate(
+            updated.document(), what=f"the resulting document of namespace {namespace.name!r}"
+        )
+        change_set = ChangeSet(
+            revision, namespace.name, kind, tuple(changes), author, message, now,
+            namespace.schema, namespace.create_revision,
+        )
+        return Planned(change_set, updated)
+
+    def _next_schema(self, name: str, schema_text: str, revision: int) -> SchemaVersion:
+        """The next schema version of `name` (called by plans, in commit order). Numbering
+        continues across delete and re-create; a failed commit only leaves a gap."""
+        version = self._schema_versions.get(name, 0) + 1
+        self._schema_versions[name] = version
+        return SchemaVersion(version, schema_text, revision)
+
+    # -- namespaces -------------------------------------------------------------------------
+
+    async def create_namespace(
+        self, name: str, schema_json: str, *, author: str, message: str
+    ) -> WriteResult:
+        check_namespace(name, self.limits)
+        message = self._message(message)
+        schema_text = canonical(schema_json) if schema_json.strip() else DEFAULT_SCHEMA_JSON
+        self.limits.check_size("max_schema_bytes", len(schema_text.encode()), "schema_json")
+        compile_schema(schema_text)
+
+        def plan(view: StateView, revision: int, now: float) -> Planned:
+            if view.get(name) is not None:
+                raise AlreadyExists(
+                    f"namespace {name!r} already exists; use SetSchema to change its schema"
+                )
+            schema = self._next_schema(name, schema_text, revision)
+            namespace = Namespace(name, revision, revision, schema, frozen_entries({}))
+            change_set = ChangeSet(
+                revision, name, WriteKind.CREATE_NAMESPACE, (), author, message, now, schema,
+                revision,
+            )
+            return Planned(change_set, namespace)
+
+        return await self._run(plan)
+
+    async def delete_namespace(
+        self,
+        name: str,
+        *,
+        force: bool,
+        preconditions: Sequence[Precondition] = (),
+        author: str,
+        message: str,
+    ) -> WriteResult:
+        check_namespace(name, self.limits)
+        message = self._message(message)
+        self._check_preconditions(preconditions)
+
+        def plan(view: StateView, revision: int, now: float) -> Planned:
+            namespace = self._require(view, name)
+            self._enforce(namespace, preconditions)
+            if namespace.entries and not force:
+                raise NamespaceNotEmpty(
+                    f"namespace {name!r} still has {len(namespace.entries)} keys; delete them "
+                    "first or delete with force"
+                )
+            changes = tuple(
+                KeyChange(key, entry, None) for key, entry in sorted(namespace.entries.items())
+            )
+            change_set = ChangeSet(
+                revision, name, WriteKind.DELETE_NAMESPACE, changes, author, message, now,
+                namespace.schema, namespace.create_revision,
+            )
+            return Planned(change_set, None)
+
+        return await self._run(plan)
+
+    def list_namespaces(self, prefix: str, *, page_size: int = 0, after: str = "") -> NamespacePage:
+        """Namespaces whose name starts with `prefix`, in name order, after `after`."""
+        check_prefix(prefix, self.limits)
+        limit = self.limits.page_size(page_size)
+        names = sorted(n for n in self._state.namespaces if n.startswith(prefix) and n > after)
+        page = names[:limit]
+        next_after = page[-1] if len(names) > limit else ""
+        return NamespacePage(
+            tuple(self._state.namespaces[n] for n in page), next_after, self._state.revision
+        )
+
+    async def get_namespace(self, name: str, revision: int = 0) -> NamespaceView:
+        check_namespace(name, self.limits)
+        namespace: Namespace | None
+        if revision == 0:
+            namespace = self._require(self._state.namespaces, name)
+            at = self._state.revision
+        else:
+            self._check_revision(revision)
+            namespace = await self.storage.namespace_at(name, revision)
+            if namespace is None:
+                raise NamespaceNotFound(f"namespace {name!r} did not exist at revision {revision}")
+            at = revision
+        return NamespaceView(
+            namespace, at, self._state.revision, self._state.compact_revision
+        )
+
+    # -- schemas ----------------------------------------------------------------------------
+
+    async def get_schema(self, name: str, version: int = 0) -> SchemaVersion:
+        check_namespace(name, self.limits)
+        namespace = self._require(self._state.namespaces, name)
+        if version == 0 or version == namespace.schema.version:
+            return namespace.schema
+        if version < 0:
+            raise InvalidArgument("version must be positive, or 0 for the current schema",
+                                  field="version")
+        schema = await self.storage.schema(name, version)
+        if schema is None:
+            raise NotFound(
+                f"namespace {name!r} has no schema version {version}; the current version is "
+                f"{namespace.schema.version}"
+            )
+        return schema
+
+    async def set_schema(
+        self,
+        name: str,
+        schema_json: str,
+        *,
+        preconditions: Sequence[Precondition] = (),
+        author: str,
+        message: str,
+    ) -> WriteResult:
+        check_namespace(name, self.limits)
+        message = self._message(message)
+        self._check_preconditions(preconditions)
+        if not schema_json.strip():
+            raise InvalidArgument("schema_json is empty; send a JSON Schema", field="schema_json")
+        schema_text = canonical(schema_json)
+        self.limits.check_size("max_schema_bytes", len(schema_text.encode()), "schema_json")
+        compiled = compile_schema(schema_text)
+
+        def plan(view: StateView, revision: int, now: float) -> Planned:
+            namespace = self._require(view, name)
+            self._enforce(namespace, preconditions)
+            # An empty namespace is "not configured yet": the schema applies from its first write.
+            if namespace.entries:
+                compiled.validate(
+                    namespace.document(),
+                    what=f"the current document of namespace {name!r} (under the new schema)",
+                )
+            schema = self._next_schema(name, schema_text, revision)
+            updated = Namespace(
+                name, namespace.create_revision, revision, schema, namespace.entries
+            )
+            change_set = ChangeSet(
+                revision, name, WriteKind.SET_SCHEMA, (), author, message, now, schema,
+                namespace.create_revision,
+            )
+            return Planned(change_set, updated)
+
+        return await self._run(plan)
+
+    # -- keys -------------------------------------------------------------------------------
+
+    async def get(self, namespace: str, key: str, revision: int = 0) -> tuple[Entry, int]:
+        """The key's entry and the revision it was read at."""
+        check_key(key, self.limits)
+        view = await self.get_namespace(namespace, revision)
+        entry = view.namespace.entries.get(key)
+        if entry is None:
+            raise KeyNotFound(
+                f"key {key!r} does not exist in namespace {namespace!r}"
+                + (f" at revision {revision}" if revision else "")
+            )
+        return entry, view.revision
+
+    async def put(
+        self,
+        namespace: str,
+        key: str,
+        value_json: str,
+        *,
+        preconditions: Sequence[Precondition] = (),
+        author: str,
+        message: str,
+    ) -> WriteResult:
+        return await self.txn(
+            namespace, [TxnPut(key, value_json)], preconditions=preconditions, author=author,
+            message=message, kind=WriteKind.PUT,
+        )
+
+    async def delete(
+        self,
+        namespace: str,
+        key: str,
+        *,
+        preconditions: Sequence[Precondition] = (),
+        author: str,
+        message: str,
+    ) -> WriteResult:
+        return await self.txn(
+            namespace, [TxnDelete(key)], preconditions=preconditions, author=author,
+            message=message, kind=WriteKind.DELETE,
+        )
+
+    async def txn(
+        self,
+        namespace: str,
+        ops: Sequence[TxnOp],
+        *,
+        preconditions: Sequence[Precondition] = (),
+        author: str,
+        message: str,
+        kind: WriteKind = WriteKind.TXN,
+    ) -> WriteResult:
+        check_namespace(namespace, self.limits, field="namespace")
+        message = self._message(message)
+        self._check_preconditions(preconditions)
+        if not ops:
+            raise InvalidArgument("ops is empty: a transaction needs at least one put or delete",
+                                  field="ops")
+        if len(ops) > self.limits.max_ops_per_txn:
+            raise LimitExceeded(
+                f"the transaction has {len(ops)} operations, over the limit of "
+                f"{self.limits.max_ops_per_txn} (max_ops_per_txn); split it or use Apply",
+                limit="max_ops_per_txn",
+                value=self.limits.max_ops_per_txn,
+            )
+        updates: dict[str, Value | None] = {}
+        for index, op in enumerate(ops):
+            field = "key" if kind is not WriteKind.TXN else f"ops[{index}].key"
+            check_key(op.key, self.limits, field=field)
+            if op.key in updates:
+                raise InvalidArgument(
+                    f"key {op.key!r} appears twice in the transaction; give each key once",
+                    field=field,
+                )
+            updates[op.key] = (
+                self._value(op.value_json, field=field.replace("key", "value_json"))
+                if isinstance(op, TxnPut)
+                else None
+            )
+
+        def plan(view: StateView, revision: int, now: float) -> Planned:
+            current = self._require(view, namespace)
+            self._enforce(current, preconditions)
+            for key, value in updates.items():
+                if value is None and key not in current.entries:
+                    raise KeyNotFound(
+                        f"key {key!r} does not exist in namespace {namespace!r}; nothing deleted"
+                    )
+            return self._write_keys(current, updates, kind=kind, revision=revision,
+                                    now=now, author=author, message=message)
+
+        return await self._run(plan)
+
+    # -- whole documents --------------------------------------------------------------------
+
+    def _document(self, document_json: str) -> dict[str, Value]:
+        self.limits.check_size("max_document_bytes", len(document_json.encode()), "document_json")
+        document = jsontext.loads(document_json, field="document_json")
+        if not isinstance(document, dict):
+            raise InvalidArgument(
+                "document_json must be a JSON object whose properties are the keys, "
+                f"not a JSON {type(document).__name__}",
+                field="document_json",
+            )
+        values: dict[str, Value] = {}
+        for key, parsed in document.items():
+            check_key(key, self.limits, field=f"document_json key {key!r}")
+            text = jsontext.dumps(parsed)
+            self.limits.check_size("max_value_bytes", len(text.encode()), f"the value of {key!r}")
+            values[key] = Value(text, parsed)
+        return values
+
+    @staticmethod
+    def _diff(current: Namespace, target: Mapping[str, Value]) -> dict[str, Value | None]:
+        updates: dict[str, Value | None] = {
+            key: value
+            for key, value in target.items()
+            if key not in current.entries or current.entries[key].value_json != value.text
+        }
+        updates.update({key: None for key in current.entries if key not in target})
+        return updates
+
+    async def apply(
+        self,
+        namespace: str,
+        document_json: str,
+        *,
+        preconditions: Sequence[Precondition] = (),
+        author: str,
+        message: str,
+        dry_run: bool = False,
+    ) -> ApplyResult:
+        """Replace the whole document; unchanged documents commit nothing (revision 0)."""
+        check_namespace(namespace, self.limits, field="namespace")
+        message = self._message(message)
+        self._check_preconditions(preconditions)
+        target = self._document(document_json)
+        if dry_run:
+            current = self._require(self._state.namespaces, namespace)
+            self._enforce(current, preconditions)
+            updates = self._diff(current, target)
+            try:
+                planned = self._write_keys(
+                    current, updates, kind=WriteKind.APPLY, revision=self._state.revision + 1,
+                    now=0.0, author=author, message=message,
+                )
+            except NoChange:
+                return ApplyResult(0, current.mod_revision, ())
+            except InvalidArgument as exc:
+                changes = self._preview(current, updates)
+                return ApplyResult(0, current.mod_revision, changes, exc.violations)
+            return ApplyResult(0, current.mod_revision, planned.change_set.changes)
+        result = await self._replace(namespace, target, preconditions, WriteKind.APPLY,
+                                     author=author, message=message)
+        if result is None:
+            current = self._require(self._state.namespaces, namespace)
+            return ApplyResult(0, current.mod_revision, ())
+        return ApplyResult(result.revision, result.revision, result.change_set.changes)
+
+    @staticmethod
+    def _preview(current: Namespace, updates: Mapping[str, Value | None]) -> tuple[KeyChange, ...]:
+        """The diff of a write that would fail validation (entries carry no real revision)."""
+        changes = []
+        for key in sorted(updates):
+            value = updates[key]
+            new = Entry(value.text, value.parsed, 0, 0, 0) if value is not None else None
+            changes.append(KeyChange(key, current.entries.get(key), new))
+        return tuple(changes)
+
+    async def _replace(
+        self,
+        namespace: str,
+        target: Mapping[str, Value],
+        preconditions: Sequence[Precondition],
+        kind: WriteKind,
+        *,
+        author: str,
+        message: str,
+    ) -> WriteResult | None:
+        def plan(view: StateView, revision: int, now: float) -> Planned:
+            current = self._require(view, namespace)
+            self._enforce(current, preconditions)
+            return self._write_keys(current, self._diff(current, target), kind=kind,
+                                    revision=revision, now=now, author=author, message=message)
+
+        planned = await self.writer.submit(plan)
+        return None if planned is None else WriteResult(planned.change_set, planned.namespace)
+
+    async def rollback(
+        self,
+        namespace: str,
+        to_revision: int,
+        *,
+        preconditions: Sequence[Precondition] = (),
+        author: str,
+        message: str,
+    ) -> WriteResult | None:
+        """Restore the document of `to_revision` as a new write, validated by today's schema."""
+        check_namespace(namespace, self.limits, field="namespace")
+        message = self._message(message)
+        self._check_preconditions(preconditions)
+        if to_revision == 0:
+            raise InvalidArgument("to_revision is required: the revision to restore",
+                                  field="to_revision")
+        self._check_revision(to_revision, field="to_revision")
+        self._require(self._state.namespaces, namespace)
+        old = await self.storage.namespace_at(namespace, to_revision)
+        if old is None:
+            raise NamespaceNotFound(
+                f"namespace {namespace!r} did not exist at revision {to_revision}; "
+                "see History for revisions you can restore"
+            )
+        target = {key: Value(e.value_json, e.value) for key, e in old.entries.items()}
+        return await self._replace(
+            namespace, target, preconditions, WriteKind.ROLLBACK, author=author,
+            message=message or f"rollback to revision {to_revision}",
+        )
+
+    # -- history ----------------------------------------------------------------------------
+
+    async def history(
+        self, namespace: str, key: str = "", *, page_size: int = 0, before: int = 0
+    ) -> HistoryPage:
+        """Writes to `namespace` (or to one key), newest first, below revision `before`."""
+        check_namespace(namespace, self.limits, field="namespace")
+        if key:
+            check_key(key, self.limits)
+        if before < 0:
+            raise InvalidArgument("page token is invalid", field="page_token")
+        limit = self.limits.page_size(page_size)
+        compact = self._state.compact_revision
+        entries = [
+            cs for cs in await self.storage.history(namespace, key or None, before, limit + 1)
+            if cs.revision >= compact
+        ]
+        if not entries and before == 0 and namespace not in self._state.namespaces:
+            raise NamespaceNotFound(f"namespace {namespace!r} has no history: it does not exist")
+        page = entries[:limit]
+        next_before = page[-1].revision if len(entries) > limit else 0
+        return HistoryPage(tuple(page), next_before, compact)
+
+    # -- compaction -------------------------------------------------------------------------
+
+    async def compact(self, revision: int) -> int:
+        """Drop history below `revision`; returns the compaction revision now in force."""
+        if revision <= 0:
+            raise InvalidArgument("revision must be positive: history below it is dropped",
+                                  field="revision")
+        if revision > self._state.revision:
+            raise FutureRevision(
+                f"cannot compact at {revision}: the current revision is {self._state.revision}",
+                current_revision=self._state.revision,
+            )
+
+        async def run() -> None:
+            if revision > self._state.compact_revision:
+                await self.storage.compact(revision)
+                self._state.compact_revision = revision
+
+        await self.writer.exclusive(run)
+        return self._state.compact_revision
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _run(self, plan: Plan) -> WriteResult:
+        """Submit a plan that always changes something (a put bumps the key's version)."""
+        planned = await self.writer.submit(plan)
+        assert planned is not None
+        return WriteResult(planned.change_set, planned.namespace)

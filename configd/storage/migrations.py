@@ -1,0 +1,69 @@
+"""Database schema migrations, applied in order by PRAGMA user_version."""
+
+from __future__ import annotations
+
+# Each entry upgrades user_version i to i + 1. Never edit a released entry; append.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    -- One row per committed write (revision); the audit record.
+    CREATE TABLE revisions (
+        revision INTEGER PRIMARY KEY,
+        namespace TEXT NOT NULL,
+        kind INTEGER NOT NULL,
+        author TEXT NOT NULL,
+        message TEXT NOT NULL,
+        time REAL NOT NULL,
+        schema_version INTEGER NOT NULL,
+        create_revision INTEGER NOT NULL
+    );
+    CREATE INDEX revisions_by_namespace ON revisions (namespace, revision);
+
+    -- What each write did to each key: old and new value with their metadata.
+    CREATE TABLE changes (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        old_value TEXT,
+        old_create_revision INTEGER,
+        old_mod_revision INTEGER,
+        old_version INTEGER,
+        new_value TEXT,
+        new_create_revision INTEGER,
+        new_version INTEGER,
+        PRIMARY KEY (namespace, key, revision)
+    ) WITHOUT ROWID;
+    CREATE INDEX changes_by_revision ON changes (revision);
+
+    -- Schema versions; numbering continues across a namespace's delete and re-create.
+    CREATE TABLE schemas (
+        namespace TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        revision INTEGER NOT NULL,
+        schema TEXT NOT NULL,
+        PRIMARY KEY (namespace, version)
+    ) WITHOUT ROWID;
+
+    -- Current state, so start-up reads it directly instead of replaying history.
+    CREATE TABLE namespaces (
+        name TEXT PRIMARY KEY,
+        create_revision INTEGER NOT NULL,
+        mod_revision INTEGER NOT NULL,
+        schema_version INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE kv (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        create_revision INTEGER NOT NULL,
+        mod_revision INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (namespace, key)
+    ) WITHOUT ROWID;
+    """,
+)
