@@ -16,19 +16,22 @@ from grpc_reflection.v1alpha import reflection
 from configd.api.admin_servicer import AdminServicer
 from configd.api.config_servicer import ConfigServicer
 from configd.api.errors import ErrorInterceptor
+from configd.api.handlers import generic_handler
+from configd.api.watch_encoding import ProtoEncoder
+from configd.compactor import Compactor, Retention
 from configd.errors import StorageFailure
 from configd.http_app import HttpListener
 from configd.limits import Limits
 from configd.service import ConfigService
 from configd.storage.sqlite import SQLiteOptions, SQLiteStorage
-from configd_client._proto.configd.v1 import admin_pb2, admin_pb2_grpc, config_pb2, config_pb2_grpc
+from configd.watch import WatchHub, WatchOptions
+from configd_client._proto.configd.v1 import admin_pb2, config_pb2
 
 log = logging.getLogger("configd")
 
-SERVICE_NAMES = (
-    config_pb2.DESCRIPTOR.services_by_name["ConfigService"].full_name,
-    admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
-)
+CONFIG_SERVICE = config_pb2.DESCRIPTOR.services_by_name["ConfigService"]
+ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"]
+SERVICE_NAMES = (CONFIG_SERVICE.full_name, ADMIN_SERVICE.full_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,8 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     sqlite: SQLiteOptions = field(default_factory=SQLiteOptions)
     cors_origins: tuple[str, ...] = ()
+    watch: WatchOptions = field(default_factory=WatchOptions)
+    retention: Retention = field(default_factory=Retention)
 
 
 class State(enum.Enum):
@@ -53,6 +58,8 @@ class ConfigdServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.service = ConfigService(SQLiteStorage(config.data_dir, config.sqlite), config.limits)
+        self.hub: WatchHub | None = None
+        self._compactor: Compactor | None = None
         self._grpc: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
         self._http: HttpListener | None = None
@@ -73,7 +80,10 @@ class ConfigdServer:
         self._state = State.RUNNING
         try:
             await self.service.open()
-            await self._start_grpc()
+            self.hub = WatchHub(self.service, ProtoEncoder(), self.config.watch)
+            self._compactor = Compactor(self.service, self.config.retention)
+            self._compactor.start()
+            await self._start_grpc(self.hub)
             self._http = HttpListener(
                 self.service,
                 grpc_target=self.grpc_address,
@@ -86,7 +96,7 @@ class ConfigdServer:
         for name in (*SERVICE_NAMES, ""):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
-    async def _start_grpc(self) -> None:
+    async def _start_grpc(self, hub: WatchHub) -> None:
         limits = self.config.limits
         server = grpc.aio.server(
             interceptors=[ErrorInterceptor()],
@@ -96,18 +106,20 @@ class ConfigdServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        config_pb2_grpc.add_ConfigServiceServicer_to_server(ConfigServicer(self.service), server)
-        admin_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminServicer(
-                self.service, None, data_dir=str(self.config.data_dir), started=time.monotonic()
-            ),
-            server,
+        admin = AdminServicer(
+            self.service, hub, data_dir=str(self.config.data_dir), started=time.monotonic()
+        )
+        server.add_generic_rpc_handlers(
+            (
+                generic_handler(ConfigServicer(self.service, hub), CONFIG_SERVICE),
+                generic_handler(admin, ADMIN_SERVICE),
+            )
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        host, _, port = self.config.listen.rpartition(":")
+        host = self.config.listen.rpartition(":")[0]
         try:
             bound = server.add_insecure_port(self.config.listen)
         except RuntimeError as exc:
@@ -126,6 +138,10 @@ class ConfigdServer:
             return
         self._state = State.CLOSED
         await self._health.enter_graceful_shutdown()
+        if self._compactor is not None:
+            await self._compactor.stop()
+        if self.hub is not None:
+            self.hub.close()
         if self._http is not None:
             await self._http.stop()
         if self._grpc is not None:

@@ -43,20 +43,45 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("data"),
-              show_default=True, help="Directory of the SQLite database.")
-@click.option("--listen", default="127.0.0.1:7700", show_default=True,
-              help="gRPC address (host:port; port 0 picks a free port).")
-@click.option("--http-listen", default="127.0.0.1:7701", show_default=True,
-              help="HTTP address for gRPC-Web, the console (/ui), /metrics and /healthz.")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              default="info", show_default=True)
-@click.option("--synchronous", type=click.Choice(["full", "normal"]), default="full",
-              show_default=True,
-              help="SQLite durability. 'normal' is faster but a power loss (not a process "
-                   "crash) can lose the last acknowledged writes.")
-@click.option("--cors-origin", "cors_origins", multiple=True,
-              help="Browser origin allowed to call gRPC-Web (repeatable; none by default).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("data"),
+    show_default=True,
+    help="Directory of the SQLite database.",
+)
+@click.option(
+    "--listen",
+    default="127.0.0.1:7700",
+    show_default=True,
+    help="gRPC address (host:port; port 0 picks a free port).",
+)
+@click.option(
+    "--http-listen",
+    default="127.0.0.1:7701",
+    show_default=True,
+    help="HTTP address for gRPC-Web, the console (/ui), /metrics and /healthz.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+@click.option(
+    "--synchronous",
+    type=click.Choice(["full", "normal"]),
+    default="full",
+    show_default=True,
+    help="SQLite durability. 'normal' is faster but a power loss (not a process "
+    "crash) can lose the last acknowledged writes.",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    help="Browser origin allowed to call gRPC-Web (repeatable; none by default).",
+)
 @_limit_options
 def serve(
     data_dir: Path,

@@ -34,9 +34,7 @@ def loads(text: str, *, field: str) -> JSONValue:
             if isinstance(exc, json.JSONDecodeError)
             else ""
         )
-        raise InvalidArgument(
-            f"{field} is not valid JSON: {detail}{where}", field=field
-        ) from None
+        raise InvalidArgument(f"{field} is not valid JSON: {detail}{where}", field=field) from None
     if depth(value) > MAX_DEPTH:
         raise InvalidArgument(
             f"{field} is nested too deeply (at most {MAX_DEPTH} levels)", field=field

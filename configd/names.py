@@ -16,8 +16,9 @@ _PREFIX_CHARS = re.compile(r"[a-z0-9._/-]*")
 def check_namespace(name: str, limits: Limits, *, field: str = "name") -> str:
     """Return `name` if it is a valid namespace name, else raise InvalidArgument."""
     if not name:
-        raise InvalidArgument(f"{field} is empty: give a namespace name such as 'payments/prod'",
-                              field=field)
+        raise InvalidArgument(
+            f"{field} is empty: give a namespace name such as 'payments/prod'", field=field
+        )
     size = len(name.encode())
     if size > limits.max_name_bytes:
         raise InvalidArgument(

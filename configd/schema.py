@@ -30,7 +30,7 @@ _BASE_URI = "urn:configd:schema"
 
 
 def _refuse_retrieval(uri: str) -> referencing.Resource[Any]:
-    raise referencing.exceptions.NoSuchResource(ref=uri)
+    raise referencing.exceptions.NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
 
 _NO_REMOTE = referencing.Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
@@ -192,7 +192,7 @@ def _compile(schema_json: str) -> CompiledSchema:
     schema = jsontext.loads(schema_json, field="schema_json")
     if not isinstance(schema, dict | bool):
         raise InvalidSchema(
-            "schema_json must be a JSON Schema object (for example {\"type\": \"object\"})",
+            'schema_json must be a JSON Schema object (for example {"type": "object"})',
             field="schema_json",
         )
     errors = _schema_errors(schema)
@@ -209,7 +209,7 @@ def _compile(schema_json: str) -> CompiledSchema:
     ):
         raise InvalidSchema(
             f"schema_json declares $schema {declared!r}; configd uses draft 2020-12: "
-            "set \"$schema\": \"https://json-schema.org/draft/2020-12/schema\" or leave it out",
+            'set "$schema": "https://json-schema.org/draft/2020-12/schema" or leave it out',
             field="schema_json",
         )
     _check_refs(schema)

@@ -198,24 +198,30 @@ class ConfigService:
         for p in preconditions:
             if isinstance(p, NamespaceRevision):
                 if namespace.mod_revision != p.revision:
-                    failures.append(FailedCondition(
-                        f"namespace:{namespace.name}",
-                        f"namespace {namespace.name!r} is at revision {namespace.mod_revision}, "
-                        f"expected {p.revision}",
-                        namespace.mod_revision,
-                    ))
+                    failures.append(
+                        FailedCondition(
+                            f"namespace:{namespace.name}",
+                            f"namespace {namespace.name!r} is at revision "
+                            f"{namespace.mod_revision}, expected {p.revision}",
+                            namespace.mod_revision,
+                        )
+                    )
                 continue
             entry = namespace.entries.get(p.key)
             current = entry.mod_revision if entry is not None else 0
             if isinstance(p, KeyAbsent) and entry is not None:
-                failures.append(FailedCondition(
-                    f"key:{p.key}", f"key {p.key!r} exists (mod_revision {current})", current
-                ))
+                failures.append(
+                    FailedCondition(
+                        f"key:{p.key}", f"key {p.key!r} exists (mod_revision {current})", current
+                    )
+                )
             elif isinstance(p, KeyModRevision) and current != p.mod_revision:
                 state = f"has mod_revision {current}" if entry else "does not exist"
-                failures.append(FailedCondition(
-                    f"key:{p.key}", f"key {p.key!r} {state}, expected {p.mod_revision}", current
-                ))
+                failures.append(
+                    FailedCondition(
+                        f"key:{p.key}", f"key {p.key!r} {state}, expected {p.mod_revision}", current
+                    )
+                )
         if failures:
             raise PreconditionFailed(
                 "precondition failed: "
@@ -268,7 +274,10 @@ class ConfigService:
                 value=self.limits.max_keys_per_namespace,
             )
         updated = Namespace(
-            namespace.name, namespace.create_revision, revision, namespace.schema,
+            namespace.name,
+            namespace.create_revision,
+            revision,
+            namespace.schema,
             frozen_entries(entries),
         )
         size = sum(len(k.encode()) + len(e.value_json.encode()) + 4 for k, e in entries.items())
@@ -279,8 +288,15 @@ class ConfigService:
             updated.document(), what=f"the resulting document of namespace {namespace.name!r}"
         )
         change_set = ChangeSet(
-            revision, namespace.name, kind, tuple(changes), author, message, now,
-            namespace.schema, namespace.create_revision,
+            revision,
+            namespace.name,
+            kind,
+            tuple(changes),
+            author,
+            message,
+            now,
+            namespace.schema,
+            namespace.create_revision,
         )
         return Planned(change_set, updated)
 
@@ -310,7 +326,14 @@ class ConfigService:
             schema = self._next_schema(name, schema_text, revision)
             namespace = Namespace(name, revision, revision, schema, frozen_entries({}))
             change_set = ChangeSet(
-                revision, name, WriteKind.CREATE_NAMESPACE, (), author, message, now, schema,
+                revision,
+                name,
+                WriteKind.CREATE_NAMESPACE,
+                (),
+                author,
+                message,
+                now,
+                schema,
                 revision,
             )
             return Planned(change_set, namespace)
@@ -342,8 +365,15 @@ class ConfigService:
                 KeyChange(key, entry, None) for key, entry in sorted(namespace.entries.items())
             )
             change_set = ChangeSet(
-                revision, name, WriteKind.DELETE_NAMESPACE, changes, author, message, now,
-                namespace.schema, namespace.create_revision,
+                revision,
+                name,
+                WriteKind.DELETE_NAMESPACE,
+                changes,
+                author,
+                message,
+                now,
+                namespace.schema,
+                namespace.create_revision,
             )
             return Planned(change_set, None)
 
@@ -372,9 +402,7 @@ class ConfigService:
             if namespace is None:
                 raise NamespaceNotFound(f"namespace {name!r} did not exist at revision {revision}")
             at = revision
-        return NamespaceView(
-            namespace, at, self._state.revision, self._state.compact_revision
-        )
+        return NamespaceView(namespace, at, self._state.revision, self._state.compact_revision)
 
     # -- schemas ----------------------------------------------------------------------------
 
@@ -384,8 +412,9 @@ class ConfigService:
         if version == 0 or version == namespace.schema.version:
             return namespace.schema
         if version < 0:
-            raise InvalidArgument("version must be positive, or 0 for the current schema",
-                                  field="version")
+            raise InvalidArgument(
+                "version must be positive, or 0 for the current schema", field="version"
+            )
         schema = await self.storage.schema(name, version)
         if schema is None:
             raise NotFound(
@@ -426,7 +455,14 @@ class ConfigService:
                 name, namespace.create_revision, revision, schema, namespace.entries
             )
             change_set = ChangeSet(
-                revision, name, WriteKind.SET_SCHEMA, (), author, message, now, schema,
+                revision,
+                name,
+                WriteKind.SET_SCHEMA,
+                (),
+                author,
+                message,
+                now,
+                schema,
                 namespace.create_revision,
             )
             return Planned(change_set, updated)
@@ -458,8 +494,12 @@ class ConfigService:
         message: str,
     ) -> WriteResult:
         return await self.txn(
-            namespace, [TxnPut(key, value_json)], preconditions=preconditions, author=author,
-            message=message, kind=WriteKind.PUT,
+            namespace,
+            [TxnPut(key, value_json)],
+            preconditions=preconditions,
+            author=author,
+            message=message,
+            kind=WriteKind.PUT,
         )
 
     async def delete(
@@ -472,8 +512,12 @@ class ConfigService:
         message: str,
     ) -> WriteResult:
         return await self.txn(
-            namespace, [TxnDelete(key)], preconditions=preconditions, author=author,
-            message=message, kind=WriteKind.DELETE,
+            namespace,
+            [TxnDelete(key)],
+            preconditions=preconditions,
+            author=author,
+            message=message,
+            kind=WriteKind.DELETE,
         )
 
     async def txn(
@@ -490,8 +534,9 @@ class ConfigService:
         message = self._message(message)
         self._check_preconditions(preconditions)
         if not ops:
-            raise InvalidArgument("ops is empty: a transaction needs at least one put or delete",
-                                  field="ops")
+            raise InvalidArgument(
+                "ops is empty: a transaction needs at least one put or delete", field="ops"
+            )
         if len(ops) > self.limits.max_ops_per_txn:
             raise LimitExceeded(
                 f"the transaction has {len(ops)} operations, over the limit of "
@@ -522,8 +567,15 @@ class ConfigService:
                     raise KeyNotFound(
                         f"key {key!r} does not exist in namespace {namespace!r}; nothing deleted"
                     )
-            return self._write_keys(current, updates, kind=kind, revision=revision,
-                                    now=now, author=author, message=message)
+            return self._write_keys(
+                current,
+                updates,
+                kind=kind,
+                revision=revision,
+                now=now,
+                author=author,
+                message=message,
+            )
 
         return await self._run(plan)
 
@@ -577,8 +629,13 @@ class ConfigService:
             updates = self._diff(current, target)
             try:
                 planned = self._write_keys(
-                    current, updates, kind=WriteKind.APPLY, revision=self._state.revision + 1,
-                    now=0.0, author=author, message=message,
+                    current,
+                    updates,
+                    kind=WriteKind.APPLY,
+                    revision=self._state.revision + 1,
+                    now=0.0,
+                    author=author,
+                    message=message,
                 )
             except NoChange:
                 return ApplyResult(0, current.mod_revision, ())
@@ -586,8 +643,9 @@ class ConfigService:
                 changes = self._preview(current, updates)
                 return ApplyResult(0, current.mod_revision, changes, exc.violations)
             return ApplyResult(0, current.mod_revision, planned.change_set.changes)
-        result = await self._replace(namespace, target, preconditions, WriteKind.APPLY,
-                                     author=author, message=message)
+        result = await self._replace(
+            namespace, target, preconditions, WriteKind.APPLY, author=author, message=message
+        )
         if result is None:
             current = self._require(self._state.namespaces, namespace)
             return ApplyResult(0, current.mod_revision, ())
@@ -616,8 +674,15 @@ class ConfigService:
         def plan(view: StateView, revision: int, now: float) -> Planned:
             current = self._require(view, namespace)
             self._enforce(current, preconditions)
-            return self._write_keys(current, self._diff(current, target), kind=kind,
-                                    revision=revision, now=now, author=author, message=message)
+            return self._write_keys(
+                current,
+                self._diff(current, target),
+                kind=kind,
+                revision=revision,
+                now=now,
+                author=author,
+                message=message,
+            )
 
         planned = await self.writer.submit(plan)
         return None if planned is None else WriteResult(planned.change_set, planned.namespace)
@@ -636,8 +701,9 @@ class ConfigService:
         message = self._message(message)
         self._check_preconditions(preconditions)
         if to_revision == 0:
-            raise InvalidArgument("to_revision is required: the revision to restore",
-                                  field="to_revision")
+            raise InvalidArgument(
+                "to_revision is required: the revision to restore", field="to_revision"
+            )
         self._check_revision(to_revision, field="to_revision")
         self._require(self._state.namespaces, namespace)
         old = await self.storage.namespace_at(namespace, to_revision)
@@ -648,7 +714,11 @@ class ConfigService:
             )
         target = {key: Value(e.value_json, e.value) for key, e in old.entries.items()}
         return await self._replace(
-            namespace, target, preconditions, WriteKind.ROLLBACK, author=author,
+            namespace,
+            target,
+            preconditions,
+            WriteKind.ROLLBACK,
+            author=author,
             message=message or f"rollback to revision {to_revision}",
         )
 
@@ -666,7 +736,8 @@ class ConfigService:
         limit = self.limits.page_size(page_size)
         compact = self._state.compact_revision
         entries = [
-            cs for cs in await self.storage.history(namespace, key or None, before, limit + 1)
+            cs
+            for cs in await self.storage.history(namespace, key or None, before, limit + 1)
             if cs.revision >= compact
         ]
         if not entries and before == 0 and namespace not in self._state.namespaces:
@@ -677,24 +748,36 @@ class ConfigService:
 
     # -- compaction -------------------------------------------------------------------------
 
-    async def compact(self, revision: int) -> int:
-        """Drop history below `revision`; returns the compaction revision now in force."""
+    async def compact(self, revision: int, *, step: int = 1_000) -> int:
+        """Drop history below `revision`; returns the compaction revision now in force.
+
+        Runs in steps of `step` revisions, each between two write batches, so a large
+        compaction never holds writes back for long. The compaction revision is raised
+        before rows are deleted, so a reader that checks it after reading history always
+        knows whether what it read may have holes."""
         if revision <= 0:
-            raise InvalidArgument("revision must be positive: history below it is dropped",
-                                  field="revision")
+            raise InvalidArgument(
+                "revision must be positive: history below it is dropped", field="revision"
+            )
         if revision > self._state.revision:
             raise FutureRevision(
                 f"cannot compact at {revision}: the current revision is {self._state.revision}",
                 current_revision=self._state.revision,
             )
+        while self._state.compact_revision < revision:
+            target = min(revision, self._state.compact_revision + step)
 
-        async def run() -> None:
-            if revision > self._state.compact_revision:
-                await self.storage.compact(revision)
-                self._state.compact_revision = revision
+            async def run(target: int = target) -> None:
+                if target > self._state.compact_revision:
+                    self._state.compact_revision = target
+                    await self.storage.compact(target)
 
-        await self.writer.exclusive(run)
+            await self.writer.exclusive(run)
         return self._state.compact_revision
+
+    async def revision_at(self, when: float) -> int:
+        """The newest revision committed at or before `when` (epoch seconds), or 0."""
+        return await self.storage.revision_at(when)
 
     # -- plumbing ---------------------------------------------------------------------------
 

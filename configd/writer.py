@@ -23,7 +23,7 @@ from configd.storage.base import Storage
 log = logging.getLogger("configd.writer")
 
 
-class NoChange(Exception):  # noqa: N818 (a signal, not an error)
+class NoChange(Exception):
     """Raised by a plan whose write would change nothing; it commits no revision."""
 
 
@@ -73,8 +73,9 @@ class LiveState:
     Mutated only by the writer, in one synchronous step per batch, so a reader on the event
     loop never sees half of a batch."""
 
-    def __init__(self, revision: int, compact_revision: int,
-                 namespaces: Mapping[str, Namespace]) -> None:
+    def __init__(
+        self, revision: int, compact_revision: int, namespaces: Mapping[str, Namespace]
+    ) -> None:
         self.revision = revision
         self.compact_revision = compact_revision
         self.namespaces: dict[str, Namespace] = dict(namespaces)

@@ -14,7 +14,6 @@ from pathlib import Path
 import grpc
 import grpc.aio
 import pytest
-
 from configd_client._proto.configd.v1 import admin_pb2_grpc, config_pb2_grpc
 
 _ADDRESS = re.compile(r"configd: (grpc|http) listening on (?:http://)?(\S+)")
@@ -43,10 +42,16 @@ class ConfigdProcess:
         log = self.log_path.open("a")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "configd", "serve",
-                "--data-dir", str(self.data_dir),
-                "--listen", f"127.0.0.1:{self.grpc_port}",
-                "--http-listen", f"127.0.0.1:{self.http_port}",
+                sys.executable,
+                "-m",
+                "configd",
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--listen",
+                f"127.0.0.1:{self.grpc_port}",
+                "--http-listen",
+                f"127.0.0.1:{self.http_port}",
                 *self.extra_args,
             ],
             stdout=subprocess.PIPE,

@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeAlias
 
 from configd.api import convert
 from configd.api.identity import author
 from configd.service import ConfigService
+from configd.watch import WatchHub
 from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
 
-if TYPE_CHECKING:
-    import grpc.aio
-
-    from configd.watch import WatchHub
-
-    Context = grpc.aio.ServicerContext[Any, Any]
-else:
-    Context = Any
+# grpc ships no type information: its context is Any to the type checker.
+Context: TypeAlias = Any
 
 
 class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
-    def __init__(self, service: ConfigService, hub: WatchHub | None = None) -> None:
+    def __init__(self, service: ConfigService, hub: WatchHub) -> None:
         self._service = service
         self._hub = hub
 
-    async def CreateNamespace(  # noqa: N802 (gRPC method names)
+    async def CreateNamespace(
         self, request: pb.CreateNamespaceRequest, context: Context
     ) -> pb.CreateNamespaceResponse:
         result = await self._service.create_namespace(
@@ -37,7 +32,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
             namespace=convert.namespace_info(result.namespace), revision=result.revision
         )
 
-    async def GetNamespace(  # noqa: N802
+    async def GetNamespace(
         self, request: pb.GetNamespaceRequest, context: Context
     ) -> pb.GetNamespaceResponse:
         view = await self._service.get_namespace(request.name, request.revision)
@@ -50,7 +45,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
             compact_revision=view.compact_revision,
         )
 
-    async def ListNamespaces(  # noqa: N802
+    async def ListNamespaces(
         self, request: pb.ListNamespacesRequest, context: Context
     ) -> pb.ListNamespacesResponse:
         page = self._service.list_namespaces(
@@ -62,7 +57,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
             revision=page.revision,
         )
 
-    async def DeleteNamespace(  # noqa: N802
+    async def DeleteNamespace(
         self, request: pb.DeleteNamespaceRequest, context: Context
     ) -> pb.WriteResponse:
         result = await self._service.delete_namespace(
@@ -74,7 +69,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
         )
         return convert.write_response(result)
 
-    async def GetSchema(  # noqa: N802
+    async def GetSchema(
         self, request: pb.GetSchemaRequest, context: Context
     ) -> pb.GetSchemaResponse:
         schema = await self._service.get_schema(request.name, request.version)
@@ -82,7 +77,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
             schema_json=schema.schema_json, version=schema.version, revision=schema.revision
         )
 
-    async def SetSchema(  # noqa: N802
+    async def SetSchema(
         self, request: pb.SetSchemaRequest, context: Context
     ) -> pb.SetSchemaResponse:
         result = await self._service.set_schema(
@@ -96,7 +91,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
             version=result.change_set.schema.version, revision=result.revision
         )
 
-    async def Get(self, request: pb.GetRequest, context: Context) -> pb.GetResponse:  # noqa: N802
+    async def Get(self, request: pb.GetRequest, context: Context) -> pb.GetResponse:
         entry, revision = await self._service.get(request.namespace, request.key, request.revision)
         return pb.GetResponse(
             value_json=entry.value_json,
@@ -109,7 +104,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
             revision=revision,
         )
 
-    async def Put(self, request: pb.PutRequest, context: Context) -> pb.WriteResponse:  # noqa: N802
+    async def Put(self, request: pb.PutRequest, context: Context) -> pb.WriteResponse:
         result = await self._service.put(
             request.namespace,
             request.key,
@@ -120,9 +115,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
         )
         return convert.write_response(result)
 
-    async def Delete(  # noqa: N802
-        self, request: pb.DeleteRequest, context: Context
-    ) -> pb.WriteResponse:
+    async def Delete(self, request: pb.DeleteRequest, context: Context) -> pb.WriteResponse:
         result = await self._service.delete(
             request.namespace,
             request.key,
@@ -132,7 +125,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
         )
         return convert.write_response(result)
 
-    async def Txn(self, request: pb.TxnRequest, context: Context) -> pb.WriteResponse:  # noqa: N802
+    async def Txn(self, request: pb.TxnRequest, context: Context) -> pb.WriteResponse:
         result = await self._service.txn(
             request.namespace,
             convert.txn_ops(request.ops),
@@ -142,9 +135,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
         )
         return convert.write_response(result)
 
-    async def Apply(  # noqa: N802
-        self, request: pb.ApplyRequest, context: Context
-    ) -> pb.ApplyResponse:
+    async def Apply(self, request: pb.ApplyRequest, context: Context) -> pb.ApplyResponse:
         result = await self._service.apply(
             request.namespace,
             request.document_json,
@@ -164,9 +155,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
             namespace_revision=result.namespace_revision,
         )
 
-    async def History(  # noqa: N802
-        self, request: pb.HistoryRequest, context: Context
-    ) -> pb.HistoryResponse:
+    async def History(self, request: pb.HistoryRequest, context: Context) -> pb.HistoryResponse:
         page = await self._service.history(
             request.namespace,
             request.key,
@@ -179,9 +168,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
             compact_revision=page.compact_revision,
         )
 
-    async def Rollback(  # noqa: N802
-        self, request: pb.RollbackRequest, context: Context
-    ) -> pb.WriteResponse:
+    async def Rollback(self, request: pb.RollbackRequest, context: Context) -> pb.WriteResponse:
         result = await self._service.rollback(
             request.namespace,
             request.to_revision,
@@ -191,10 +178,8 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
         )
         return convert.write_response(result, self._service.namespaces.get(request.namespace))
 
-    async def Watch(  # noqa: N802
-        self, request: pb.WatchRequest, context: Context
-    ) -> AsyncIterator[pb.WatchResponse]:
-        from configd.api.watch_stream import serve_watch
-
-        async for message in serve_watch(self._service, self._hub, request, context):
-            yield message
+    async def Watch(self, request: pb.WatchRequest, context: Context) -> AsyncIterator[bytes]:
+        """Yields WatchResponse messages already encoded by the hub (see api.handlers)."""
+        selector = self._hub.selector(request.namespaces, request.prefixes)
+        async for data in self._hub.stream(selector, request.start_revision, request.send_snapshot):
+            yield data

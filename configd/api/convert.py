@@ -69,7 +69,7 @@ def change_set(cs: ChangeSet) -> pb.ChangeSet:
     message = pb.ChangeSet(
         revision=cs.revision,
         namespace=cs.namespace,
-        kind=cs.kind.value,
+        kind=f"WRITE_KIND_{cs.kind.name}",
         changes=key_changes(cs.changes),
         author=cs.author,
         message=cs.message,
@@ -81,7 +81,9 @@ def change_set(cs: ChangeSet) -> pb.ChangeSet:
     return message
 
 
-def write_response(result: WriteResult | None, fallback: Namespace | None = None) -> pb.WriteResponse:
+def write_response(
+    result: WriteResult | None, fallback: Namespace | None = None
+) -> pb.WriteResponse:
     """A committed write; a write that changed nothing has revision 0."""
     if result is None:
         namespace = pb.NamespaceInfo() if fallback is None else namespace_info(fallback)

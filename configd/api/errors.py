@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 import grpc.aio
@@ -19,7 +19,8 @@ from configd_client._status import to_grpc_status
 
 log = logging.getLogger("configd.api")
 
-Handler = grpc.RpcMethodHandler
+# grpc ships no type information.
+Handler: TypeAlias = Any
 
 
 def status_for(exc: BaseException) -> grpc.Status | None:
@@ -29,9 +30,7 @@ def status_for(exc: BaseException) -> grpc.Status | None:
     return None
 
 
-async def _abort(
-    context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str
-) -> None:
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str) -> None:
     if isinstance(exc, ConfigdError):
         await context.abort_with_status(to_grpc_status(exc))
     incident = uuid.uuid4().hex[:12]

@@ -63,6 +63,10 @@ class Storage(Protocol):
         """Schema `version` of `namespace`, or None if there is no such version."""
         ...
 
+    async def revision_at(self, when: float) -> int:
+        """The newest revision committed at or before `when` (epoch seconds), or 0."""
+        ...
+
     async def compact(self, revision: int) -> None:
         """Drop history below `revision`, keeping what namespace_at needs for any revision at
         or above it; the compaction revision becomes `revision`."""

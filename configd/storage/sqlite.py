@@ -8,6 +8,7 @@ see the last committed state). sqlite3 errors become StorageFailure here and now
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import fcntl
 import json
@@ -96,10 +97,8 @@ class SQLiteStorage:
     async def close(self) -> None:
         for connection in (self._reader, self._writer):
             if connection is not None:
-                try:
+                with contextlib.suppress(sqlite3.Error, ValueError):
                     await connection.close()
-                except (sqlite3.Error, ValueError):
-                    pass
         self._reader = self._writer = None
         if self._lock is not None:
             self._lock.close()
@@ -214,20 +213,32 @@ class SQLiteStorage:
         final_ns: dict[str, tuple[int, int, int] | None] = {}
         for cs in batch:
             revisions.append(
-                (cs.revision, cs.namespace, cs.kind.value, cs.author, cs.message, cs.time,
-                 cs.schema.version, cs.create_revision)
+                (
+                    cs.revision,
+                    cs.namespace,
+                    cs.kind.value,
+                    cs.author,
+                    cs.message,
+                    cs.time,
+                    cs.schema.version,
+                    cs.create_revision,
+                )
             )
             for change in cs.changes:
                 old, new = change.old, change.new
                 changes.append(
-                    (cs.namespace, change.key, cs.revision,
-                     old.value_json if old else None,
-                     old.create_revision if old else None,
-                     old.mod_revision if old else None,
-                     old.version if old else None,
-                     new.value_json if new else None,
-                     new.create_revision if new else None,
-                     new.version if new else None)
+                    (
+                        cs.namespace,
+                        change.key,
+                        cs.revision,
+                        old.value_json if old else None,
+                        old.create_revision if old else None,
+                        old.mod_revision if old else None,
+                        old.version if old else None,
+                        new.value_json if new else None,
+                        new.create_revision if new else None,
+                        new.version if new else None,
+                    )
                 )
                 final_kv[(cs.namespace, change.key)] = new
             if cs.kind in (WriteKind.CREATE_NAMESPACE, WriteKind.SET_SCHEMA):
@@ -239,8 +250,11 @@ class SQLiteStorage:
                 if cs.kind is WriteKind.DELETE_NAMESPACE
                 else (cs.create_revision, cs.revision, cs.schema.version)
             )
-        upserts = [(ns, key, e.value_json, e.create_revision, e.mod_revision, e.version)
-                   for (ns, key), e in final_kv.items() if e is not None]
+        upserts = [
+            (ns, key, e.value_json, e.create_revision, e.mod_revision, e.version)
+            for (ns, key), e in final_kv.items()
+            if e is not None
+        ]
         removals = [(ns, key) for (ns, key), e in final_kv.items() if e is None]
         ns_upserts = [(name, *state) for name, state in final_ns.items() if state is not None]
         ns_removals = [(name,) for name, state in final_ns.items() if state is None]
@@ -279,8 +293,9 @@ class SQLiteStorage:
 
     # -- history ---------------------------------------------------------------------------
 
-    _REVISION_COLUMNS = "revision, namespace, kind, author, message, time, schema_version, " \
-        "create_revision"
+    _REVISION_COLUMNS = (
+        "revision, namespace, kind, author, message, time, schema_version, create_revision"
+    )
 
     async def _change_sets(self, revision_rows: Iterable[sqlite3.Row]) -> list[ChangeSet]:
         heads = list(revision_rows)
@@ -375,6 +390,12 @@ class SQLiteStorage:
             frozen_entries(entries),
         )
 
+    async def revision_at(self, when: float) -> int:
+        rows = list(
+            await self._fetchall("SELECT max(revision) FROM revisions WHERE time <= ?", (when,))
+        )
+        return int(rows[0][0] or 0)
+
     async def compact(self, revision: int) -> None:
         connection = self._conn(write=True)
         try:
@@ -410,8 +431,6 @@ def database_size(data_dir: Path) -> int:
     """Bytes used by the database and its WAL."""
     total = 0
     for name in (DB_FILE, DB_FILE + "-wal"):
-        try:
+        with contextlib.suppress(FileNotFoundError):
             total += os.stat(data_dir / name).st_size
-        except FileNotFoundError:
-            pass
     return total

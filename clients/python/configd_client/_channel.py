@@ -79,7 +79,7 @@ class _TokenInterceptor(
 
 def open_channel(options: ConnectOptions) -> grpc.aio.Channel:
     """An asyncio channel to configd with the token attached to every call."""
-    channel_options = [
+    channel_options: list[tuple[str, int | str]] = [
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.enable_retries", 1),

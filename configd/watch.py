@@ -1,0 +1,275 @@
+"""The watch hub: fan-out of committed change sets to watchers, with catch-up from history.
+
+Contract (DESIGN.md, Watch contract): change sets arrive in strictly increasing revision
+order, each exactly once; a watch can start at any revision still in history; below the
+compaction revision it gets a resync snapshot instead.
+
+How the hand-over stays gap-free and duplicate-free: a watcher *subscribes first* (from then
+on every matching change set is appended to its buffer), noting the revision R it subscribed
+at. It then replays history up to R from storage (every revision <= R is durable before it is
+published), and only then drains its buffer, skipping anything below the next revision it
+owes. Subscribing and reading R happen in one step of the event loop, and the writer
+publishes a batch in one step too, so no change set can fall between the two.
+
+Bounded memory: each watcher's buffer holds at most `buffer_size` references to change sets
+that are encoded once and shared by every watcher. The writer never waits for a watcher: when
+a buffer is full the watcher is marked lagging and its buffer dropped; its stream then
+re-subscribes and catches up from history, and is live again once caught up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from configd.errors import InvalidArgument, LimitExceeded, Unavailable
+from configd.model import ChangeSet, Namespace
+from configd.names import check_namespace, check_prefix
+from configd.service import ConfigService
+
+log = logging.getLogger("configd.watch")
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """Which namespaces a watch follows: exact names and/or name prefixes."""
+
+    names: frozenset[str]
+    prefixes: tuple[str, ...]
+
+    def matches(self, name: str) -> bool:
+        return name in self.names or any(name.startswith(p) for p in self.prefixes)
+
+
+class Encoder(Protocol):
+    """Turns watch messages into wire bytes (the API layer provides it)."""
+
+    def change_set(self, change_set: ChangeSet) -> bytes: ...
+
+    def snapshot(
+        self,
+        revision: int,
+        resync: bool,
+        namespaces: Sequence[Namespace],
+        compact_revision: int,
+    ) -> bytes: ...
+
+    def progress(self, revision: int, compact_revision: int) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WatchOptions:
+    buffer_size: int = 256
+    progress_interval: float = 5.0
+    catch_up_page: int = 256
+    max_watchers: int = 100_000
+    max_selectors: int = 1_000
+
+
+class Watcher:
+    """One watch stream's subscription: a bounded buffer of (revision, encoded change set)."""
+
+    __slots__ = ("buffer", "limit", "overflowed", "selector", "subscribed_at", "wake")
+
+    def __init__(self, selector: Selector, limit: int) -> None:
+        self.selector = selector
+        self.limit = limit
+        self.buffer: deque[tuple[int, bytes]] = deque()
+        self.wake = asyncio.Event()
+        self.overflowed = False
+        self.subscribed_at = 0
+
+
+class WatchHub:
+    """Registered as a commit listener of the service's writer."""
+
+    def __init__(
+        self, service: ConfigService, encoder: Encoder, options: WatchOptions | None = None
+    ) -> None:
+        self._service = service
+        self._encoder = encoder
+        self.options = options or WatchOptions()
+        self._by_name: dict[str, set[Watcher]] = {}
+        self._by_prefix: set[Watcher] = set()
+        self._count = 0
+        self._closed = False
+        self.lagging_moves = 0  # watchers moved from live to catch-up, for metrics
+        service.writer.add_listener(self.publish)
+
+    @property
+    def watcher_count(self) -> int:
+        return self._count
+
+    # -- subscriptions ----------------------------------------------------------------------
+
+    def selector(self, names: Iterable[str], prefixes: Iterable[str]) -> Selector:
+        """Check a watch's selection and build its Selector."""
+        limits = self._service.limits
+        name_set = frozenset(check_namespace(n, limits, field="namespaces") for n in names)
+        prefix_list = tuple(dict.fromkeys(check_prefix(p, limits) for p in prefixes))
+        if not name_set and not prefix_list:
+            raise InvalidArgument(
+                'select at least one namespace or prefix to watch (prefix "" watches all)',
+                field="namespaces",
+            )
+        if len(name_set) + len(prefix_list) > self.options.max_selectors:
+            raise LimitExceeded(
+                f"a watch selects at most {self.options.max_selectors} names and prefixes; "
+                "use a prefix instead of listing names",
+                limit="max_selectors",
+                value=self.options.max_selectors,
+            )
+        return Selector(name_set, prefix_list)
+
+    def _subscribe(self, selector: Selector) -> Watcher:
+        if self._closed:
+            raise Unavailable("the server is shutting down; reconnect to a running server")
+        if self._count >= self.options.max_watchers:
+            raise LimitExceeded(
+                f"the server holds its maximum of {self.options.max_watchers} watches; retry later",
+                limit="max_watchers",
+                value=self.options.max_watchers,
+            )
+        watcher = Watcher(selector, self.options.buffer_size)
+        watcher.subscribed_at = self._service.revision
+        for name in selector.names:
+            self._by_name.setdefault(name, set()).add(watcher)
+        if selector.prefixes:
+            self._by_prefix.add(watcher)
+        self._count += 1
+        return watcher
+
+    def _unsubscribe(self, watcher: Watcher) -> None:
+        for name in watcher.selector.names:
+            group = self._by_name.get(name)
+            if group is not None:
+                group.discard(watcher)
+                if not group:
+                    del self._by_name[name]
+        self._by_prefix.discard(watcher)
+        self._count -= 1
+
+    @staticmethod
+    def _reset(watcher: Watcher, revision: int) -> None:
+        """Start buffering afresh after `revision` (history covers the rest)."""
+        watcher.buffer.clear()
+        watcher.overflowed = False
+        watcher.subscribed_at = revision
+
+    # -- publishing (called by the writer, must never wait) ---------------------------------
+
+    def publish(self, change_sets: Sequence[ChangeSet]) -> None:
+        for change_set in change_sets:
+            data: bytes | None = None
+            for watcher in self._targets(change_set.namespace):
+                if watcher.overflowed:
+                    continue
+                if len(watcher.buffer) >= watcher.limit:
+                    watcher.overflowed = True
+                    watcher.buffer.clear()
+                    self.lagging_moves += 1
+                else:
+                    if data is None:
+                        data = self._encoder.change_set(change_set)
+                    watcher.buffer.append((change_set.revision, data))
+                watcher.wake.set()
+
+    def _targets(self, name: str) -> Iterable[Watcher]:
+        exact = self._by_name.get(name)
+        if exact:
+            yield from exact
+        for watcher in self._by_prefix:
+            if name not in watcher.selector.names and watcher.selector.matches(name):
+                yield watcher
+
+    def close(self) -> None:
+        """End every stream (with UNAVAILABLE: clients should reconnect elsewhere)."""
+        self._closed = True
+        for watcher in {w for group in self._by_name.values() for w in group} | self._by_prefix:
+            watcher.wake.set()
+
+    # -- streams ----------------------------------------------------------------------------
+
+    def _snapshot(self, selector: Selector, revision: int, resync: bool) -> bytes:
+        namespaces = [
+            ns for name, ns in sorted(self._service.namespaces.items()) if selector.matches(name)
+        ]
+        return self._encoder.snapshot(revision, resync, namespaces, self._service.compact_revision)
+
+    async def stream(
+        self, selector: Selector, start_revision: int, send_snapshot: bool
+    ) -> AsyncIterator[bytes]:
+        """The encoded messages of one watch, until cancelled or the hub closes."""
+        if start_revision < 0:
+            raise InvalidArgument(
+                "start_revision is negative; use 0 for now or last_seen + 1 to resume",
+                field="start_revision",
+            )
+        if send_snapshot and start_revision:
+            raise InvalidArgument(
+                "send_snapshot needs start_revision 0 (a snapshot is of the current state); "
+                "to resume, pass last_seen + 1 without a snapshot",
+                field="send_snapshot",
+            )
+        watcher = self._subscribe(selector)
+        try:
+            if start_revision == 0:
+                next_revision = watcher.subscribed_at + 1
+                if send_snapshot:
+                    yield self._snapshot(selector, watcher.subscribed_at, resync=False)
+            else:
+                next_revision = start_revision
+            async for data in self._follow(watcher, next_revision):
+                yield data
+        finally:
+            self._unsubscribe(watcher)
+
+    async def _follow(self, watcher: Watcher, next_revision: int) -> AsyncIterator[bytes]:
+        """Catch-up, then live, then catch-up again when lagging; `next_revision` is the
+        lowest revision this watcher is still owed."""
+        service = self._service
+        while True:
+            if self._closed:
+                raise Unavailable("the server is shutting down; reconnect to a running server")
+            if watcher.overflowed:
+                self._reset(watcher, service.revision)
+            # Catch up from history through the revision we subscribed at.
+            while next_revision <= watcher.subscribed_at:
+                if next_revision < service.compact_revision:
+                    self._reset(watcher, service.revision)
+                    next_revision = watcher.subscribed_at + 1
+                    yield self._snapshot(watcher.selector, watcher.subscribed_at, True)
+                    break
+                page = await service.storage.changes_since(
+                    next_revision, self.options.catch_up_page
+                )
+                if next_revision < service.compact_revision:
+                    continue  # compaction ran while we read: the page may have holes
+                if not page:
+                    next_revision = watcher.subscribed_at + 1
+                    break
+                for change_set in page:
+                    if change_set.revision > watcher.subscribed_at:
+                        next_revision = watcher.subscribed_at + 1
+                        break
+                    next_revision = change_set.revision + 1
+                    if watcher.selector.matches(change_set.namespace):
+                        yield self._encoder.change_set(change_set)
+            # Live: drain the buffer, skipping what history already delivered.
+            while watcher.buffer and not watcher.overflowed:
+                revision, data = watcher.buffer.popleft()
+                if revision >= next_revision:
+                    next_revision = revision + 1
+                    yield data
+            if watcher.overflowed or self._closed:
+                continue
+            watcher.wake.clear()
+            try:
+                await asyncio.wait_for(watcher.wake.wait(), self.options.progress_interval)
+            except TimeoutError:
+                # Buffer empty and not lagging: everything up to now has been delivered.
+                yield self._encoder.progress(service.revision, service.compact_revision)
