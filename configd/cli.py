@@ -14,9 +14,11 @@ import click
 
 from configd import __version__
 from configd.app import ConfigdServer, ServerConfig
+from configd.compactor import Retention
 from configd.errors import ConfigdError
 from configd.limits import Limits
 from configd.storage.sqlite import SQLiteOptions, Synchronous
+from configd.watch import WatchOptions
 
 log = logging.getLogger("configd")
 
@@ -89,6 +91,11 @@ def serve(
     http_listen: str,
     log_level: str,
     synchronous: str,
+    watch_progress_interval: float,
+    watch_buffer: int,
+    history_keep_revisions: int,
+    history_keep_days: float,
+    compaction_interval: float,
     cors_origins: tuple[str, ...],
     **limits: int,
 ) -> None:
@@ -110,6 +117,12 @@ def serve(
         limits=Limits(**limits),
         sqlite=SQLiteOptions(synchronous=Synchronous(synchronous.upper())),
         cors_origins=cors_origins,
+        watch=WatchOptions(buffer_size=watch_buffer, progress_interval=watch_progress_interval),
+        retention=Retention(
+            keep_revisions=history_keep_revisions,
+            keep_seconds=history_keep_days * 86400.0,
+            interval_seconds=compaction_interval,
+        ),
     )
     if synchronous == "normal":
         log.warning("--synchronous normal: a power loss can lose acknowledged writes")
