@@ -79,6 +79,42 @@ def main() -> None:
     "crash) can lose the last acknowledged writes.",
 )
 @click.option(
+    "--watch-progress-interval",
+    type=click.FloatRange(min=0.05),
+    default=5.0,
+    show_default=True,
+    help="Seconds of quiet after which a watch stream gets a progress message.",
+)
+@click.option(
+    "--watch-buffer",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Change sets buffered per watcher before it is moved to catch-up from history.",
+)
+@click.option(
+    "--history-keep-revisions",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Keep at least the last N revisions of history (0 = no count rule).",
+)
+@click.option(
+    "--history-keep-days",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Keep history younger than this (0 = no age rule). A revision is kept if either "
+    "rule keeps it; with both 0 history is never compacted.",
+)
+@click.option(
+    "--compaction-interval",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds between retention checks.",
+)
+@click.option(
     "--cors-origin",
     "cors_origins",
     multiple=True,
