@@ -15,7 +15,6 @@ from grpc_reflection.v1alpha import reflection
 
 from configd.api.admin_servicer import AdminServicer
 from configd.api.config_servicer import ConfigServicer
-from configd.api.errors import ErrorInterceptor
 from configd.api.handlers import generic_handler
 from configd.api.watch_encoding import ProtoEncoder
 from configd.compactor import Compactor, Retention
@@ -99,7 +98,6 @@ class ConfigdServer:
     async def _start_grpc(self, hub: WatchHub) -> None:
         limits = self.config.limits
         server = grpc.aio.server(
-            interceptors=[ErrorInterceptor()],
             options=[
                 ("grpc.max_receive_message_length", limits.max_request_bytes),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),

@@ -61,6 +61,13 @@ class Namespace:
     mod_revision: int
     schema: SchemaVersion
     entries: Mapping[str, Entry]
+    # Bytes of the document as JSON text (computed when not given; writes pass it on).
+    size: int = -1
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            total = sum(key_bytes(key, entry) for key, entry in self.entries.items())
+            object.__setattr__(self, "size", total)
 
     def document(self) -> dict[str, JSONValue]:
         """The parsed document, as the schema validator sees it."""
@@ -73,6 +80,11 @@ class Namespace:
             for key, entry in sorted(self.entries.items())
         ]
         return "{" + ",".join(parts) + "}"
+
+
+def key_bytes(key: str, entry: Entry) -> int:
+    """What one key adds to the document's JSON text: `"key":value,`."""
+    return len(key.encode()) + len(entry.value_json.encode()) + 4
 
 
 def frozen_entries(entries: Mapping[str, Entry]) -> Mapping[str, Entry]:

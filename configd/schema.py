@@ -1,16 +1,16 @@
-"""JSON Schema (draft 2020-12) for namespace documents: check on upload, compile once, explain.
+"""JSON Schema (draft 2020-12) for namespace documents: check on upload, compile once.
 
-Wraps jsonschema rather than extending it. The server never fetches a remote `$ref`: such a
-schema is refused on upload, and the compiled validator's registry refuses retrieval anyway.
-`format` is asserted (draft 2020-12 only annotates it by default; an operator writing
-"format": "uri" expects it checked).
+On upload, jsonschema checks the schema against the metaschema (its messages point into the
+schema) and every `$ref` is checked to stay inside the schema: the server never fetches. The
+compiled validator (configd_client._schema, shared with the SDK so both judge a document the
+same way) asserts `format`: an operator writing "format": "uri" expects it checked.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +18,11 @@ import referencing
 import referencing.exceptions
 import referencing.jsonschema
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
 
 from configd import jsontext
 from configd.errors import FieldViolation, InvalidSchema, SchemaViolation
 from configd.model import JSONValue
+from configd_client._schema import DocumentSchema, pointer
 
 DEFAULT_SCHEMA_JSON = '{"type":"object"}'
 MAX_VIOLATIONS = 100
@@ -36,9 +36,54 @@ def _refuse_retrieval(uri: str) -> referencing.Resource[Any]:
 _NO_REMOTE = referencing.Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
 
 
-def pointer(path: Any) -> str:
-    """An RFC 6901 JSON pointer for a jsonschema path (a deque of keys and indexes)."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+# Root keywords that judge each key's value on its own, and ones that only look at key names.
+_PER_KEY = frozenset({"properties", "patternProperties", "additionalProperties"})
+_KEY_SET = frozenset(
+    {"required", "dependentRequired", "minProperties", "maxProperties", "propertyNames"}
+)
+_INERT = frozenset(
+    {
+        "$schema",
+        "$id",
+        "$defs",
+        "definitions",
+        "$comment",
+        "title",
+        "description",
+        "examples",
+        "default",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "type",
+        "$anchor",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """A root schema split into what checks changed values and what checks the key set."""
+
+    per_key: DocumentSchema
+    key_set: DocumentSchema | None
+
+
+def _split(schema: JSONValue) -> _Split | None:
+    """Split the schema if the whole-document check equals: every value passes the per-key
+    keywords, and the set of keys passes the key-set keywords. None if it does not."""
+    if not isinstance(schema, dict) or not set(schema) <= _PER_KEY | _KEY_SET | _INERT:
+        return None
+    if schema.get("type", "object") not in ("object", ["object"]):
+        return None
+    if any(ref.startswith(tuple(f"#/{k}" for k in _KEY_SET)) for ref in _refs(schema)):
+        return None
+    per_key = {k: v for k, v in schema.items() if k not in _KEY_SET}
+    key_set = {k: v for k, v in schema.items() if k not in _PER_KEY}
+    return _Split(
+        DocumentSchema(per_key),
+        DocumentSchema(key_set) if set(key_set) & _KEY_SET else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,82 +91,50 @@ class CompiledSchema:
     """A checked schema with its validator, shared by every namespace with the same text."""
 
     schema_json: str
-    validator: Draft202012Validator
+    document_schema: DocumentSchema
+    split: _Split | None
 
     def violations(self, document: JSONValue) -> tuple[FieldViolation, ...]:
-        """Every violation (up to MAX_VIOLATIONS), sorted by path; empty if valid."""
-        found: list[FieldViolation] = []
-        try:
-            for error in self.validator.iter_errors(document):
-                found.extend(_explain(error))
-                if len(found) >= MAX_VIOLATIONS:
-                    break
-        except referencing.exceptions.Unresolvable as exc:
-            raise InvalidSchema(
-                f"the namespace schema has a $ref that does not resolve ({exc}); fix the schema"
-            ) from None
-        return tuple(sorted(found[:MAX_VIOLATIONS], key=lambda v: (v.path, v.keyword)))
+        """Every violation (up to 100), sorted by path; empty if valid."""
+        return self.document_schema.violations(document)
 
-    def validate(self, document: JSONValue, *, what: str) -> None:
-        """Raise SchemaViolation listing every violation if `document` is invalid."""
-        violations = self.violations(document)
-        if violations:
-            first = violations[0]
-            more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
-            raise SchemaViolation(
-                f"{what} does not satisfy the namespace schema: "
-                f"{first.path or '/'}: {first.message}{more}; nothing was stored",
-                violations=violations,
-            )
+    def is_valid_change(self, document: dict[str, JSONValue], changed: Iterable[str]) -> bool:
+        """Whether `document` is valid, given that before the change of keys `changed` it
+        satisfied this schema's per-key rules (true of every stored document: each write
+        checks them, and a schema change checks the whole document). Checks only the
+        changed values and the key names when the schema allows it, else everything."""
+        if self.split is None:
+            return self.document_schema.is_valid(document)
+        values = {key: document[key] for key in changed if key in document}
+        if not self.split.per_key.is_valid(values):
+            return False
+        return self.split.key_set is None or self.split.key_set.is_valid(dict.fromkeys(document))
 
+    def validate(
+        self,
+        document: dict[str, JSONValue] | JSONValue,
+        *,
+        what: str,
+        changed: Iterable[str] | None = None,
+    ) -> None:
+        """Raise SchemaViolation listing every violation if `document` is invalid.
 
-def _explain(error: ValidationError) -> Iterator[FieldViolation]:
-    """Violations a person can act on: pointing at the missing or unexpected key itself."""
-    if error.context:
-        # anyOf/oneOf: the branch error that best explains the failure is more useful.
-        error = best_match(error.context) or error
-    keyword = str(error.validator)
-    path = pointer(error.absolute_path)
-    instance = error.instance
-    if keyword == "required" and isinstance(instance, dict):
-        for name in error.validator_value:
-            if name not in instance and repr(name) in error.message:
-                yield FieldViolation(
-                    f"{path}/{pointer([name])[1:]}",
-                    keyword,
-                    f"{name!r} is required but missing (keyword 'required')",
-                )
+        With `changed`, the precondition of is_valid_change applies."""
+        if changed is not None and isinstance(document, dict):
+            if self.is_valid_change(document, changed):
                 return
-    if keyword in ("additionalProperties", "unevaluatedProperties") and isinstance(instance, dict):
-        schema = error.schema if isinstance(error.schema, dict) else {}
-        known = schema.get("properties", {})
-        patterns = list(schema.get("patternProperties", {}))
-        validator = Draft202012Validator({})
-        extras = [
-            name
-            for name in instance
-            if name not in known
-            and not any(validator.is_type(name, "string") and _matches(p, name) for p in patterns)
-        ]
-        if extras:
-            for name in extras:
-                yield FieldViolation(
-                    f"{path}{pointer([name])}",
-                    keyword,
-                    f"{name!r} is not allowed here: the schema does not define it "
-                    f"(keyword {keyword!r}); check the spelling",
-                )
+        elif self.document_schema.is_valid(document):
             return
-    yield FieldViolation(path, keyword, f"{error.message} (keyword {keyword!r})")
-
-
-def _matches(pattern: str, name: str) -> bool:
-    import re
-
-    try:
-        return re.search(pattern, name) is not None
-    except re.error:
-        return False
+        violations = self.violations(document)
+        if not violations:
+            return
+        first = violations[0]
+        more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+        raise SchemaViolation(
+            f"{what} does not satisfy the namespace schema: "
+            f"{first.path or '/'}: {first.message}{more}; nothing was stored",
+            violations=violations,
+        )
 
 
 def _refs(node: JSONValue) -> Iterator[str]:
@@ -213,10 +226,16 @@ def _compile(schema_json: str) -> CompiledSchema:
             field="schema_json",
         )
     _check_refs(schema)
-    validator = Draft202012Validator(
-        schema, registry=_NO_REMOTE, format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
-    return CompiledSchema(schema_json, validator)
+    try:
+        document_schema = DocumentSchema(schema)
+        split = _split(schema)
+    except ValueError as exc:
+        raise InvalidSchema(
+            f"schema_json cannot be compiled: {exc}. Patterns use a linear-time regex "
+            "engine: lookaround and backreferences are not supported",
+            field="schema_json",
+        ) from None
+    return CompiledSchema(schema_json, document_schema, split)
 
 
 def compile_schema(schema_json: str) -> CompiledSchema:

@@ -46,6 +46,7 @@ from configd.model import (
     WriteKind,
     WriteResult,
     frozen_entries,
+    key_bytes,
 )
 from configd.names import check_key, check_namespace, check_prefix
 from configd.schema import DEFAULT_SCHEMA_JSON, canonical, compile_schema
@@ -246,9 +247,12 @@ class ConfigService:
         """Apply `updates` (None deletes), validate the whole result, build the ChangeSet."""
         entries = dict(namespace.entries)
         changes: list[KeyChange] = []
+        size = namespace.size
         for key in sorted(updates):
             value = updates[key]
             old = entries.get(key)
+            if old is not None:
+                size -= key_bytes(key, old)
             if value is None:
                 if old is None:
                     continue
@@ -263,6 +267,7 @@ class ConfigService:
                 old.version + 1 if old else 1,
             )
             entries[key] = new
+            size += key_bytes(key, new)
             changes.append(KeyChange(key, old, new))
         if not changes:
             raise NoChange
@@ -279,13 +284,15 @@ class ConfigService:
             revision,
             namespace.schema,
             frozen_entries(entries),
+            size,
         )
-        size = sum(len(k.encode()) + len(e.value_json.encode()) + 4 for k, e in entries.items())
         self.limits.check_size(
             "max_document_bytes", size, f"the document of namespace {namespace.name!r}"
         )
         compile_schema(namespace.schema.schema_json).validate(
-            updated.document(), what=f"the resulting document of namespace {namespace.name!r}"
+            updated.document(),
+            what=f"the resulting document of namespace {namespace.name!r}",
+            changed=(change.key for change in changes),
         )
         change_set = ChangeSet(
             revision,

@@ -110,7 +110,10 @@ class WatchHub:
         """Check a watch's selection and build its Selector."""
         limits = self._service.limits
         name_set = frozenset(check_namespace(n, limits, field="namespaces") for n in names)
-        prefix_list = tuple(dict.fromkeys(check_prefix(p, limits) for p in prefixes))
+        # Violations name the WatchRequest field ("prefixes"), as they do for "namespaces".
+        prefix_list = tuple(
+            dict.fromkeys(check_prefix(p, limits, field="prefixes") for p in prefixes)
+        )
         if not name_set and not prefix_list:
             raise InvalidArgument(
                 'select at least one namespace or prefix to watch (prefix "" watches all)',

@@ -1,4 +1,4 @@
-"""The one translation of errors to gRPC statuses, applied by an interceptor to every RPC.
+"""The one translation of errors to gRPC statuses, wrapped around every configd RPC.
 
 Domain errors (ConfigdError) carry their status code and become a rich google.rpc.Status;
 anything else is a bug: it is logged with an id and answered INTERNAL with that id.
@@ -70,30 +70,18 @@ def _wrap_stream(
     return handler
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Turns exceptions escaping a servicer into the right status, for every method."""
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        method = details.method
-        handler = await continuation(details)
-        if handler is None:
-            return handler
-        if handler.unary_unary is not None:
-            wrapped = grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        elif handler.unary_stream is not None:
-            wrapped = grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        else:
-            return handler
-        return wrapped
+def translating_errors(handler: Handler, method: str) -> Handler:
+    """`handler` with every exception turned into its status (applied once per method)."""
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(
+            _wrap_unary(handler.unary_unary, method),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(
+            _wrap_stream(handler.unary_stream, method),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    raise TypeError(f"{method}: only unary and server-streaming methods are supported")

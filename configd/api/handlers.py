@@ -1,7 +1,8 @@
 """Registering servicers from their service descriptors.
 
-Like the generated add_*_to_server, except that streaming responses may be bytes that are
-already encoded: the watch hub encodes a change set once and every watcher sends the same bytes.
+Like the generated add_*_to_server, except that (1) every method is wrapped once in the error
+translation (api.errors), and (2) responses may be bytes that are already encoded: the watch
+hub encodes a change set once and every watcher sends the same bytes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from configd.api.errors import translating_errors
+
 
 def _serialize(message: Message | bytes) -> bytes:
     if isinstance(message, bytes):
@@ -20,8 +23,9 @@ def _serialize(message: Message | bytes) -> bytes:
     return message.SerializeToString()
 
 
-def generic_handler(servicer: Any, service: ServiceDescriptor) -> grpc.GenericRpcHandler:
-    handlers: dict[str, grpc.RpcMethodHandler] = {}
+def generic_handler(servicer: Any, service: ServiceDescriptor) -> Any:
+    """The servicer's methods, each wrapped once in the error translation."""
+    handlers: dict[str, Any] = {}
     for method in service.methods:
         behavior = getattr(servicer, method.name)
         request_type = GetMessageClass(method.input_type)
@@ -37,4 +41,10 @@ def generic_handler(servicer: Any, service: ServiceDescriptor) -> grpc.GenericRp
                 request_deserializer=request_type.FromString,
                 response_serializer=_serialize,
             )
-    return grpc.method_handlers_generic_handler(service.full_name, handlers)
+    return grpc.method_handlers_generic_handler(
+        service.full_name,
+        {
+            name: translating_errors(handler, f"/{service.full_name}/{name}")
+            for name, handler in handlers.items()
+        },
+    )

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from configd.errors import FieldViolation, InvalidSchema, SchemaViolation
@@ -25,7 +27,7 @@ def test_every_violation_points_at_the_offending_key() -> None:
     )
     assert violations == (
         FieldViolation(
-            "/mode", "enum", "'other' is not one of ['primary', 'replica'] (keyword 'enum')"
+            "/mode", "enum", '"other" is not one of "primary" or "replica" (keyword \'enum\')'
         ),
         FieldViolation(
             "/pool_size", "maximum", "500 is greater than the maximum of 100 (keyword 'maximum')"
@@ -122,3 +124,46 @@ def test_local_refs_work() -> None:
 
 def test_compiled_schemas_are_cached_by_text() -> None:
     assert compile_schema(DB_SCHEMA) is compile_schema(DB_SCHEMA)
+
+
+SPLITTABLE = """{
+  "type": "object",
+  "properties": {"a": {"type": "integer"}, "b": {"$ref": "#/$defs/small"}},
+  "patternProperties": {"^x_": {"type": "string"}},
+  "additionalProperties": false,
+  "required": ["a"],
+  "dependentRequired": {"b": ["a"]},
+  "maxProperties": 3,
+  "$defs": {"small": {"type": "integer", "maximum": 9}}
+}"""
+# The same rules under allOf: not split, checked whole.
+_RULES = json.loads(SPLITTABLE)
+NOT_SPLITTABLE = json.dumps({"$defs": _RULES.pop("$defs"), "allOf": [_RULES]})
+
+
+@pytest.mark.parametrize("schema_text", [SPLITTABLE, NOT_SPLITTABLE], ids=["split", "whole"])
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ({"a": 1}, {"a": 1, "b": 5}),
+        ({"a": 1}, {"a": 1, "b": 50}),
+        ({"a": 1}, {"b": 5}),
+        ({"a": 1}, {"a": 1, "x_1": "s", "x_2": "t"}),
+        ({"a": 1}, {"a": 1, "x_1": 3}),
+        ({"a": 1}, {"a": 1, "typo": 3}),
+        ({"a": 1, "b": 2}, {"a": "one", "b": 2}),
+    ],
+)
+def test_checking_a_change_agrees_with_checking_the_whole_document(
+    schema_text: str, before: dict[str, object], after: dict[str, object]
+) -> None:
+    schema = compile_schema(schema_text)
+    assert schema.violations(before) == ()
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert schema.is_valid_change(after, changed) == (schema.violations(after) == ())
+
+
+def test_only_schemas_of_the_simple_shape_are_split() -> None:
+    assert compile_schema(SPLITTABLE).split is not None
+    assert compile_schema(NOT_SPLITTABLE).split is None
+    assert compile_schema('{"type": "array"}').split is None

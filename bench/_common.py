@@ -1,0 +1,239 @@
+"""Shared helpers for configd benchmark scripts (not a test module, not part of the package).
+
+A benchmark starts its own `configd serve` subprocess on ephemeral loopback ports with a
+temporary data directory, reads the server's memory and CPU time from /proc (Linux), and
+summarises samples with nearest-rank percentiles. Timestamps that cross processes use
+`time.monotonic_ns()`: CLOCK_MONOTONIC is one system-wide clock on Linux.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+_ADDRESS = re.compile(r"configd: (grpc|http) listening on (?:http://)?(\S+)")
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+# -- the server under test ----------------------------------------------------------------------
+
+
+class ServerProcess:
+    """`python -m configd serve` on 127.0.0.1:0 with its own data directory.
+
+    `ServerProcess(data_dir, *extra_serve_args)`; with data_dir None a temporary directory is
+    used (and removed on stop). A context manager. The server's log (stderr) goes to
+    `log_path`, so a failed benchmark can show why."""
+
+    def __init__(
+        self, data_dir: Path | None = None, *args: str, python: str = sys.executable
+    ) -> None:
+        self.data_dir = data_dir
+        self.args = list(args)
+        self.python = python
+        self.grpc_addr = ""
+        self.http_addr = ""
+        self.log_path = Path(os.devnull)
+        self.process: subprocess.Popen[str] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError("the server is not running")
+        return self.process.pid
+
+    def start(self, timeout: float = 60.0) -> None:
+        if self.data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="configd-bench-")
+            self.data_dir = Path(self._tmp.name) / "data"
+        self.log_path = self.data_dir.parent / "server.log"
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(
+                [
+                    self.python,
+                    "-m",
+                    "configd",
+                    "serve",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--http-listen",
+                    "127.0.0.1:0",
+                    *self.args,
+                ],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        found: dict[str, str] = {}
+        deadline = time.monotonic() + timeout
+        assert self.process.stdout is not None
+        while len(found) < 2:
+            line = self.process.stdout.readline()
+            if not line:
+                code = self.process.wait()
+                raise RuntimeError(f"configd exited during start ({code}):\n{self.logs()[-3000:]}")
+            match = _ADDRESS.search(line)
+            if match:
+                found[match.group(1)] = match.group(2)
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("configd did not print its addresses in time")
+        self.grpc_addr = found["grpc"]
+        self.http_addr = found["http"]
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, wait (SIGKILL after `timeout`); returns the exit code."""
+        code = 0
+        if self.process is not None:
+            process, self.process = self.process, None
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                code = process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                code = process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        return code
+
+    def logs(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def __enter__(self) -> ServerProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+# -- /proc --------------------------------------------------------------------------------------
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of a process (VmRSS), in KiB."""
+    return _status_field(pid, "VmRSS")
+
+
+def peak_rss_kib(pid: int) -> int:
+    """Peak resident set size of a process (VmHWM), in KiB."""
+    return _status_field(pid, "VmHWM")
+
+
+def _status_field(pid: int, name: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1])  # "VmRSS:  123456 kB"
+    raise RuntimeError(f"/proc/{pid}/status has no {name}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (its threads included)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name (field 2) may contain spaces: split after its closing parenthesis.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / _CLOCK_TICKS
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def raise_open_files(wanted: int) -> int:
+    """Raise this process's soft RLIMIT_NOFILE towards `wanted` (capped by the hard limit);
+    children inherit it. Returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+# -- statistics ---------------------------------------------------------------------------------
+
+
+def percentile(samples: Iterable[float], q: float) -> float:
+    """Nearest-rank percentile (0 < q <= 100) of the samples (NaN if there are none)."""
+    ordered = sorted(samples)  # linear when already sorted (timsort)
+    if not ordered:
+        return float("nan")
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n * q / 100)
+    return ordered[int(rank) - 1]
+
+
+def summarize(samples: Iterable[float]) -> dict[str, float]:
+    """count, p50, p90, p99, max and mean of the samples."""
+    ordered = sorted(samples)
+    if not ordered:
+        return {"count": 0}
+    return {
+        "count": len(ordered),
+        "p50": percentile(ordered, 50),
+        "p90": percentile(ordered, 90),
+        "p99": percentile(ordered, 99),
+        "max": ordered[-1],
+        "mean": statistics.fmean(ordered),
+    }
+
+
+def median_of(rows: Sequence[Mapping[str, Any]], *path: str) -> float:
+    """Median of a (nested) numeric field across result rows."""
+    values = []
+    for row in rows:
+        value: Any = row
+        for key in path:
+            value = value[key]
+        values.append(float(value))
+    return statistics.median(values) if values else float("nan")
+
+
+# -- results ------------------------------------------------------------------------------------
+
+
+class JsonLines:
+    """Appends one JSON object per line to a file under bench/results/ (gitignored), or to
+    stdout when `stream` is given."""
+
+    def __init__(self, name: str, stream: IO[str] | None = None) -> None:
+        self._stream = stream
+        self.path: Path | None = None
+        if stream is None:
+            RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            self.path = RESULTS_DIR / f"{name}-{stamp}.jsonl"
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        line = json.dumps(record, sort_keys=True)
+        if self._stream is not None:
+            print(line, file=self._stream, flush=True)
+        else:
+            assert self.path is not None
+            with self.path.open("a") as out:
+                out.write(line + "\n")
