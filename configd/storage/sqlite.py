@@ -123,15 +123,20 @@ class SQLiteStorage:
 
     async def _connect(self, *, read_only: bool) -> aiosqlite.Connection:
         connection = await aiosqlite.connect(self.path, isolation_level=None)
-        await connection.execute(f"PRAGMA busy_timeout = {int(self._options.busy_timeout_ms)}")
-        if read_only:
-            await connection.execute("PRAGMA query_only = ON")
-        else:
-            cursor = await connection.execute("PRAGMA journal_mode = WAL")
-            mode = await cursor.fetchone()
-            if mode is None or str(mode[0]).lower() != "wal":
-                raise StorageFailure(f"cannot switch {self.path} to WAL mode (got {mode})")
-            await connection.execute(f"PRAGMA synchronous = {self._options.synchronous.value}")
+        try:
+            await connection.execute(f"PRAGMA busy_timeout = {int(self._options.busy_timeout_ms)}")
+            if read_only:
+                await connection.execute("PRAGMA query_only = ON")
+            else:
+                cursor = await connection.execute("PRAGMA journal_mode = WAL")
+                mode = await cursor.fetchone()
+                if mode is None or str(mode[0]).lower() != "wal":
+                    raise StorageFailure(f"cannot switch {self.path} to WAL mode (got {mode})")
+                await connection.execute(f"PRAGMA synchronous = {self._options.synchronous.value}")
+        except BaseException:
+            # Its worker thread would otherwise keep the process alive.
+            await connection.close()
+            raise
         return connection
 
     async def _migrate(self, connection: aiosqlite.Connection) -> None:
