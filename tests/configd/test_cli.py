@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 import grpc.aio
+import pytest
 
 from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
@@ -36,13 +37,10 @@ async def test_sigterm_ends_watches_with_unavailable_and_exits_zero(
         assert first.HasField("snapshot")
         code = await asyncio.to_thread(configd_server.stop)
         assert code == 0
-        try:
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
             while await call.read() is not grpc.aio.EOF:
                 pass
-        except grpc.aio.AioRpcError as exc:
-            assert exc.code() is grpc.StatusCode.UNAVAILABLE
-        else:
-            raise AssertionError("the watch ended without a status")
+        assert ended.value.code() is grpc.StatusCode.UNAVAILABLE
     assert "stopped" in configd_server.logs()
 
 

@@ -208,12 +208,12 @@ async def test_compare_and_set_has_exactly_one_winner_per_round(
                 try:
                     await stub.Put(put(ns, "counter", str(client), preconditions=[condition]))
                 except grpc.aio.AioRpcError as exc:
-                    assert exc.code() is grpc.StatusCode.FAILED_PRECONDITION
-                    return "lost"
+                    return exc.code().name
                 return "won"
 
             outcomes = await asyncio.gather(*(attempt(s, i) for i, s in enumerate(stubs)))
             assert outcomes.count("won") == 1, f"round {round_}: {outcomes.count('won')} winners"
+            assert outcomes.count("FAILED_PRECONDITION") == len(stubs) - 1
     finally:
         for channel in channels:
             await channel.close()
@@ -257,7 +257,8 @@ async def test_txn_apply_history_and_rollback(config_stub: Stub, ns: str) -> Non
     dry = await config_stub.Apply(
         pb.ApplyRequest(namespace=ns, document_json='{"pool_size": 6}', dry_run=True)
     )
-    assert dry.valid and dry.revision == 0
+    assert dry.valid
+    assert dry.revision == 0
     assert [c.key for c in dry.changes] == ["pool_size", "url"]
     applied = await config_stub.Apply(
         pb.ApplyRequest(
