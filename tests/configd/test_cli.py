@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -14,6 +15,11 @@ import pytest
 from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
 from tests.conftest import ConfigdProcess
+
+
+async def drain(call: Any) -> None:
+    while await call.read() is not grpc.aio.EOF:
+        pass
 
 
 def run_serve(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -38,8 +44,7 @@ async def test_sigterm_ends_watches_with_unavailable_and_exits_zero(
         code = await asyncio.to_thread(configd_server.stop)
         assert code == 0
         with pytest.raises(grpc.aio.AioRpcError) as ended:
-            while await call.read() is not grpc.aio.EOF:
-                pass
+            await drain(call)
         assert ended.value.code() is grpc.StatusCode.UNAVAILABLE
     assert "stopped" in configd_server.logs()
 
