@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ServerProcess, cpu_seconds, percentile  # noqa: E402
+from _common import ServerProcess, cpu_seconds, percentile
 
 NAMESPACE = "bench/payments"
 SCHEMA = {
@@ -108,8 +108,8 @@ def client(
         async with grpc.aio.insecure_channel(addr) as channel:
             stub = pb_grpc.ConfigServiceStub(channel)
             await stub.Get(pb.GetRequest(namespace=NAMESPACE, key="k0"))  # connect first
-            while time.time() < start_at:
-                await asyncio.sleep(0.001)
+            # All client processes start their load at the same moment.
+            await asyncio.sleep(max(0.0, start_at - time.time()))
             lat: list[float] = []
             worker = _put_worker if kind == "put" else _get_worker
             began = time.perf_counter()

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import grpc.aio
 import pytest
+
 from configd_client._proto.configd.v1 import admin_pb2_grpc, config_pb2_grpc
 
 _ADDRESS = re.compile(r"configd: (grpc|http) listening on (?:http://)?(\S+)")
@@ -65,8 +66,11 @@ class ConfigdProcess:
         while len(found) < 2:
             line = self.process.stdout.readline()
             if not line:
+                code = self.process.wait()
+                self.process.stdout.close()
+                self.process = None
                 raise RuntimeError(
-                    f"configd exited during start (code {self.process.wait()}):\n"
+                    f"configd exited during start (code {code}):\n"
                     + self.log_path.read_text()[-3000:]
                 )
             match = _ADDRESS.search(line)

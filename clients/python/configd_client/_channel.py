@@ -83,6 +83,10 @@ def open_channel(options: ConnectOptions) -> grpc.aio.Channel:
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.enable_retries", 1),
+        # Reconnect promptly after a server restart (gRPC's default backoff waits seconds).
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.min_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 2000),
     ]
     if options.tls is not None and options.tls.server_name:
         channel_options.append(("grpc.ssl_target_name_override", options.tls.server_name))

@@ -7,6 +7,10 @@ turns a failed call back into the same ConfigdError type (via ErrorInfo.reason).
 from __future__ import annotations
 
 import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
 from configd_client.errors import (
     BY_REASON,
     ConfigdError,
@@ -20,9 +24,6 @@ from configd_client.errors import (
     Unauthenticated,
     Unavailable,
 )
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 DOMAIN = "configd"
 

@@ -1,0 +1,63 @@
+"""configd's Python SDK: watch namespaces, read values locally, get atomic hot reloads.
+
+    from configd_client import ConfigClient
+
+    with ConfigClient("payments/prod", cache_path="/var/cache/payments.json") as config:
+        timeout = config.get("timeout_ms", 500)
+
+`AsyncConfigClient` is the same client for asyncio programs.
+"""
+
+from configd_client._bind import BindError
+from configd_client._channel import ConnectOptions, TLSOptions
+from configd_client._client import AsyncConfigClient
+from configd_client._snapshot import Snapshot
+from configd_client._state import ClientState, ClientStatus
+from configd_client._sync import ConfigClient
+from configd_client.errors import (
+    AlreadyExists,
+    ConfigdError,
+    FutureRevision,
+    InvalidArgument,
+    InvalidSchema,
+    KeyNotFound,
+    LimitExceeded,
+    NamespaceNotEmpty,
+    NamespaceNotFound,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    RevisionCompacted,
+    SchemaViolation,
+    StorageFailure,
+    Unauthenticated,
+    Unavailable,
+)
+
+__all__ = [
+    "AlreadyExists",
+    "AsyncConfigClient",
+    "BindError",
+    "ClientState",
+    "ClientStatus",
+    "ConfigClient",
+    "ConfigdError",
+    "ConnectOptions",
+    "FutureRevision",
+    "InvalidArgument",
+    "InvalidSchema",
+    "KeyNotFound",
+    "LimitExceeded",
+    "NamespaceNotEmpty",
+    "NamespaceNotFound",
+    "NotFound",
+    "PermissionDenied",
+    "PreconditionFailed",
+    "RevisionCompacted",
+    "SchemaViolation",
+    "Snapshot",
+    "StorageFailure",
+    "TLSOptions",
+    "Unauthenticated",
+    "Unavailable",
+]

@@ -1,0 +1,819 @@
+"""AsyncConfigClient: one watch stream, an immutable view swapped per revision, and a cache.
+
+How it works (the threaded ConfigClient runs this same code in a background loop):
+
+- The first connection asks Watch for a snapshot (`send_snapshot`, start revision 0): the server
+  sends every watched namespace, with its schema, at one revision R, then every change after R
+  on the same stream. Compared with GetNamespace calls followed by a Watch, this is one round
+  trip, atomic across namespaces (all at R), resolves prefix selections on the server, and
+  leaves no window between the read and the watch in which a write could be missed.
+- Reconnects resume with `start_revision = last revision + 1` and no snapshot; the server
+  replays exactly what was missed, or sends a `resync` snapshot when history was compacted.
+- The client keeps two copies of each namespace: the mirror (the server's document, kept
+  exactly, so that each change set applies to the right base) and the published `_Doc` (the
+  last document that passed the client's schema check). Each applied revision builds a new
+  `_View` and assigns it to `self._view` once; `get()` reads that one reference.
+- A client started from the cache has no mirror; its first connection takes a snapshot (the
+  cache may be old or come from another server), so the switch is again one atomic swap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import inspect
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import grpc
+import grpc.aio
+
+from configd_client import _cache
+from configd_client._backoff import Backoff
+from configd_client._channel import ConnectOptions, TLSOptions, open_channel
+from configd_client._proto.configd.v1 import config_pb2 as pb
+from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
+from configd_client._snapshot import (
+    JSONValue,
+    Snapshot,
+    _Doc,
+    _empty_doc,
+    _View,
+    dump_json,
+    freeze,
+    parse_json,
+)
+from configd_client._state import ClientState, ClientStatus
+from configd_client._status import from_rpc_error
+from configd_client._validate import DocumentChecker
+from configd_client.errors import (
+    ConfigdError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    SchemaViolation,
+    Unauthenticated,
+    Unavailable,
+)
+
+T = TypeVar("T")
+
+ChangeCallback = Callable[[Snapshot, Snapshot, frozenset[str]], Awaitable[None] | None]
+"""on_change(old, new, changed_keys): called after the swap, once per changed namespace."""
+
+_CREDENTIAL_ERRORS = (Unauthenticated, PermissionDenied)
+# Errors that retrying will not fix: without a cache to fall back on, start() fails at once.
+_FATAL_AT_START = (*_CREDENTIAL_ERRORS, InvalidArgument, NotFound)
+
+_LOGGER = logging.getLogger("configd_client")
+
+
+class _ProtocolError(Exception):
+    """The server sent something the client cannot apply; the client resyncs from a snapshot."""
+
+
+class _Mirror:
+    """The server's current state of one namespace, as the stream has told it (loop-owned)."""
+
+    __slots__ = (
+        "create_revision",
+        "mod_revision",
+        "name",
+        "schema_json",
+        "schema_version",
+        "texts",
+        "values",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        create_revision: int,
+        mod_revision: int,
+        schema_version: int,
+        schema_json: str,
+        values: dict[str, JSONValue],
+    ) -> None:
+        self.name = name
+        self.create_revision = create_revision
+        self.mod_revision = mod_revision
+        self.schema_version = schema_version
+        self.schema_json = schema_json
+        self.values = values  # plain parsed values, what the schema check sees
+        self.texts = {key: dump_json(value) for key, value in values.items()}
+
+
+_Change = tuple[str, _Doc | None, _Doc | None, frozenset[str]]
+
+
+def _changed_keys(old: _Doc | None, new: _Doc | None) -> frozenset[str]:
+    before = old.texts if old is not None else {}
+    after = new.texts if new is not None else {}
+    if before is after:
+        return frozenset()
+    return frozenset(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+class AsyncConfigClient:
+    """Watches configd namespaces and serves their values locally, for asyncio programs.
+
+    Use as `async with AsyncConfigClient("payments/prod") as config: config.get("timeout")`.
+    `namespaces` are exact names, `prefixes` select every namespace whose name starts with one.
+    `start_timeout` bounds how long start() waits for the server when there is no usable cache
+    (None waits until the server answers); with a cache, start() falls back to it as soon as the
+    first connection attempt fails. `schemas` maps namespace names to extra JSON Schemas the
+    application itself requires; a document failing them is rejected like one failing the
+    namespace's own schema. `idle_timeout` is how long a silent stream is trusted (the server
+    sends progress while idle); it must exceed the server's progress interval.
+    """
+
+    def __init__(
+        self,
+        namespaces: str | Iterable[str] = (),
+        *,
+        prefixes: Iterable[str] = (),
+        addr: str | None = None,
+        token: str | None = None,
+        tls: TLSOptions | None = None,
+        connect: ConnectOptions | None = None,
+        cache_path: str | os.PathLike[str] | None = None,
+        start_timeout: float | None = 10.0,
+        schemas: Mapping[str, Mapping[str, Any] | str] | None = None,
+        idle_timeout: float = 30.0,
+        backoff_initial: float = 0.05,
+        backoff_max: float = 5.0,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        names = (namespaces,) if isinstance(namespaces, str) else tuple(namespaces)
+        if not names and not tuple(prefixes):
+            raise ValueError("configd: watch at least one namespace or prefix")
+        self._selection = _cache.Selection(tuple(sorted(set(names))), tuple(sorted(set(prefixes))))
+        if connect is not None and (addr or token or tls):
+            raise ValueError("configd: pass either connect= or addr/token/tls, not both")
+        self._options = connect or ConnectOptions.from_env(addr, token, tls)
+        self._cache_path = Path(cache_path) if cache_path is not None else None
+        self._start_timeout = start_timeout
+        self._idle_timeout = idle_timeout
+        self._backoff = Backoff(backoff_initial, backoff_max)
+        self._checker = DocumentChecker(schemas)
+        self._log = logger or _LOGGER
+        only = self._selection.namespaces
+        self._single = only[0] if len(only) == 1 and not self._selection.prefixes else None
+        self._empty_single = _empty_doc(self._single) if self._single is not None else None
+
+        self._view = _View(0, {}, None)
+        self._status = ClientStatus(ClientState.STARTING)
+        self._started = False
+        self._closed = False
+        self._mirrors: dict[str, _Mirror] | None = None
+        self._rejected: set[str] = set()
+        self._callbacks: list[ChangeCallback] = []
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._first_data: asyncio.Future[None] | None = None
+        self._first_failure: asyncio.Event | None = None
+        self._has_cache = False
+        self._received = False
+        self._cache_dirty = False
+        self._cache_task: asyncio.Task[None] | None = None
+        self._cache_error = ""
+
+    # -- reading (cheap, lock-free: one reference read of the current view) --------------------
+
+    def get(self, key: str, default: JSONValue = None, *, namespace: str | None = None) -> Any:
+        """The value of `key` (frozen: arrays are tuples, objects read-only mappings)."""
+        view = self._view
+        doc = view.default if namespace is None else view.docs.get(namespace)
+        if doc is None:
+            return self._absent(namespace, default)
+        return doc.values.get(key, default)
+
+    def snapshot(self, namespace: str | None = None) -> Snapshot:
+        """One namespace's values at one revision, as an immutable mapping with `.revision`."""
+        view = self._view
+        doc = view.default if namespace is None else view.docs.get(namespace)
+        if doc is None:
+            self._absent(namespace, None)
+        name = namespace if namespace is not None else self._single
+        assert name is not None
+        return Snapshot(name, view.revision, doc)
+
+    def snapshots(self) -> dict[str, Snapshot]:
+        """Every existing watched namespace, all from the same view (the same revision)."""
+        view = self._view
+        return {name: Snapshot(name, view.revision, doc) for name, doc in view.docs.items()}
+
+    def bind(self, cls: type[T], *, namespace: str | None = None) -> T:
+        """A new instance of dataclass `cls` from the namespace's current values."""
+        return self.snapshot(namespace).bind(cls)
+
+    @property
+    def status(self) -> ClientStatus:
+        return self._status
+
+    @property
+    def revision(self) -> int:
+        """The revision the client's values are at (see ClientStatus.revision)."""
+        return self._view.revision
+
+    def _absent(self, namespace: str | None, default: JSONValue) -> JSONValue:
+        if not self._started:
+            raise RuntimeError(
+                "configd: the client is not started; use `async with` or await start()"
+            )
+        if namespace is None:
+            raise TypeError(
+                "configd: this client watches several namespaces; pass namespace= to say which"
+            )
+        if not self._selection.covers(namespace):
+            raise KeyError(f"configd: namespace {namespace!r} is not watched by this client")
+        return default
+
+    # -- subscribing -----------------------------------------------------------------------------
+
+    def on_change(self, callback: ChangeCallback) -> ChangeCallback:
+        """Call `callback(old, new, changed_keys)` after each swap that changes a namespace.
+
+        Callbacks run in the client's task (the background thread for ConfigClient), one at a
+        time, in revision order; a coroutine result is awaited. An exception is logged and the
+        updates continue. Returns `callback`, so this works as a decorator.
+        """
+        self._callbacks.append(callback)
+        return callback
+
+    # The timeout parameter is the SDK contract (same call on both clients), hence the noqa.
+    async def wait_for_revision(
+        self,
+        revision: int,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> int:
+        """Wait until the client has processed `revision`; returns the client's revision.
+
+        Raises TimeoutError after `timeout` seconds. A revision whose document the client
+        rejected counts as processed: check `status.rejected`. A revision that touched no
+        watched namespace is confirmed by the server's next idle progress report (seconds).
+        """
+        if self._view.revision >= revision:
+            return self._view.revision
+        if not self._started or self._closed:
+            raise RuntimeError("configd: the client is not running")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (revision, future)
+        self._waiters.append(entry)
+        try:
+            async with asyncio.timeout(timeout):
+                await future
+        except TimeoutError:
+            raise TimeoutError(
+                f"configd: revision {revision} not reached within {timeout}s "
+                f"(client at revision {self._view.revision}, {self._status.state.value})"
+            ) from None
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(entry)
+        return self._view.revision
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Connect and load the watched namespaces (or the cache; see the class docstring)."""
+        if self._started:
+            raise RuntimeError("configd: a client can be started only once")
+        self._started = True
+        loop = asyncio.get_running_loop()
+        self._first_data = loop.create_future()
+        self._first_failure = asyncio.Event()
+        cached = None
+        cached_view = None
+        if self._cache_path is not None:
+            cached = await asyncio.to_thread(
+                _cache.load, self._cache_path, self._selection, self._log
+            )
+            cached_view = self._view_from_cache(cached) if cached is not None else None
+            self._has_cache = cached_view is not None
+        self._channel = open_channel(self._options)
+        self._stub = pb_grpc.ConfigServiceStub(self._channel)
+        self._task = asyncio.create_task(self._run(), name="configd-watch")
+        try:
+            await self._wait_started(cached_view, cached)
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _wait_started(
+        self, cached_view: _View | None, cached: _cache.CacheContent | None
+    ) -> None:
+        assert self._first_data is not None
+        assert self._first_failure is not None
+        waits: set[asyncio.Future[Any]] = {self._first_data}
+        failure = None
+        if cached_view is not None:
+            failure = asyncio.ensure_future(self._first_failure.wait())
+            waits.add(failure)
+        try:
+            await asyncio.wait(waits, timeout=self._start_timeout, return_when="FIRST_COMPLETED")
+        finally:
+            if failure is not None:
+                failure.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await failure
+        if self._first_data.done():
+            self._first_data.result()  # raises the fatal error, if that is what ended the wait
+            return
+        if cached_view is not None and cached is not None:
+            self._view = cached_view
+            self._set_status(state=ClientState.FROM_CACHE, cache_revision=cached.revision)
+            self._log.warning(
+                "configd: cannot reach configd at %s (%s); serving the cached values of "
+                "revision %d from %s and retrying",
+                self._options.addr,
+                self._status.last_error,
+                cached.revision,
+                self._cache_path,
+            )
+            return
+        where = f"the cache file {self._cache_path}" if self._cache_path else "no cache_path"
+        raise Unavailable(
+            f"could not load {self._describe_selection()} from configd at {self._options.addr} "
+            f"within {self._start_timeout}s and there is no usable cache ({where}); "
+            f"last error: {self._status.last_error or 'none'}. Check that the server is running "
+            "and reachable, or pass start_timeout=None to wait for it"
+        )
+
+    async def aclose(self) -> None:
+        """Stop watching and close the channel; the last values stay readable. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        task = self._task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._cache_task is not None and self._cache_task is not asyncio.current_task():
+            with contextlib.suppress(Exception):
+                await self._cache_task
+        if self._first_data is not None and not self._first_data.done():
+            self._first_data.cancel()
+        for _, future in self._waiters:
+            if not future.done():
+                future.set_exception(RuntimeError("configd: the client was closed"))
+        self._waiters.clear()
+        if self._channel is not None:
+            await self._channel.close(None)
+        self._set_status(state=ClientState.CLOSED)
+
+    # -- the watch loop --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            self._received = False
+            try:
+                await self._watch_once()
+                error: ConfigdError = Unavailable("the server ended the watch stream")
+            except grpc.aio.AioRpcError as exc:
+                error = from_rpc_error(exc)
+            except TimeoutError:
+                error = Unavailable(
+                    f"no message from the server for {self._idle_timeout}s; reconnecting"
+                )
+            except _ProtocolError as exc:
+                self._mirrors = None  # reload everything from a snapshot on the next stream
+                error = Unavailable(f"cannot apply a watch message ({exc}); resyncing")
+                self._log.error("configd: %s", error.detail)
+            except Exception as exc:
+                self._mirrors = None
+                error = Unavailable(f"unexpected failure handling the watch stream: {exc!r}")
+                self._log.exception("configd: %s", error.detail)
+            if self._received:
+                self._backoff.reset()
+            if self._note_failure(error):
+                return
+            delay = (
+                self._backoff.longest()
+                if isinstance(error, _CREDENTIAL_ERRORS)
+                else self._backoff.next()
+            )
+            await asyncio.sleep(delay)
+            await self._reopen_channel()
+
+    async def _reopen_channel(self) -> None:
+        # A channel that failed to connect retries on grpc's own schedule (backoff growing to
+        # minutes), which would hide a restarted server from us; a new channel connects now,
+        # so our backoff alone decides when to retry.
+        if self._channel is not None:
+            await self._channel.close(None)  # if cancelled here, aclose() closes it again
+        self._channel = open_channel(self._options)
+        self._stub = pb_grpc.ConfigServiceStub(self._channel)
+
+    async def _watch_once(self) -> None:
+        resume = self._mirrors is not None
+        request = pb.WatchRequest(
+            namespaces=self._selection.namespaces,
+            prefixes=self._selection.prefixes,
+            start_revision=self._view.revision + 1 if resume else 0,
+            send_snapshot=not resume,
+        )
+        call = self._stub.Watch(request)
+        try:
+            while True:
+                async with asyncio.timeout(self._idle_timeout):
+                    message = await call.read()
+                if message is grpc.aio.EOF:
+                    return
+                if not self._received:
+                    self._received = True
+                    if self._status.state is not ClientState.CONNECTED and (
+                        resume or message.HasField("snapshot")
+                    ):
+                        self._set_status(state=ClientState.CONNECTED)
+                        self._log.info(
+                            "configd: watching %s at %s",
+                            self._describe_selection(),
+                            self._options.addr,
+                        )
+                await self._handle(message)
+        finally:
+            call.cancel()
+
+    def _note_failure(self, error: ConfigdError) -> bool:
+        """Record a broken stream; True if start() must fail with it (nothing to fall back on)."""
+        previous = self._status.last_error
+        state = self._status.state
+        if state is ClientState.CONNECTED:
+            state = ClientState.RECONNECTING
+        self._set_status(state=state, last_error=error)
+        repeated = previous is not None and str(previous) == str(error)
+        if isinstance(error, _FATAL_AT_START):
+            # Not a blip: say so loudly every time, the operator must act.
+            self._log.error("configd: the watch was refused: %s", error)
+        elif not repeated:
+            self._log.warning("configd: watch interrupted (%s); reconnecting", error)
+        assert self._first_data is not None
+        assert self._first_failure is not None
+        if not self._first_data.done():
+            self._first_failure.set()
+            if isinstance(error, _FATAL_AT_START) and not self._has_cache:
+                self._first_data.set_exception(error)
+                return True
+        return False
+
+    # -- applying watch messages -----------------------------------------------------------------
+
+    async def _handle(self, message: Any) -> None:
+        event = message.WhichOneof("event")
+        if event == "snapshot":
+            await self._apply_snapshot(message.snapshot)
+        elif event == "change_set":
+            await self._apply_change_set(message.change_set)
+        elif event == "progress":
+            self._apply_progress(message.progress)
+
+    async def _apply_snapshot(self, snap: Any) -> None:
+        mirrors: dict[str, _Mirror] = {}
+        for item in snap.namespaces:
+            info = item.namespace
+            mirrors[info.name] = _Mirror(
+                info.name,
+                create_revision=info.create_revision,
+                mod_revision=info.mod_revision,
+                schema_version=info.schema_version,
+                schema_json=item.schema_json,
+                values=self._parse_document(info.name, item.document_json),
+            )
+        if snap.resync:
+            self._log.info(
+                "configd: resynchronised from a snapshot at revision %d (history up to %d "
+                "compacted)",
+                snap.revision,
+                snap.compact_revision,
+            )
+        if snap.revision < self._view.revision:
+            self._log.warning(
+                "configd: the server is at revision %d, behind this client's %d (restored or "
+                "replaced server?); taking the server's values",
+                snap.revision,
+                self._view.revision,
+            )
+        self._mirrors = mirrors
+        old_view = self._view
+        docs: dict[str, _Doc] = {}
+        changes: list[_Change] = []
+        for name in sorted(mirrors.keys() | old_view.docs.keys()):
+            old_doc = old_view.docs.get(name)
+            mirror = mirrors.get(name)
+            if mirror is None:
+                self._rejected.discard(name)
+                new_doc, changed = None, _changed_keys(old_doc, None)
+            else:
+                new_doc, changed = self._publish(mirror, old_doc, snap.revision, None)
+            if new_doc is not None:
+                docs[name] = new_doc
+            if changed or (old_doc is None) != (new_doc is None):
+                changes.append((name, old_doc, new_doc, changed))
+        await self._commit(snap.revision, docs, changes, content=True)
+
+    async def _apply_change_set(self, cs: Any) -> None:
+        if self._mirrors is None:
+            raise _ProtocolError("a change set arrived before any snapshot")
+        if cs.revision <= self._view.revision:
+            self._log.warning(
+                "configd: ignoring a change set at revision %d, already at %d",
+                cs.revision,
+                self._view.revision,
+            )
+            return
+        name = cs.namespace
+        mirror = self._mirrors.get(name)
+        created = cs.kind == pb.WRITE_KIND_CREATE_NAMESPACE
+        if mirror is None or created:
+            if mirror is None and not created:
+                self._log.warning(
+                    "configd: change set %d for namespace %r, which the client had not seen "
+                    "created; adding it",
+                    cs.revision,
+                    name,
+                )
+            mirror = _Mirror(
+                name,
+                create_revision=cs.revision,
+                mod_revision=cs.revision,
+                schema_version=cs.schema_version,
+                schema_json="",
+                values={},
+            )
+        if cs.HasField("schema_json"):
+            mirror.schema_json = cs.schema_json
+        if cs.schema_version:
+            mirror.schema_version = cs.schema_version
+        touched: set[str] = set()
+        for change in cs.changes:
+            touched.add(change.key)
+            if change.HasField("new_value_json"):
+                value = self._parse_value(name, change.key, change.new_value_json)
+                mirror.values[change.key] = value
+                mirror.texts[change.key] = dump_json(value)
+            else:
+                mirror.values.pop(change.key, None)
+                mirror.texts.pop(change.key, None)
+        mirror.mod_revision = cs.revision
+
+        old_view = self._view
+        old_doc = old_view.docs.get(name)
+        docs = dict(old_view.docs)
+        new_doc: _Doc | None
+        if cs.kind == pb.WRITE_KIND_DELETE_NAMESPACE:
+            del self._mirrors[name]
+            self._rejected.discard(name)
+            new_doc, changed = None, _changed_keys(old_doc, None)
+            docs.pop(name, None)
+        else:
+            self._mirrors[name] = mirror
+            hint = None if name in self._rejected else touched
+            new_doc, changed = self._publish(mirror, old_doc, cs.revision, hint)
+            if new_doc is not None:
+                docs[name] = new_doc
+        changes: list[_Change] = []
+        if changed or (old_doc is None) != (new_doc is None):
+            changes.append((name, old_doc, new_doc, changed))
+        await self._commit(cs.revision, docs, changes, content=True)
+
+    def _apply_progress(self, progress: Any) -> None:
+        if progress.revision < self._view.revision:
+            # Revisions never go back on one server: this is a restored or replaced one, and
+            # resuming by revision number would be wrong. Reload everything instead.
+            raise _ProtocolError(
+                f"the server reports revision {progress.revision}, behind this client's "
+                f"{self._view.revision} (restored or replaced server?)"
+            )
+        if progress.revision > self._view.revision:
+            view = self._view
+            self._view = _View(progress.revision, view.docs, view.default)
+            self._set_status(revision=progress.revision)
+            self._wake_waiters()
+
+    def _publish(
+        self, mirror: _Mirror, old: _Doc | None, revision: int, hint: set[str] | None
+    ) -> tuple[_Doc | None, frozenset[str]]:
+        """The doc to publish for `mirror` (the old one if it fails the check) and what changed.
+
+        `hint` is the set of keys this revision touched, when `old` equals the mirror's state
+        before it (then only those keys are rebuilt); None means compare everything.
+        """
+        error = self._checker.check(mirror.name, revision, mirror.schema_json, mirror.values)
+        if error is not None:
+            self._reject(mirror.name, error)
+            return old, frozenset()
+        if mirror.name in self._rejected:
+            self._rejected.discard(mirror.name)
+            self._log.info(
+                "configd: namespace %r is valid again at revision %d", mirror.name, revision
+            )
+        texts = dict(mirror.texts)
+        if old is not None and hint is not None:
+            values = dict(old.values)
+            for key in hint:
+                if key in mirror.values:
+                    values[key] = freeze(mirror.values[key])
+                else:
+                    values.pop(key, None)
+            changed = frozenset(k for k in hint if old.texts.get(k) != texts.get(k))
+        else:
+            old_texts = old.texts if old is not None else {}
+            values = {
+                key: old.values[key]
+                if old is not None and old_texts.get(key) == text
+                else freeze(mirror.values[key])
+                for key, text in texts.items()
+            }
+            changed = frozenset(
+                k for k in old_texts.keys() | texts.keys() if old_texts.get(k) != texts.get(k)
+            )
+        doc = _Doc(
+            mirror.name,
+            values,
+            texts,
+            create_revision=mirror.create_revision,
+            mod_revision=mirror.mod_revision,
+            schema_version=mirror.schema_version,
+            schema_json=mirror.schema_json,
+        )
+        return doc, changed
+
+    def _reject(self, name: str, error: SchemaViolation) -> None:
+        self._rejected.add(name)
+        self._set_status(last_error=error)
+        self._log.error("configd: %s", error.detail)
+
+    async def _commit(
+        self, revision: int, docs: dict[str, _Doc], changes: list[_Change], *, content: bool
+    ) -> None:
+        """Swap in the new view (the one assignment readers observe), then tell everyone."""
+        old_view = self._view
+        default = None
+        if self._single is not None:
+            default = docs.get(self._single, self._empty_single)
+        new_view = _View(revision, docs, default)
+        self._view = new_view
+        self._set_status(
+            state=ClientState.CONNECTED,
+            revision=revision,
+            last_update=datetime.now(UTC) if changes or content else self._status.last_update,
+            rejected=frozenset(self._rejected),
+        )
+        assert self._first_data is not None
+        if not self._first_data.done():
+            self._first_data.set_result(None)
+        self._schedule_cache_write()
+        self._wake_waiters()
+        for name, old_doc, new_doc, changed in changes:
+            old = Snapshot(name, old_view.revision, old_doc)
+            new = Snapshot(name, new_view.revision, new_doc)
+            for callback in tuple(self._callbacks):
+                try:
+                    result = callback(old, new, changed)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    self._log.exception(
+                        "configd: on_change callback %r failed at revision %d; updates continue",
+                        callback,
+                        revision,
+                    )
+
+    def _wake_waiters(self) -> None:
+        if not self._waiters:
+            return
+        revision = self._view.revision
+        for wanted, future in self._waiters:
+            if wanted <= revision and not future.done():
+                future.set_result(None)
+
+    def _parse_document(self, namespace: str, text: str) -> dict[str, JSONValue]:
+        try:
+            document = parse_json(text) if text else {}
+        except ValueError as exc:
+            raise _ProtocolError(f"namespace {namespace!r}: document is not JSON: {exc}") from None
+        if not isinstance(document, dict):
+            raise _ProtocolError(f"namespace {namespace!r}: document is not a JSON object")
+        return document
+
+    def _parse_value(self, namespace: str, key: str, text: str) -> JSONValue:
+        try:
+            return parse_json(text)
+        except ValueError as exc:
+            raise _ProtocolError(
+                f"namespace {namespace!r} key {key!r}: value is not JSON: {exc}"
+            ) from None
+
+    # -- cache ------------------------------------------------------------------------------------
+
+    def _view_from_cache(self, cached: _cache.CacheContent) -> _View | None:
+        docs: dict[str, _Doc] = {}
+        for item in cached.namespaces:
+            try:
+                values = {key: parse_json(text) for key, text in item.texts.items()}
+            except ValueError as exc:
+                self._log.warning(
+                    "configd: the cache file %s has a bad value (%s); ignoring it",
+                    self._cache_path,
+                    exc,
+                )
+                return None
+            error = self._checker.check(item.name, cached.revision, item.schema_json, values)
+            if error is not None:
+                self._log.warning(
+                    "configd: the cache file %s fails the schema check (%s); ignoring it",
+                    self._cache_path,
+                    error.detail,
+                )
+                return None
+            docs[item.name] = _Doc(
+                item.name,
+                {key: freeze(value) for key, value in values.items()},
+                {key: dump_json(value) for key, value in values.items()},
+                create_revision=item.create_revision,
+                mod_revision=item.mod_revision,
+                schema_version=item.schema_version,
+                schema_json=item.schema_json,
+            )
+        default = None
+        if self._single is not None:
+            default = docs.get(self._single, self._empty_single)
+        return _View(cached.revision, docs, default)
+
+    def _schedule_cache_write(self) -> None:
+        if self._cache_path is None or self._closed:
+            return
+        self._cache_dirty = True
+        if self._cache_task is None or self._cache_task.done():
+            self._cache_task = asyncio.create_task(self._write_cache(), name="configd-cache")
+
+    async def _write_cache(self) -> None:
+        # One write in flight at a time, always of the newest view: bursts coalesce.
+        assert self._cache_path is not None
+        while self._cache_dirty:
+            self._cache_dirty = False
+            view = self._view
+            content = _cache.CacheContent(
+                revision=view.revision,
+                selection=self._selection,
+                namespaces=tuple(
+                    _cache.CachedNamespace(
+                        name=doc.name,
+                        create_revision=doc.create_revision,
+                        mod_revision=doc.mod_revision,
+                        schema_version=doc.schema_version,
+                        schema_json=doc.schema_json,
+                        texts=doc.texts,
+                    )
+                    for doc in view.docs.values()
+                ),
+            )
+            try:
+                await asyncio.to_thread(_cache.save, self._cache_path, content)
+            except OSError as exc:
+                if str(exc) != self._cache_error:
+                    self._log.warning(
+                        "configd: cannot write the cache file %s (%s)", self._cache_path, exc
+                    )
+                self._cache_error = str(exc)
+            else:
+                self._cache_error = ""
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _set_status(self, **changes: Any) -> None:
+        self._status = dataclasses.replace(self._status, **changes)
+
+    def _describe_selection(self) -> str:
+        parts = [repr(n) for n in self._selection.namespaces]
+        parts += [f"prefix {p!r}" for p in self._selection.prefixes]
+        return "namespaces " + ", ".join(parts)
+
+    def __repr__(self) -> str:
+        return (
+            f"<AsyncConfigClient {self._describe_selection()} at {self._options.addr} "
+            f"{self._status.state.value} revision={self._view.revision}>"
+        )

@@ -1,0 +1,3 @@
+from configd_client.cli.app import main
+
+main()

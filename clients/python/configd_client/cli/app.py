@@ -1,0 +1,175 @@
+"""The `configctl` command group: global options, command registration, exit handling."""
+
+from __future__ import annotations
+
+import errno
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from configd_client._channel import ConnectOptions, TLSOptions
+from configd_client.cli.commands import (
+    backup,
+    history,
+    keys,
+    namespaces,
+    publish,
+    schemas,
+    transfer,
+)
+from configd_client.cli.commands import watch as watch_command
+from configd_client.cli.exits import EXIT_CODES_HELP, CliFailure, ExitCode
+from configd_client.cli.session import OUTPUT_FORMATS, Settings
+
+HELP = f"""configctl: publish and inspect configuration in configd.
+
+\b
+Examples:
+  configctl ns create payments/prod --schema payments.schema.yaml
+  configctl put payments/prod timeout_ms 2500 -m "slower upstream"
+  configctl apply payments/prod -f payments.yaml -m "release 42"
+  configctl diff payments/prod -f payments.yaml   # exit 1 when different
+  configctl -o json get payments/prod
+
+\b
+Connection: --addr / CONFIGD_ADDR (default 127.0.0.1:7700), --token / CONFIGD_TOKEN;
+TLS with --tls (system roots) or --tls-ca, and --tls-cert/--tls-key for mutual TLS.
+
+\b
+Shell completion (bash, zsh, fish), e.g. in ~/.bashrc:
+  eval "$(_CONFIGCTL_COMPLETE=bash_source configctl)"
+  (zsh: zsh_source, fish: fish_source)
+
+{EXIT_CODES_HELP}
+"""
+
+
+class ConfigctlGroup(click.Group):
+    """Maps every way a command can end to a documented exit code, without a traceback."""
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except (click.ClickException, CliFailure) as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):
+                click.echo("Interrupted.", err=True)
+                sys.exit(ExitCode.INTERRUPTED)
+            click.echo("Aborted.", err=True)
+            sys.exit(ExitCode.ABORTED)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:  # `configctl ... | head`: the reader left
+                sys.exit(ExitCode.OK)
+            raise
+        sys.exit(result if isinstance(result, int) else ExitCode.OK)
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+@click.group(
+    cls=ConfigctlGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.option("--addr", envvar="CONFIGD_ADDR", help="Server address host:port [CONFIGD_ADDR].")
+@click.option("--token", envvar="CONFIGD_TOKEN", help="Bearer token [CONFIGD_TOKEN].")
+@click.option("--tls", "use_tls", is_flag=True, help="Use TLS, verifying with the system roots.")
+@click.option(
+    "--tls-ca",
+    envvar="CONFIGD_TLS_CA",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CA bundle that signed the server certificate (implies --tls) [CONFIGD_TLS_CA].",
+)
+@click.option(
+    "--tls-cert",
+    envvar="CONFIGD_TLS_CERT",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Client certificate for mutual TLS [CONFIGD_TLS_CERT].",
+)
+@click.option(
+    "--tls-key",
+    envvar="CONFIGD_TLS_KEY",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Client private key for mutual TLS [CONFIGD_TLS_KEY].",
+)
+@click.option(
+    "--tls-server-name",
+    envvar="CONFIGD_TLS_SERVER_NAME",
+    help="Expected server name in its certificate, when it differs from the address.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(OUTPUT_FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format: aligned tables for people, json or yaml for scripts.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for each server call.",
+)
+@click.version_option(package_name="configd", prog_name="configctl")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    addr: str | None,
+    token: str | None,
+    use_tls: bool,
+    tls_ca: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    tls_server_name: str | None,
+    output: str,
+    timeout: float,
+) -> None:
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together (mutual TLS)")
+    tls = None
+    if use_tls or tls_ca or tls_cert or tls_server_name:
+        tls = TLSOptions(
+            ca_file=_path(tls_ca),
+            cert_file=_path(tls_cert),
+            key_file=_path(tls_key),
+            server_name=tls_server_name or None,
+        )
+    ctx.obj = Settings(
+        connect=ConnectOptions.from_env(addr, token, tls), output=output, timeout=timeout
+    )
+
+
+cli.add_command(namespaces.ns)
+cli.add_command(schemas.schema)
+for command in (
+    *keys.COMMANDS,
+    *publish.COMMANDS,
+    *history.COMMANDS,
+    *transfer.COMMANDS,
+    *backup.COMMANDS,
+):
+    cli.add_command(command)
+cli.add_command(watch_command.watch)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="configctl")

@@ -1,0 +1,165 @@
+"""`configctl watch`: print each change live until Ctrl-C (which exits 0).
+
+After a lost connection it resumes from the last revision it saw (the watch contract replays
+exactly the missed changes), so a server restart does not lose or repeat events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import click
+
+from configd_client._proto.configd.v1 import config_pb2
+from configd_client.cli import diffs, output
+from configd_client.cli.commands.history import change_set, kind_name
+from configd_client.cli.context import execute, output_option, settings
+from configd_client.cli.exits import ExitCode
+from configd_client.cli.session import Session, Settings
+from configd_client.errors import Unavailable
+
+MAX_BACKOFF = 5.0
+
+
+def _emit_event(fmt: str, data: dict[str, Any], human: list[str]) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(data, ensure_ascii=False))  # one event per line (JSON Lines)
+    elif fmt == "yaml":
+        click.echo("---\n" + output.to_yaml(data), nl=False)
+    else:
+        click.echo("\n".join(human))
+
+
+def _snapshot(fmt: str, snapshot: Any) -> None:
+    documents = {
+        doc.namespace.name: json.loads(doc.document_json or "{}") for doc in snapshot.namespaces
+    }
+    data = {
+        "type": "snapshot",
+        "revision": snapshot.revision,
+        "resync": snapshot.resync,
+        "namespaces": documents,
+    }
+    human = [f"snapshot at revision {snapshot.revision}{' (resync)' if snapshot.resync else ''}"]
+    for name, document in documents.items():
+        human.append(f"  {name}: {json.dumps(document, ensure_ascii=False)}")
+    _emit_event(fmt, data, human)
+
+
+def _change(fmt: str, entry: Any) -> None:
+    head = (
+        f"revision {entry.revision}  {output.timestamp(entry.time)}  {entry.namespace}  "
+        f"{kind_name(entry.kind)}  by {entry.author or '-'}"
+        + (f"  {entry.message!r}" if entry.message else "")
+    )
+    lines = [head, *(f"  {line}" for line in diffs.render(diffs.from_changes(entry.changes)))]
+    _emit_event(fmt, {"type": "change", **change_set(entry)}, lines)
+
+
+async def _follow(
+    session: Session,
+    current: Settings,
+    request: config_pb2.WatchRequest,
+    show_snapshot: bool,
+    what: str,
+) -> None:
+    last_seen = request.start_revision - 1 if request.start_revision else 0
+    announced = False
+    backoff = 0.2
+    while True:
+        seen_any = False
+        try:
+            async for message in session.stream(session.config.Watch, request):
+                seen_any = True
+                backoff = 0.2
+                event = message.WhichOneof("event")
+                if event == "snapshot":
+                    last_seen = max(last_seen, message.snapshot.revision)
+                    if show_snapshot or message.snapshot.resync:
+                        if message.snapshot.resync:
+                            output.note("resync: changes before this snapshot were compacted")
+                        _snapshot(current.output, message.snapshot)
+                elif event == "change_set":
+                    last_seen = max(last_seen, message.change_set.revision)
+                    _change(current.output, message.change_set)
+                elif event == "progress":
+                    last_seen = max(last_seen, message.progress.revision)
+                if not announced:
+                    output.note(f"watching {what} at revision {last_seen} (Ctrl-C to stop)")
+                    announced = True
+            lost = "the server ended the watch"
+        except Unavailable as error:
+            if not announced:
+                raise  # never connected: report it like any other command
+            lost = error.detail.splitlines()[0] if error.detail else "connection lost"
+        if seen_any:
+            output.note(f"{lost}; resuming from revision {last_seen + 1}")
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, MAX_BACKOFF)
+        # Resume exactly after the last revision seen; no snapshot unless the server resyncs.
+        request = config_pb2.WatchRequest(
+            namespaces=request.namespaces,
+            prefixes=request.prefixes,
+            start_revision=last_seen + 1,
+            send_snapshot=False,
+        )
+
+
+@click.command()
+@click.argument("namespaces", nargs=-1)
+@click.option(
+    "-p",
+    "--prefix",
+    "prefixes",
+    multiple=True,
+    metavar="PREFIX",
+    help="Watch every namespace whose name starts with PREFIX (repeatable; '' for all).",
+)
+@click.option(
+    "--from-revision",
+    type=click.IntRange(min=1),
+    metavar="REV",
+    help="Replay changes from REV on before following live.",
+)
+@click.option("--snapshot", is_flag=True, help="Print the watched documents first.")
+@output_option
+@click.pass_context
+def watch(
+    ctx: click.Context,
+    namespaces: tuple[str, ...],
+    prefixes: tuple[str, ...],
+    from_revision: int | None,
+    snapshot: bool,
+    output_format: str | None,
+) -> None:
+    """Print every change to NAMESPACES (and/or --prefix) as it happens, until Ctrl-C.
+
+    With -o json, one JSON object per line (JSON Lines); with -o yaml, one document each.
+
+    \b
+    Examples:
+      configctl watch payments/prod
+      configctl watch --prefix payments/ -o json | jq .
+      configctl watch payments/prod --from-revision 40
+    """
+    if not namespaces and not prefixes:
+        raise click.UsageError("name at least one NAMESPACE or --prefix (--prefix '' for all)")
+    current = settings(output_format)
+    request = config_pb2.WatchRequest(
+        namespaces=namespaces,
+        prefixes=prefixes,
+        start_revision=from_revision or 0,
+        # Without a start revision the snapshot tells us where we start (and proves we are in).
+        send_snapshot=snapshot or not from_revision,
+    )
+    what = ", ".join([*namespaces, *(f"{p}*" for p in prefixes)])
+
+    async def work(session: Session) -> None:
+        await _follow(session, current, request, snapshot, what)
+
+    try:
+        execute(current, work)
+    except KeyboardInterrupt:
+        ctx.exit(ExitCode.OK)

@@ -1,0 +1,77 @@
+"""What commands share: the output option, running against the server, confirmation."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from configd_client.cli.exits import CliFailure, ExitCode, failure_from
+from configd_client.cli.session import OUTPUT_FORMATS, Session, Settings, run
+from configd_client.errors import ConfigdError
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def output_option(command: F) -> F:
+    """`-o` on each command too, so `configctl get ns -o json` works as well as before it."""
+    return click.option(
+        "-o",
+        "--output",
+        "output_format",
+        type=click.Choice(OUTPUT_FORMATS),
+        default=None,
+        help="Output format (default: the global -o, else table).",
+    )(command)
+
+
+def message_option(command: F) -> F:
+    return click.option(
+        "-m", "--message", default="", help="Why this change was made (kept in history)."
+    )(command)
+
+
+def yes_option(command: F) -> F:
+    return click.option(
+        "-y", "--yes", is_flag=True, help="Do not ask for confirmation (for scripts)."
+    )(command)
+
+
+def settings(output: str | None = None) -> Settings:
+    """The global settings, with a command's own `-o` taking precedence."""
+    ctx = click.get_current_context()
+    base = ctx.find_object(Settings)
+    if base is None:  # pragma: no cover - the root group always sets it
+        raise click.UsageError("configctl commands must run under the configctl group")
+    if output is None:
+        return base
+    return Settings(connect=base.connect, output=output, timeout=base.timeout)
+
+
+def execute(current: Settings, work: Callable[[Session], Awaitable[T]]) -> T:
+    """Run `work` against the server; a server error becomes a CLI failure with its exit code."""
+    try:
+        return run(current, work)
+    except ConfigdError as error:
+        raise failure_from(error, addr=current.connect.addr) from error
+
+
+def confirm(question: str, *, yes: bool) -> None:
+    """Go on only if --yes was given or a person at a terminal answers yes."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise CliFailure(
+            "refusing to write without confirmation: stdin is not a terminal; "
+            "pass --yes to confirm non-interactively",
+            code=ExitCode.ABORTED,
+        )
+    try:
+        accepted = click.confirm(question, default=False, err=True)
+    except click.Abort as exc:
+        raise CliFailure("aborted; nothing was written", code=ExitCode.ABORTED) from exc
+    if not accepted:
+        raise CliFailure("aborted; nothing was written", code=ExitCode.ABORTED)

@@ -1,0 +1,123 @@
+"""Exit codes of configctl and the one place that turns a failure into one (stderr + code).
+
+Scripts rely on these numbers; they are listed in `configctl --help` and must not change.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+
+import click
+
+from configd_client.errors import (
+    AlreadyExists,
+    ConfigdError,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    Unauthenticated,
+    Unavailable,
+)
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    DIFFERENT = 1  # only `diff`: the file differs from the server
+    USAGE = 2  # bad flags or arguments, unreadable or malformed local input
+    UNREACHABLE = 3  # cannot reach the server (or it is unavailable)
+    INVALID = 4  # the server refused the content: schema violation, bad name or value
+    NOT_FOUND = 5  # namespace, key or revision does not exist
+    CONFLICT = 6  # precondition failed, already exists, namespace not empty
+    DENIED = 7  # no or bad credentials, not allowed
+    SERVER = 8  # any other server error (limits, compacted revision, internal)
+    ABORTED = 9  # not confirmed: the operator said no, or no TTY and no --yes
+    INTERRUPTED = 130  # Ctrl-C (except `watch`, which exits 0)
+
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  success (diff: no differences)
+  1  diff: the file differs from the server
+  2  usage error, or unreadable / malformed local input (JSON, YAML, Consul export)
+  3  server unreachable or unavailable
+  4  refused by the server: schema violation, invalid name or value
+  5  not found: namespace, key or revision
+  6  conflict: changed since the diff was shown, already exists, not empty
+  7  unauthenticated or permission denied
+  8  other server error (limit exceeded, revision compacted, internal)
+  9  not confirmed (answered no, or stdin is not a TTY and --yes was not given)
+  130 interrupted"""
+
+
+class CliFailure(Exception):
+    """A failure shown as one `Error: ...` line (plus optional detail lines) and an exit code.
+
+    `ConfigctlGroup.main` prints it; commands raise it instead of printing and exiting.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ExitCode,
+        details: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = int(code)
+        self.details = tuple(details)
+
+    def show(self) -> None:
+        click.echo(f"Error: {self.message}", err=True)
+        for line in self.details:
+            click.echo(line, err=True)
+
+
+def exit_code_for(error: ConfigdError) -> ExitCode:
+    """The exit code for a server error, by its type first and its gRPC code otherwise."""
+    by_type: tuple[tuple[type[ConfigdError], ExitCode], ...] = (
+        (Unavailable, ExitCode.UNREACHABLE),
+        (InvalidArgument, ExitCode.INVALID),
+        (NotFound, ExitCode.NOT_FOUND),
+        (PreconditionFailed, ExitCode.CONFLICT),
+        (AlreadyExists, ExitCode.CONFLICT),
+        (Unauthenticated, ExitCode.DENIED),
+        (PermissionDenied, ExitCode.DENIED),
+    )
+    for cls, code in by_type:
+        if isinstance(error, cls):
+            return code
+    by_code = {
+        "UNAVAILABLE": ExitCode.UNREACHABLE,
+        "DEADLINE_EXCEEDED": ExitCode.UNREACHABLE,
+        "INVALID_ARGUMENT": ExitCode.INVALID,
+        "NOT_FOUND": ExitCode.NOT_FOUND,
+        "FAILED_PRECONDITION": ExitCode.CONFLICT,
+        "ALREADY_EXISTS": ExitCode.CONFLICT,
+        "UNAUTHENTICATED": ExitCode.DENIED,
+        "PERMISSION_DENIED": ExitCode.DENIED,
+    }
+    return by_code.get(error.code, ExitCode.SERVER)
+
+
+def violation_lines(violations: Sequence[FieldViolation]) -> list[str]:
+    """Schema violations as `path: message` lines (the document root is shown as `/`)."""
+    return [f"{v.path or '/'}: {v.message}" for v in violations]
+
+
+def failure_from(error: ConfigdError, *, addr: str) -> CliFailure:
+    """The CLI failure for a server error: one line, plus violations as `path: message`."""
+    code = exit_code_for(error)
+    if code is ExitCode.UNREACHABLE:
+        reason = error.detail.splitlines()[0] if error.detail else "unavailable"
+        return CliFailure(f"cannot reach configd at {addr}: {reason}", code=code)
+    violations = error.violations if isinstance(error, InvalidArgument) else ()
+    # A request-field error (not a JSON pointer) that only repeats the message adds nothing.
+    violations = tuple(
+        v for v in violations if v.path.startswith("/") or v.message not in error.detail
+    )
+    details = violation_lines(violations)
+    return CliFailure(error.detail, code=code, details=details)

@@ -1,0 +1,93 @@
+"""Printing results: aligned tables for people, JSON and YAML for scripts (on stdout)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+import yaml
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Columns aligned on the widest cell, two spaces apart; the last column is not padded."""
+    cells = [[str(h) for h in headers], *[[_cell(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        padded = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
+        lines.append("  ".join([*padded, row[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    # One row per record: embedded newlines would break the alignment.
+    return text.replace("\n", "\\n")
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def to_yaml(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def emit(output: str, data: Any, human: Callable[[], str | None]) -> None:
+    """Print `data` as JSON or YAML, or `human()` (a table or text) in table mode."""
+    if output == "json":
+        click.echo(to_json(data))
+    elif output == "yaml":
+        click.echo(to_yaml(data), nl=False)
+    else:
+        text = human()
+        if text:
+            click.echo(text)
+
+
+def note(message: str) -> None:
+    """Progress and confirmations for people go to stderr, keeping stdout for results."""
+    click.echo(message, err=True)
+
+
+def value(value_json: str) -> Any:
+    """A JSON value from the server, parsed (integers stay exact)."""
+    return json.loads(value_json)
+
+
+def compact(value_json: str) -> str:
+    """A value as one line of JSON, for table cells."""
+    return json.dumps(json.loads(value_json), ensure_ascii=False, separators=(",", ":"))
+
+
+def pretty(parsed: Any) -> str:
+    return json.dumps(parsed, indent=2, ensure_ascii=False)
+
+
+def timestamp(ts: Any) -> str:
+    """A protobuf Timestamp as UTC ISO 8601 with seconds (`2025-01-31T09:30:00Z`)."""
+    if ts is None or (ts.seconds == 0 and ts.nanos == 0):
+        return ""
+    moment = ts.ToDatetime(tzinfo=dt.UTC)
+    return str(moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def namespace_info(info: Any) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "create_revision": info.create_revision,
+        "mod_revision": info.mod_revision,
+        "schema_version": info.schema_version,
+        "key_count": info.key_count,
+    }
+
+
+def key_meta(meta: Any) -> dict[str, Any]:
+    return {
+        "create_revision": meta.create_revision,
+        "mod_revision": meta.mod_revision,
+        "version": meta.version,
+    }

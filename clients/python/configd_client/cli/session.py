@@ -1,0 +1,103 @@
+"""One connection to configd for one command: settings, stubs, and error translation.
+
+Every RPC goes through `Session.call`, so a failed call always surfaces as the typed
+`ConfigdError` from `configd_client._status`, never as a raw grpc exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+import grpc.aio
+
+from configd_client._channel import ConnectOptions, open_channel
+from configd_client._proto.configd.v1 import config_pb2, config_pb2_grpc
+from configd_client._status import from_rpc_error
+from configd_client.errors import ConfigdError
+
+T = TypeVar("T")
+
+OUTPUT_FORMATS = ("table", "json", "yaml")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What every command needs: where the server is, how to print, how long to wait."""
+
+    connect: ConnectOptions
+    output: str = "table"
+    timeout: float = 30.0
+
+
+def translate(exc: grpc.RpcError) -> ConfigdError:
+    """The typed configd error a failed call stands for."""
+    return from_rpc_error(exc)
+
+
+class Session:
+    """An open channel with the ConfigService stub; use as an async context manager."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._channel = open_channel(settings.connect)
+        self.config = config_pb2_grpc.ConfigServiceStub(self._channel)
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._channel.close(None)
+
+    async def call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
+        """A unary call with the command's deadline; failures become ConfigdError."""
+        try:
+            return await method(request, timeout=self.settings.timeout)
+        except grpc.RpcError as exc:
+            raise translate(exc) from exc
+
+    async def stream(self, method: Callable[..., Any], request: Any) -> AsyncIterator[Any]:
+        """A server stream without a deadline; failures become ConfigdError."""
+        call = method(request)
+        try:
+            async for message in call:
+                yield message
+        except grpc.RpcError as exc:
+            raise translate(exc) from exc
+        finally:
+            call.cancel()
+
+    async def list_namespaces(self, prefix: str = "") -> tuple[list[Any], int]:
+        """Every namespace under a prefix (all pages) and the revision of the first page."""
+        found: list[Any] = []
+        token = ""
+        revision = 0
+        while True:
+            page = await self.call(
+                self.config.ListNamespaces,
+                config_pb2.ListNamespacesRequest(prefix=prefix, page_token=token),
+            )
+            revision = revision or page.revision
+            found.extend(page.namespaces)
+            token = page.next_page_token
+            if not token:
+                return found, revision
+
+    async def get_namespace(self, name: str, revision: int = 0) -> Any:
+        return await self.call(
+            self.config.GetNamespace,
+            config_pb2.GetNamespaceRequest(name=name, revision=revision),
+        )
+
+
+def run(settings: Settings, work: Callable[[Session], Awaitable[T]]) -> T:
+    """Open a session, run one command's coroutine in a fresh event loop, close the session."""
+
+    async def main() -> T:
+        async with Session(settings) as session:
+            return await work(session)
+
+    return asyncio.run(main())

@@ -1,0 +1,151 @@
+"""`configctl watch`: live changes from the real console script; Ctrl-C exits 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import IO
+
+import pytest
+from cli_helpers import CONFIGCTL, Configctl
+
+
+class Watcher:
+    """`configctl watch` as a subprocess; threads collect its output lines as they come."""
+
+    def __init__(self, configctl: Configctl, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [CONFIGCTL, "watch", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=configctl.env(),
+            text=True,
+        )
+        self.lines: dict[str, queue.Queue[str]] = {"stdout": queue.Queue(), "stderr": queue.Queue()}
+        self.pumps = [
+            threading.Thread(target=self._pump, args=(pipe, self.lines[name]), daemon=True)
+            for name, pipe in (("stdout", self.process.stdout), ("stderr", self.process.stderr))
+        ]
+        for pump in self.pumps:
+            pump.start()
+
+    @staticmethod
+    def _pump(pipe: IO[str], lines: queue.Queue[str]) -> None:
+        for line in pipe:
+            lines.put(line)
+
+    def read_line(self, stream: str = "stdout", timeout: float = 30.0) -> str:
+        try:
+            return self.lines[stream].get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"nothing on {stream} within {timeout}s") from None
+
+    def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=30)
+        self.close()
+        return code
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for pump in self.pumps:
+            pump.join(timeout=10)
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+@pytest.fixture
+def watch(configctl: Configctl) -> Iterator[Callable[..., Watcher]]:
+    started: list[Watcher] = []
+
+    def start(*args: str) -> Watcher:
+        started.append(Watcher(configctl, *args))
+        return started[-1]
+
+    yield start
+    for watcher in started:
+        watcher.close()
+
+
+def test_watch_prints_changes_until_interrupted(
+    configctl: Configctl, ns: str, watch: Callable[..., Watcher]
+) -> None:
+    configctl.ok("ns", "create", ns)
+    watcher = watch(ns)
+    assert watcher.read_line("stderr").startswith(f"watching {ns} at revision ")
+    configctl.ok("put", ns, "region", '"eu"', "-m", "move")
+    head = watcher.read_line()
+    assert head.startswith("revision ")
+    assert f"  {ns}  put  by " in head
+    assert head.rstrip().endswith("'move'")
+    assert watcher.read_line() == '  + region: "eu"\n'
+    assert watcher.interrupt() == 0
+
+
+def test_watch_prefix_as_json_lines(
+    configctl: Configctl, ns: str, watch: Callable[..., Watcher]
+) -> None:
+    configctl.ok("ns", "create", f"{ns}/a")
+    watcher = watch("--prefix", f"{ns}/", "-o", "json")
+    watcher.read_line("stderr")
+    configctl.ok("put", f"{ns}/a", "k", "1")
+    configctl.ok("ns", "create", f"{ns}/b")
+    first = json.loads(watcher.read_line())
+    assert first["type"] == "change"
+    assert first["namespace"] == f"{ns}/a"
+    assert first["changes"] == [{"key": "k", "op": "add", "new": 1}]
+    second = json.loads(watcher.read_line())
+    assert (second["namespace"], second["kind"]) == (f"{ns}/b", "create-namespace")
+    assert second["revision"] > first["revision"]
+    assert watcher.interrupt() == 0
+
+
+def test_watch_replays_from_a_revision(
+    configctl: Configctl, ns: str, watch: Callable[..., Watcher]
+) -> None:
+    configctl.ok("ns", "create", ns)
+    start = json.loads(configctl.ok("put", ns, "k", "1", "-o", "json").stdout)["revision"]
+    configctl.ok("put", ns, "k", "2")
+    watcher = watch(ns, "--from-revision", str(start), "-o", "json")
+    values = [json.loads(watcher.read_line())["changes"][0]["new"] for _ in range(2)]
+    assert values == [1, 2]
+    assert watcher.interrupt() == 0
+
+
+def test_watch_snapshot_first(configctl: Configctl, ns: str, watch: Callable[..., Watcher]) -> None:
+    configctl.ok("ns", "create", ns)
+    configctl.ok("put", ns, "k", "true")
+    watcher = watch(ns, "--snapshot", "-o", "json")
+    snapshot = json.loads(watcher.read_line())
+    assert snapshot["type"] == "snapshot"
+    assert snapshot["namespaces"] == {ns: {"k": True}}
+    assert watcher.interrupt() == 0
+
+
+def test_watch_needs_a_target(configctl: Configctl) -> None:
+    run = configctl("watch")
+    assert run.code == 2
+
+
+def test_watch_unreachable_server() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, CONFIGD_ADDR=f"127.0.0.1:{port}")
+    started = time.monotonic()
+    done = subprocess.run(
+        [CONFIGCTL, "watch", "x"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 3
+    assert done.stderr.startswith(f"Error: cannot reach configd at 127.0.0.1:{port}")
+    assert time.monotonic() - started < 30
