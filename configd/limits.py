@@ -21,10 +21,14 @@ class Limits:
     max_schema_bytes: int = 256 * KIB
     max_request_bytes: int = 4 * MIB
     max_keys_per_namespace: int = 10_000
+    max_namespaces: int = 10_000
     max_ops_per_txn: int = 1_000
     max_message_bytes: int = 4 * KIB
     max_page_size: int = 1_000
     default_page_size: int = 100
+    # Per authenticated token (enforced by configd.api.auth; not with --no-auth).
+    max_watchers_per_token: int = 1_000
+    max_writes_per_second: int = 100
 
     def check_size(self, limit: str, size: int, what: str) -> None:
         """Raise LimitExceeded when `size` bytes exceed the limit named `limit`."""

@@ -105,9 +105,10 @@ class KeyChange:
 class ChangeSet:
     """Everything one revision changed in one namespace.
 
-    The same record is the unit of storage, of history and of the watch stream.
-    `schema` is set on CREATE_NAMESPACE and SET_SCHEMA (the new schema) and on every other
-    kind is the schema in force, so readers can validate without another lookup.
+    The same record is the unit of storage, of history and of the watch stream. `schema` is
+    the schema in force after the write, so readers can validate without another lookup; the
+    write set it when `schema.revision == revision` (CREATE_NAMESPACE, SET_SCHEMA, or an APPLY
+    that carried a schema).
     """
 
     revision: int
@@ -119,6 +120,11 @@ class ChangeSet:
     time: float
     schema: SchemaVersion
     create_revision: int
+
+    @property
+    def sets_schema(self) -> bool:
+        """Whether this write set the namespace's schema."""
+        return self.schema.revision == self.revision
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +186,7 @@ class ApplyResult:
     namespace_revision: int
     changes: tuple[KeyChange, ...]
     violations: tuple[FieldViolation, ...] = ()
+    schema_changed: bool = False
 
     @property
     def valid(self) -> bool:

@@ -243,8 +243,10 @@ class ConfigService:
         now: float,
         author: str,
         message: str,
+        schema: SchemaVersion | None = None,
     ) -> Planned:
-        """Apply `updates` (None deletes), validate the whole result, build the ChangeSet."""
+        """Apply `updates` (None deletes) and, if given, a new `schema`; validate the whole
+        result; build the ChangeSet."""
         entries = dict(namespace.entries)
         changes: list[KeyChange] = []
         size = namespace.size
@@ -269,7 +271,7 @@ class ConfigService:
             entries[key] = new
             size += key_bytes(key, new)
             changes.append(KeyChange(key, old, new))
-        if not changes:
+        if not changes and schema is None:
             raise NoChange
         if len(entries) > self.limits.max_keys_per_namespace:
             raise LimitExceeded(
@@ -282,17 +284,18 @@ class ConfigService:
             namespace.name,
             namespace.create_revision,
             revision,
-            namespace.schema,
+            schema or namespace.schema,
             frozen_entries(entries),
             size,
         )
         self.limits.check_size(
             "max_document_bytes", size, f"the document of namespace {namespace.name!r}"
         )
-        compile_schema(namespace.schema.schema_json).validate(
+        compile_schema(updated.schema.schema_json).validate(
             updated.document(),
             what=f"the resulting document of namespace {namespace.name!r}",
-            changed=(change.key for change in changes),
+            # Under a new schema every value must be checked again.
+            changed=None if schema is not None else (change.key for change in changes),
         )
         change_set = ChangeSet(
             revision,
@@ -302,36 +305,77 @@ class ConfigService:
             author,
             message,
             now,
-            namespace.schema,
+            updated.schema,
             namespace.create_revision,
         )
         return Planned(change_set, updated)
 
     def _next_schema(self, name: str, schema_text: str, revision: int) -> SchemaVersion:
-        """The next schema version of `name` (called by plans, in commit order). Numbering
-        continues across delete and re-create; a failed commit only leaves a gap."""
-        version = self._schema_versions.get(name, 0) + 1
-        self._schema_versions[name] = version
-        return SchemaVersion(version, schema_text, revision)
+        """The next schema version of `name`. Numbering continues across delete and
+        re-create, so history never has two schemas with one number; plans claim the number
+        (_claim) only once they succeed, so a refused write leaves no gap."""
+        return SchemaVersion(self._schema_versions.get(name, 0) + 1, schema_text, revision)
+
+    def _claim(self, planned: Planned) -> Planned:
+        """Record the schema version a successful plan set (plans run one at a time)."""
+        if planned.change_set.sets_schema:
+            self._schema_versions[planned.change_set.namespace] = planned.change_set.schema.version
+        return planned
 
     # -- namespaces -------------------------------------------------------------------------
 
-    async def create_namespace(
-        self, name: str, schema_json: str, *, author: str, message: str
-    ) -> WriteResult:
-        check_namespace(name, self.limits)
-        message = self._message(message)
+    def _schema_text(self, schema_json: str) -> str:
+        """Checked, canonical schema text (empty means the permissive default)."""
         schema_text = canonical(schema_json) if schema_json.strip() else DEFAULT_SCHEMA_JSON
         self.limits.check_size("max_schema_bytes", len(schema_text.encode()), "schema_json")
         compile_schema(schema_text)
+        return schema_text
+
+    async def create_namespace(
+        self,
+        name: str,
+        schema_json: str,
+        *,
+        author: str,
+        message: str,
+        document_json: str = "",
+    ) -> WriteResult:
+        """Create `name`; with `document_json`, its first keys too, in the same revision.
+
+        A namespace created without a document starts empty: its schema applies from the
+        first write (so a schema may require keys that do not exist yet)."""
+        check_namespace(name, self.limits)
+        message = self._message(message)
+        schema_text = self._schema_text(schema_json)
+        first = self._document(document_json) if document_json.strip() else None
 
         def plan(view: StateView, revision: int, now: float) -> Planned:
             if view.get(name) is not None:
                 raise AlreadyExists(
                     f"namespace {name!r} already exists; use SetSchema to change its schema"
                 )
+            if len(view) >= self.limits.max_namespaces:
+                raise LimitExceeded(
+                    f"the server holds its maximum of {self.limits.max_namespaces} namespaces "
+                    "(max_namespaces); delete unused ones or raise the limit",
+                    limit="max_namespaces",
+                    value=self.limits.max_namespaces,
+                )
             schema = self._next_schema(name, schema_text, revision)
             namespace = Namespace(name, revision, revision, schema, frozen_entries({}))
+            if first is not None:
+                return self._claim(
+                    self._write_keys(
+                        namespace,
+                        first,
+                        kind=WriteKind.CREATE_NAMESPACE,
+                        revision=revision,
+                        now=now,
+                        author=author,
+                        message=message,
+                        schema=schema,
+                    )
+                )
             change_set = ChangeSet(
                 revision,
                 name,
@@ -343,7 +387,7 @@ class ConfigService:
                 schema,
                 revision,
             )
-            return Planned(change_set, namespace)
+            return self._claim(Planned(change_set, namespace))
 
         return await self._run(plan)
 
@@ -472,7 +516,7 @@ class ConfigService:
                 schema,
                 namespace.create_revision,
             )
-            return Planned(change_set, updated)
+            return self._claim(Planned(change_set, updated))
 
         return await self._run(plan)
 
@@ -624,16 +668,24 @@ class ConfigService:
         author: str,
         message: str,
         dry_run: bool = False,
+        schema_json: str | None = None,
     ) -> ApplyResult:
-        """Replace the whole document; unchanged documents commit nothing (revision 0)."""
+        """Replace the whole document, and the schema if `schema_json` is given, in one
+        revision. An unchanged document under an unchanged schema commits nothing
+        (revision 0)."""
         check_namespace(namespace, self.limits, field="namespace")
         message = self._message(message)
         self._check_preconditions(preconditions)
         target = self._document(document_json)
+        schema_text = self._schema_text(schema_json) if schema_json is not None else None
         if dry_run:
             current = self._require(self._state.namespaces, namespace)
             self._enforce(current, preconditions)
             updates = self._diff(current, target)
+            new_schema = None
+            if schema_text is not None and schema_text != current.schema.schema_json:
+                new_schema = SchemaVersion(current.schema.version + 1, schema_text, 0)
+            changed = new_schema is not None
             try:
                 planned = self._write_keys(
                     current,
@@ -643,20 +695,32 @@ class ConfigService:
                     now=0.0,
                     author=author,
                     message=message,
+                    schema=new_schema,
                 )
             except NoChange:
                 return ApplyResult(0, current.mod_revision, ())
             except InvalidArgument as exc:
                 changes = self._preview(current, updates)
-                return ApplyResult(0, current.mod_revision, changes, exc.violations)
-            return ApplyResult(0, current.mod_revision, planned.change_set.changes)
+                return ApplyResult(0, current.mod_revision, changes, exc.violations, changed)
+            return ApplyResult(0, current.mod_revision, planned.change_set.changes, (), changed)
         result = await self._replace(
-            namespace, target, preconditions, WriteKind.APPLY, author=author, message=message
+            namespace,
+            target,
+            preconditions,
+            WriteKind.APPLY,
+            author=author,
+            message=message,
+            schema_text=schema_text,
         )
         if result is None:
             current = self._require(self._state.namespaces, namespace)
             return ApplyResult(0, current.mod_revision, ())
-        return ApplyResult(result.revision, result.revision, result.change_set.changes)
+        return ApplyResult(
+            result.revision,
+            result.revision,
+            result.change_set.changes,
+            schema_changed=result.change_set.schema.revision == result.revision,
+        )
 
     @staticmethod
     def _preview(current: Namespace, updates: Mapping[str, Value | None]) -> tuple[KeyChange, ...]:
@@ -677,18 +741,25 @@ class ConfigService:
         *,
         author: str,
         message: str,
+        schema_text: str | None = None,
     ) -> WriteResult | None:
         def plan(view: StateView, revision: int, now: float) -> Planned:
             current = self._require(view, namespace)
             self._enforce(current, preconditions)
-            return self._write_keys(
-                current,
-                self._diff(current, target),
-                kind=kind,
-                revision=revision,
-                now=now,
-                author=author,
-                message=message,
+            schema = None
+            if schema_text is not None and schema_text != current.schema.schema_json:
+                schema = self._next_schema(namespace, schema_text, revision)
+            return self._claim(
+                self._write_keys(
+                    current,
+                    self._diff(current, target),
+                    kind=kind,
+                    revision=revision,
+                    now=now,
+                    author=author,
+                    message=message,
+                    schema=schema,
+                )
             )
 
         planned = await self.writer.submit(plan)

@@ -48,6 +48,13 @@ class StateView:
     def stage(self, name: str, namespace: Namespace | None) -> None:
         self._staged[name] = namespace
 
+    def __len__(self) -> int:
+        """How many namespaces exist, counting the ones staged earlier in the batch."""
+        count = len(self._committed)
+        for name, namespace in self._staged.items():
+            count += (namespace is not None) - (name in self._committed)
+        return count
+
 
 Plan = Callable[[StateView, int, float], Planned]
 CommitListener = Callable[[Sequence[ChangeSet]], None]

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 from configd.api import convert
-from configd.api.identity import author
+from configd.api.identity import author, stream_guard
 from configd.service import ConfigService
 from configd.watch import WatchHub
 from configd_client._proto.configd.v1 import config_pb2 as pb
@@ -25,7 +25,11 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
         self, request: pb.CreateNamespaceRequest, context: Context
     ) -> pb.CreateNamespaceResponse:
         result = await self._service.create_namespace(
-            request.name, request.schema_json, author=author(), message=request.message
+            request.name,
+            request.schema_json,
+            author=author(),
+            message=request.message,
+            document_json=request.document_json,
         )
         assert result.namespace is not None
         return pb.CreateNamespaceResponse(
@@ -143,6 +147,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
             author=author(),
             message=request.message,
             dry_run=request.dry_run,
+            schema_json=request.schema_json if request.HasField("schema_json") else None,
         )
         return pb.ApplyResponse(
             revision=result.revision,
@@ -153,6 +158,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
                 for v in result.violations
             ],
             namespace_revision=result.namespace_revision,
+            schema_changed=result.schema_changed,
         )
 
     async def History(self, request: pb.HistoryRequest, context: Context) -> pb.HistoryResponse:
@@ -181,5 +187,12 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
     async def Watch(self, request: pb.WatchRequest, context: Context) -> AsyncIterator[bytes]:
         """Yields WatchResponse messages already encoded by the hub (see api.handlers)."""
         selector = self._hub.selector(request.namespaces, request.prefixes)
-        async for data in self._hub.stream(selector, request.start_revision, request.send_snapshot):
+        guard = stream_guard.get()  # set by api.auth: revocation ends the stream
+        async for data in self._hub.stream(
+            selector,
+            request.start_revision,
+            request.send_snapshot,
+            owner=guard.owner if guard is not None else "",
+            check=guard.check if guard is not None else None,
+        ):
             yield data

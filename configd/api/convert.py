@@ -18,7 +18,6 @@ from configd.model import (
     TxnDelete,
     TxnOp,
     TxnPut,
-    WriteKind,
     WriteResult,
 )
 from configd_client._proto.configd.v1 import config_pb2 as pb
@@ -76,7 +75,7 @@ def change_set(cs: ChangeSet) -> pb.ChangeSet:
         time=timestamp(cs.time),
         schema_version=cs.schema.version,
     )
-    if cs.kind in (WriteKind.CREATE_NAMESPACE, WriteKind.SET_SCHEMA):
+    if cs.sets_schema:
         message.schema_json = cs.schema.schema_json
     return message
 

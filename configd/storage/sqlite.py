@@ -246,7 +246,7 @@ class SQLiteStorage:
                     )
                 )
                 final_kv[(cs.namespace, change.key)] = new
-            if cs.kind in (WriteKind.CREATE_NAMESPACE, WriteKind.SET_SCHEMA):
+            if cs.sets_schema:
                 schemas.append(
                     (cs.namespace, cs.schema.version, cs.revision, cs.schema.schema_json)
                 )
@@ -286,14 +286,17 @@ class SQLiteStorage:
                 await connection.executemany("DELETE FROM namespaces WHERE name = ?", ns_removals)
                 await connection.execute("COMMIT")
             except BaseException:
-                await connection.execute("ROLLBACK")
+                # SQLite may already have rolled back (SQLITE_FULL, SQLITE_IOERR): a second
+                # ROLLBACK would fail and hide the real error.
+                if connection.in_transaction:
+                    await connection.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise StorageFailure(
                 f"the write could not be stored ({exc}); nothing was committed"
             ) from exc
         for cs in batch:
-            if cs.kind in (WriteKind.CREATE_NAMESPACE, WriteKind.SET_SCHEMA):
+            if cs.sets_schema:
                 self._schemas[(cs.namespace, cs.schema.version)] = cs.schema
 
     # -- history ---------------------------------------------------------------------------
@@ -426,7 +429,10 @@ class SQLiteStorage:
                 )
                 await connection.execute("COMMIT")
             except BaseException:
-                await connection.execute("ROLLBACK")
+                # SQLite may already have rolled back (SQLITE_FULL, SQLITE_IOERR): a second
+                # ROLLBACK would fail and hide the real error.
+                if connection.in_transaction:
+                    await connection.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise StorageFailure(f"compaction failed ({exc}); history is unchanged") from exc

@@ -267,3 +267,46 @@ async def test_limits_answer_with_the_limit_name(tmp_path: Path) -> None:
         with pytest.raises(LimitExceeded) as caught:
             await svc.put("ns", "c", "3", **ME)
         assert caught.value.limit == "max_keys_per_namespace"
+
+
+async def test_create_with_a_first_document_is_one_validated_revision(
+    service: ConfigService,
+) -> None:
+    required = json.dumps({"type": "object", "required": ["a"], "properties": {"a": {}}})
+    with pytest.raises(SchemaViolation):
+        await service.create_namespace("ns", required, document_json='{"b": 1}', **ME)
+    assert "ns" not in service.namespaces
+    assert service.revision == 0
+    result = await service.create_namespace("ns", required, document_json='{"a": 1}', **ME)
+    assert result.revision == 1
+    assert result.change_set.kind is WriteKind.CREATE_NAMESPACE
+    assert [c.key for c in result.change_set.changes] == ["a"]
+    entry, _ = await service.get("ns", "a")
+    assert (entry.create_revision, entry.mod_revision, entry.version) == (1, 1, 1)
+    # Without a document a namespace starts empty, whatever the schema requires.
+    await service.create_namespace("empty", required, **ME)
+
+
+async def test_apply_can_replace_schema_and_document_in_one_revision(
+    service: ConfigService,
+) -> None:
+    await service.create_namespace("ns", "", **ME)
+    await service.apply("ns", '{"limit": 500}', **ME)
+    # The new schema forbids 500: replacing both at once is the only single-step way.
+    with pytest.raises(SchemaViolation):
+        await service.apply("ns", '{"limit": 500}', schema_json=FLAGS_SCHEMA, **ME)
+    dry = await service.apply("ns", '{"limit": 50}', schema_json=FLAGS_SCHEMA, dry_run=True, **ME)
+    assert dry.valid
+    assert dry.schema_changed
+    result = await service.apply("ns", '{"limit": 50}', schema_json=FLAGS_SCHEMA, **ME)
+    assert result.revision == 3
+    assert result.schema_changed
+    namespace = service.namespaces["ns"]
+    assert namespace.schema.version == 2
+    assert namespace.schema.revision == 3
+    history = await service.history("ns", page_size=1)
+    assert history.entries[0].sets_schema
+    # The same schema again changes nothing.
+    unchanged = await service.apply("ns", '{"limit": 50}', schema_json=FLAGS_SCHEMA, **ME)
+    assert unchanged.revision == 0
+    assert not unchanged.schema_changed

@@ -359,3 +359,21 @@ async def test_restart_keeps_data_revisions_and_history(configd_server: ConfigdP
         assert json.loads(old.document_json) == {"pool_size": 2}
         next_write = await stub.Put(put("keep/me", "pool_size", "9"))
         assert next_write.revision == writes[-1].revision + 1
+
+
+async def test_create_with_document_and_apply_with_schema_are_single_revisions(
+    config_stub: Stub, ns: str
+) -> None:
+    created = await config_stub.CreateNamespace(
+        pb.CreateNamespaceRequest(name=ns, schema_json=DB_SCHEMA, document_json='{"pool_size": 5}')
+    )
+    assert created.namespace.key_count == 1
+    loose = '{"type": "object"}'
+    applied = await config_stub.Apply(
+        pb.ApplyRequest(namespace=ns, document_json='{"anything": true}', schema_json=loose)
+    )
+    assert applied.revision == created.revision + 1
+    assert applied.schema_changed
+    history = await config_stub.History(pb.HistoryRequest(namespace=ns))
+    assert [e.HasField("schema_json") for e in history.entries] == [True, True]
+    assert json.loads(history.entries[0].schema_json) == {"type": "object"}

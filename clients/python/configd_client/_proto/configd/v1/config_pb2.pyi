@@ -118,14 +118,16 @@ class ChangeSet(_message.Message):
     def __init__(self, revision: _Optional[int] = ..., namespace: _Optional[str] = ..., kind: _Optional[_Union[WriteKind, str]] = ..., changes: _Optional[_Iterable[_Union[KeyChange, _Mapping]]] = ..., author: _Optional[str] = ..., message: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., schema_version: _Optional[int] = ..., schema_json: _Optional[str] = ...) -> None: ...
 
 class CreateNamespaceRequest(_message.Message):
-    __slots__ = ("name", "schema_json", "message")
+    __slots__ = ("name", "schema_json", "message", "document_json")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_JSON_FIELD_NUMBER: _ClassVar[int]
     name: str
     schema_json: str
     message: str
-    def __init__(self, name: _Optional[str] = ..., schema_json: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    document_json: str
+    def __init__(self, name: _Optional[str] = ..., schema_json: _Optional[str] = ..., message: _Optional[str] = ..., document_json: _Optional[str] = ...) -> None: ...
 
 class CreateNamespaceResponse(_message.Message):
     __slots__ = ("namespace", "revision")
@@ -314,32 +316,36 @@ class WriteResponse(_message.Message):
     def __init__(self, revision: _Optional[int] = ..., namespace: _Optional[_Union[NamespaceInfo, _Mapping]] = ..., changes: _Optional[_Iterable[_Union[KeyChange, _Mapping]]] = ...) -> None: ...
 
 class ApplyRequest(_message.Message):
-    __slots__ = ("namespace", "document_json", "preconditions", "message", "dry_run")
+    __slots__ = ("namespace", "document_json", "preconditions", "message", "dry_run", "schema_json")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_JSON_FIELD_NUMBER: _ClassVar[int]
     PRECONDITIONS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     document_json: str
     preconditions: _containers.RepeatedCompositeFieldContainer[Precondition]
     message: str
     dry_run: bool
-    def __init__(self, namespace: _Optional[str] = ..., document_json: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ..., message: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    schema_json: str
+    def __init__(self, namespace: _Optional[str] = ..., document_json: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ..., message: _Optional[str] = ..., dry_run: _Optional[bool] = ..., schema_json: _Optional[str] = ...) -> None: ...
 
 class ApplyResponse(_message.Message):
-    __slots__ = ("revision", "changes", "valid", "violations", "namespace_revision")
+    __slots__ = ("revision", "changes", "valid", "violations", "namespace_revision", "schema_changed")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     CHANGES_FIELD_NUMBER: _ClassVar[int]
     VALID_FIELD_NUMBER: _ClassVar[int]
     VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_REVISION_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_CHANGED_FIELD_NUMBER: _ClassVar[int]
     revision: int
     changes: _containers.RepeatedCompositeFieldContainer[KeyChange]
     valid: bool
     violations: _containers.RepeatedCompositeFieldContainer[Violation]
     namespace_revision: int
-    def __init__(self, revision: _Optional[int] = ..., changes: _Optional[_Iterable[_Union[KeyChange, _Mapping]]] = ..., valid: _Optional[bool] = ..., violations: _Optional[_Iterable[_Union[Violation, _Mapping]]] = ..., namespace_revision: _Optional[int] = ...) -> None: ...
+    schema_changed: bool
+    def __init__(self, revision: _Optional[int] = ..., changes: _Optional[_Iterable[_Union[KeyChange, _Mapping]]] = ..., valid: _Optional[bool] = ..., violations: _Optional[_Iterable[_Union[Violation, _Mapping]]] = ..., namespace_revision: _Optional[int] = ..., schema_changed: _Optional[bool] = ...) -> None: ...
 
 class HistoryRequest(_message.Message):
     __slots__ = ("namespace", "key", "page_size", "page_token")

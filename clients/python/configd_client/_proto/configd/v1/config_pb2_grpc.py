@@ -176,7 +176,8 @@ class ConfigServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Apply(self, request, context):
-        """Replace the whole document; dry_run returns the diff and the validation result only.
+        """Replace the whole document (and optionally the schema) in one revision; dry_run returns
+        the diff and the validation result only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
