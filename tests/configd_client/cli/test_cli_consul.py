@@ -38,8 +38,8 @@ def test_dry_run_report_then_import(configctl: Configctl, ns: str, tmp_path: Pat
     dry = configctl.ok("import", "--from-consul", export, *maps, "--dry-run")
     assert lines(dry.stdout) == [
         "NAMESPACE" + " " * (len(ns) + 1) + "ACTION  SCHEMA  ADD  CHANGE  REMOVE  VALIDATION",
-        f"{ns}/prod     create  -       4    0       0       on write",
-        f"{ns}/staging  create  -       1    0       0       on write",
+        f"{ns}/prod     create  -       4    0       0       ok",
+        f"{ns}/staging  create  -       1    0       0       ok",
         "stored as JSON strings (their values are not JSON) (1):",
         "  app/prod/db_url",
         "skipped: no --map rule matches (1):",

@@ -89,7 +89,7 @@ def test_export_to_stdout(configctl: Configctl, ns: str, tmp_path: Path) -> None
 def test_schema_and_document_change_together(configctl: Configctl, ns: str, tmp_path: Path) -> None:
     configctl.ok("ns", "create", ns)
     configctl.ok("put", ns, "old", "1")
-    # The new schema requires a key only the new document has: the schema cannot go first.
+    # The new schema requires a key only the new document has: both change in one revision.
     archive = {
         "format": "configd-export/v1",
         "name": ns,
@@ -102,9 +102,12 @@ def test_schema_and_document_change_together(configctl: Configctl, ns: str, tmp_
     }
     path = write(tmp_path, "one.json", json.dumps(archive))
     table = lines(configctl.ok("import", path, "--dry-run").stdout)
-    assert table[1].split() == [ns, "update", "change", "1", "0", "1", "on", "write"]
+    assert table[1].split() == [ns, "update", "change", "1", "0", "1", "ok"]
+    before = json.loads(configctl.ok("history", ns, "-o", "json").stdout)
     configctl.ok("import", path, "--yes")
     assert _doc(configctl, ns) == {"new": "yes"}
+    after = json.loads(configctl.ok("history", ns, "-o", "json").stdout)
+    assert len(after["entries"]) == len(before["entries"]) + 1
     assert json.loads(configctl.ok("schema", "get", ns).stdout) == archive["schema"]
 
 
@@ -113,7 +116,7 @@ def test_failed_import_leaves_the_namespace_as_it_was(
 ) -> None:
     configctl.ok("ns", "create", ns)
     configctl.ok("put", ns, "port", "80")
-    # The document does not satisfy the imported schema: nothing may remain of the attempt.
+    # The document does not satisfy the imported schema: refused before anything is written.
     archive = {
         "format": "configd-export/v1",
         "namespaces": [
@@ -132,7 +135,9 @@ def test_failed_import_leaves_the_namespace_as_it_was(
     path = write(tmp_path, "bad.json", json.dumps(archive))
     run = configctl("import", path, "--yes")
     assert run.code == 4
-    assert any(line.startswith("/port: ") for line in run.errors), run.errors
+    assert f"{ns}:" in run.errors
+    assert any(line.strip().startswith("/port: ") for line in run.errors), run.errors
+    assert any(line.strip().startswith("/n: ") for line in run.errors), run.errors
     assert _doc(configctl, ns) == {"port": 80}
     schema_now = json.loads(configctl.ok("schema", "get", ns, "-o", "json").stdout)
     assert schema_now["schema"] != archive["namespaces"][0]["schema"]  # type: ignore[index]

@@ -1,30 +1,26 @@
 """Importing namespaces (from an export or from Consul): plan, report, then write.
 
-Each namespace is written atomically from the outside: one Apply (one revision) when only
-its document changes. When the schema changes too, or the namespace is new, the API needs two
-or three writes (CreateNamespace / SetSchema / Apply); if a later one fails, the earlier ones are
-undone (delete the new namespace, restore the old schema or document) under revision
-preconditions, so a namespace ends up either fully imported or as it was.
+Each namespace is one write, so it is imported whole or not at all, and no reader ever sees
+half of it: a new namespace is one CreateNamespace carrying its schema and first document; an
+existing one is one Apply carrying the document (and the schema, when it changes), guarded by
+the namespace revision the plan was made at. The plan validates every document: existing
+namespaces with the server's dry run (against the schema they will have), new ones locally with
+the validator the server uses.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
 from configd_client._proto.configd.v1 import config_pb2
+from configd_client._schema import DocumentSchema
 from configd_client.cli import diffs, documents, output
 from configd_client.cli.exits import CliFailure, ExitCode, violation_lines
 from configd_client.cli.session import Session
-from configd_client.errors import (
-    ConfigdError,
-    FieldViolation,
-    NamespaceNotFound,
-    PreconditionFailed,
-    SchemaViolation,
-)
+from configd_client.errors import FieldViolation, NamespaceNotFound, PreconditionFailed
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +58,7 @@ class NamespacePlan:
 
     @property
     def validation(self) -> str:
-        """What the dry run could check: the server validates only against the current schema."""
-        if self.violations:
-            return "invalid"
-        if not self.exists or self.schema_json is not None:
-            return "on write"
-        return "ok"
+        return "invalid" if self.violations else "ok"
 
     def counts(self) -> dict[str, int]:
         ops = ("add", "change", "remove")
@@ -112,7 +103,7 @@ async def plan_one(session: Session, target: Target) -> NamespacePlan:
                 diffs.KeyDiff(key, None, documents.dumps(value))
                 for key, value in sorted(target.document.items())
             ],
-            violations=[],
+            violations=_local_violations(target),
         )
     existing = json.loads(current.document_json or "{}")
     document = {**existing, **target.document} if target.merge else target.document
@@ -123,7 +114,12 @@ async def plan_one(session: Session, target: Target) -> NamespacePlan:
         schema_json = documents.dumps(target.schema)
     reply = await session.call(
         session.config.Apply,
-        config_pb2.ApplyRequest(namespace=target.name, document_json=document_json, dry_run=True),
+        config_pb2.ApplyRequest(
+            namespace=target.name,
+            document_json=document_json,
+            schema_json=schema_json,
+            dry_run=True,
+        ),
     )
     if reply.namespace_revision != current.namespace.mod_revision:
         raise CliFailure(
@@ -139,152 +135,59 @@ async def plan_one(session: Session, target: Target) -> NamespacePlan:
         schema_json=schema_json,
         old_schema_json=old_schema_json,
         changes=diffs.from_changes(reply.changes),
-        # Against the old schema the verdict means nothing when the schema changes too.
-        violations=violations if not reply.valid and schema_json is None else [],
+        violations=violations,
     )
+
+
+def _local_violations(target: Target) -> list[FieldViolation]:
+    """A new namespace's document checked against its schema, as the server will check it."""
+    if target.schema is None or not target.document:
+        return []
+    try:
+        return list(DocumentSchema(target.schema).violations(target.document))
+    except ValueError as exc:
+        return [FieldViolation("", "$schema", f"the schema cannot be used: {exc}")]
 
 
 async def plan(session: Session, targets: Sequence[Target]) -> list[NamespacePlan]:
     return [await plan_one(session, target) for target in targets]
 
 
-def _at(revision: int) -> list[Any]:
-    return [config_pb2.Precondition(namespace_revision=revision)]
-
-
-class _Writer:
-    """The writes for one namespace, each guarded by the revision the previous one produced."""
-
-    def __init__(self, session: Session, item: NamespacePlan, message: str) -> None:
-        self.session = session
-        self.item = item
-        self.message = message
-        self.config = session.config
-
-    async def apply(self, revision: int) -> int:
-        reply = await self.session.call(
-            self.config.Apply,
-            config_pb2.ApplyRequest(
-                namespace=self.item.name,
-                document_json=self.item.document_json,
-                preconditions=_at(revision),
-                message=self.message,
-            ),
-        )
-        return int(reply.revision) or revision
-
-    async def set_schema(self, schema_json: str, revision: int, message: str = "") -> int:
-        reply = await self.session.call(
-            self.config.SetSchema,
-            config_pb2.SetSchemaRequest(
-                name=self.item.name,
-                schema_json=schema_json,
-                preconditions=_at(revision),
-                message=message or self.message,
-            ),
-        )
-        return int(reply.revision)
-
-    async def create(self, schema_json: str) -> int:
-        reply = await self.session.call(
-            self.config.CreateNamespace,
-            config_pb2.CreateNamespaceRequest(
-                name=self.item.name, schema_json=schema_json, message=self.message
-            ),
-        )
-        return int(reply.revision)
-
-    async def delete(self, revision: int) -> None:
-        await self.session.call(
-            self.config.DeleteNamespace,
-            config_pb2.DeleteNamespaceRequest(
-                name=self.item.name,
-                force=True,
-                preconditions=_at(revision),
-                message="configctl import: undo the creation after a failed import",
-            ),
-        )
-
-    async def rollback(self, to_revision: int, revision: int) -> None:
-        await self.session.call(
-            self.config.Rollback,
-            config_pb2.RollbackRequest(
-                namespace=self.item.name,
-                to_revision=to_revision,
-                preconditions=_at(revision),
-                message="configctl import: undo after a failed import",
-            ),
-        )
-
-    async def undo(self, error: ConfigdError, action: Callable[[], Awaitable[Any]]) -> NoReturn:
-        """Undo earlier writes after `error`; if that fails too, say what state is left."""
-        try:
-            await action()
-        except ConfigdError as undo_error:
-            raise CliFailure(
-                f"importing {self.item.name} failed ({error.detail}) and undoing the partial "
-                f"import failed too ({undo_error.detail}); check it with "
-                f"`configctl history {self.item.name}`",
-                code=ExitCode.SERVER,
-            ) from error
-        raise error
-
-    async def run(self) -> int:
-        item = self.item
-        if not item.exists:
-            return await self._create()
-        if item.schema_json is None:
-            return await self.apply(item.base_revision) if item.changes else item.base_revision
-        return await self._update_with_schema(item.schema_json)
-
-    async def _create(self) -> int:
-        item = self.item
-        revision = await self.create(item.schema_json or "")
-        if not item.target.document:
-            return revision
-        try:
-            return await self.apply(revision)
-        except ConfigdError as error:
-            await self.undo(error, lambda: self.delete(revision))
-
-    async def _update_with_schema(self, schema_json: str) -> int:
-        item = self.item
-        try:
-            revision = await self.set_schema(schema_json, item.base_revision)
-        except SchemaViolation:
-            if not item.changes:
-                raise
-            # The current document fails the new schema: write the document first.
-            revision = await self.apply(item.base_revision)
-            try:
-                return await self.set_schema(schema_json, revision)
-            except ConfigdError as error:
-                written = revision
-                await self.undo(error, lambda: self.rollback(item.base_revision, written))
-        if not item.changes:
-            return revision
-        try:
-            return await self.apply(revision)
-        except ConfigdError as error:
-            changed = revision
-            await self.undo(
-                error,
-                lambda: self.set_schema(
-                    item.old_schema_json, changed, "configctl import: undo the schema change"
-                ),
-            )
-
-
 async def write(session: Session, item: NamespacePlan, message: str) -> int:
-    """Import one planned namespace; raises ConfigdError (or CliFailure) leaving it unchanged."""
+    """Import one planned namespace in one write; raises ConfigdError (or CliFailure) leaving
+    it unchanged. Returns the revision it is at afterwards."""
+    config = session.config
+    if not item.exists:
+        created = await session.call(
+            config.CreateNamespace,
+            config_pb2.CreateNamespaceRequest(
+                name=item.name,
+                schema_json=item.schema_json or "",
+                document_json=item.document_json,
+                message=message,
+            ),
+        )
+        return int(created.revision)
+    if not item.changes and item.schema_json is None:
+        return item.base_revision
     try:
-        return await _Writer(session, item, message).run()
+        applied = await session.call(
+            config.Apply,
+            config_pb2.ApplyRequest(
+                namespace=item.name,
+                document_json=item.document_json,
+                schema_json=item.schema_json,
+                preconditions=[config_pb2.Precondition(namespace_revision=item.base_revision)],
+                message=message,
+            ),
+        )
     except PreconditionFailed as error:
         raise CliFailure(
             f"{item.name} changed since the import was planned (at revision "
             f"{item.base_revision}); nothing was written to it. Run the import again.",
             code=ExitCode.CONFLICT,
         ) from error
+    return int(applied.revision) or item.base_revision
 
 
 def report_table(plans: Sequence[NamespacePlan]) -> str:
