@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from configd import jsontext
 from configd.errors import (
     AlreadyExists,
-    FailedCondition,
     FutureRevision,
     InvalidArgument,
     KeyNotFound,
@@ -23,7 +22,6 @@ from configd.errors import (
     NamespaceNotEmpty,
     NamespaceNotFound,
     NotFound,
-    PreconditionFailed,
     RevisionCompacted,
 )
 from configd.limits import Limits
@@ -32,11 +30,8 @@ from configd.model import (
     ChangeSet,
     Entry,
     HistoryPage,
-    KeyAbsent,
     KeyChange,
-    KeyModRevision,
     Namespace,
-    NamespaceRevision,
     NamespaceView,
     Precondition,
     SchemaVersion,
@@ -49,6 +44,7 @@ from configd.model import (
     key_bytes,
 )
 from configd.names import check_key, check_namespace, check_prefix
+from configd.preconditions import check_preconditions, enforce_preconditions
 from configd.schema import DEFAULT_SCHEMA_JSON, canonical, compile_schema
 from configd.storage.base import Storage
 from configd.writer import LiveState, NoChange, Plan, Planned, StateView, Writer
@@ -169,21 +165,6 @@ class ConfigService:
                 compact_revision=self._state.compact_revision,
             )
 
-    def _check_preconditions(self, preconditions: Sequence[Precondition]) -> None:
-        for p in preconditions:
-            if isinstance(p, KeyModRevision | KeyAbsent):
-                check_key(p.key, self.limits, field="preconditions.key")
-            if isinstance(p, KeyModRevision) and p.mod_revision <= 0:
-                raise InvalidArgument(
-                    f"precondition mod_revision for key {p.key!r} must be positive; "
-                    "use key_absent to require that the key does not exist",
-                    field="preconditions",
-                )
-            if isinstance(p, NamespaceRevision) and p.revision <= 0:
-                raise InvalidArgument(
-                    "precondition namespace_revision must be positive", field="preconditions"
-                )
-
     @staticmethod
     def _require(view: StateView | Mapping[str, Namespace], name: str) -> Namespace:
         namespace = view.get(name)
@@ -192,44 +173,6 @@ class ConfigService:
                 f"namespace {name!r} does not exist; create it first (CreateNamespace)"
             )
         return namespace
-
-    @staticmethod
-    def _enforce(namespace: Namespace, preconditions: Sequence[Precondition]) -> None:
-        failures: list[FailedCondition] = []
-        for p in preconditions:
-            if isinstance(p, NamespaceRevision):
-                if namespace.mod_revision != p.revision:
-                    failures.append(
-                        FailedCondition(
-                            f"namespace:{namespace.name}",
-                            f"namespace {namespace.name!r} is at revision "
-                            f"{namespace.mod_revision}, expected {p.revision}",
-                            namespace.mod_revision,
-                        )
-                    )
-                continue
-            entry = namespace.entries.get(p.key)
-            current = entry.mod_revision if entry is not None else 0
-            if isinstance(p, KeyAbsent) and entry is not None:
-                failures.append(
-                    FailedCondition(
-                        f"key:{p.key}", f"key {p.key!r} exists (mod_revision {current})", current
-                    )
-                )
-            elif isinstance(p, KeyModRevision) and current != p.mod_revision:
-                state = f"has mod_revision {current}" if entry else "does not exist"
-                failures.append(
-                    FailedCondition(
-                        f"key:{p.key}", f"key {p.key!r} {state}, expected {p.mod_revision}", current
-                    )
-                )
-        if failures:
-            raise PreconditionFailed(
-                "precondition failed: "
-                + "; ".join(f.description for f in failures)
-                + "; nothing was written: re-read and retry",
-                failures=failures,
-            )
 
     # -- the one way keys change ------------------------------------------------------------
 
@@ -402,11 +345,11 @@ class ConfigService:
     ) -> WriteResult:
         check_namespace(name, self.limits)
         message = self._message(message)
-        self._check_preconditions(preconditions)
+        check_preconditions(preconditions, self.limits)
 
         def plan(view: StateView, revision: int, now: float) -> Planned:
             namespace = self._require(view, name)
-            self._enforce(namespace, preconditions)
+            enforce_preconditions(namespace, preconditions)
             if namespace.entries and not force:
                 raise NamespaceNotEmpty(
                     f"namespace {name!r} still has {len(namespace.entries)} keys; delete them "
@@ -485,7 +428,7 @@ class ConfigService:
     ) -> WriteResult:
         check_namespace(name, self.limits)
         message = self._message(message)
-        self._check_preconditions(preconditions)
+        check_preconditions(preconditions, self.limits)
         if not schema_json.strip():
             raise InvalidArgument("schema_json is empty; send a JSON Schema", field="schema_json")
         schema_text = canonical(schema_json)
@@ -494,7 +437,7 @@ class ConfigService:
 
         def plan(view: StateView, revision: int, now: float) -> Planned:
             namespace = self._require(view, name)
-            self._enforce(namespace, preconditions)
+            enforce_preconditions(namespace, preconditions)
             # An empty namespace is "not configured yet": the schema applies from its first write.
             if namespace.entries:
                 compiled.validate(
@@ -583,7 +526,7 @@ class ConfigService:
     ) -> WriteResult:
         check_namespace(namespace, self.limits, field="namespace")
         message = self._message(message)
-        self._check_preconditions(preconditions)
+        check_preconditions(preconditions, self.limits)
         if not ops:
             raise InvalidArgument(
                 "ops is empty: a transaction needs at least one put or delete", field="ops"
@@ -612,7 +555,7 @@ class ConfigService:
 
         def plan(view: StateView, revision: int, now: float) -> Planned:
             current = self._require(view, namespace)
-            self._enforce(current, preconditions)
+            enforce_preconditions(current, preconditions)
             for key, value in updates.items():
                 if value is None and key not in current.entries:
                     raise KeyNotFound(
@@ -675,12 +618,12 @@ class ConfigService:
         (revision 0)."""
         check_namespace(namespace, self.limits, field="namespace")
         message = self._message(message)
-        self._check_preconditions(preconditions)
+        check_preconditions(preconditions, self.limits)
         target = self._document(document_json)
         schema_text = self._schema_text(schema_json) if schema_json is not None else None
         if dry_run:
             current = self._require(self._state.namespaces, namespace)
-            self._enforce(current, preconditions)
+            enforce_preconditions(current, preconditions)
             updates = self._diff(current, target)
             new_schema = None
             if schema_text is not None and schema_text != current.schema.schema_json:
@@ -745,7 +688,7 @@ class ConfigService:
     ) -> WriteResult | None:
         def plan(view: StateView, revision: int, now: float) -> Planned:
             current = self._require(view, namespace)
-            self._enforce(current, preconditions)
+            enforce_preconditions(current, preconditions)
             schema = None
             if schema_text is not None and schema_text != current.schema.schema_json:
                 schema = self._next_schema(namespace, schema_text, revision)
@@ -777,7 +720,7 @@ class ConfigService:
         """Restore the document of `to_revision` as a new write, validated by today's schema."""
         check_namespace(namespace, self.limits, field="namespace")
         message = self._message(message)
-        self._check_preconditions(preconditions)
+        check_preconditions(preconditions, self.limits)
         if to_revision == 0:
             raise InvalidArgument(
                 "to_revision is required: the revision to restore", field="to_revision"
