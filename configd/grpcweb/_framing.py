@@ -32,8 +32,9 @@ _TIMEOUT_UNIT_SECONDS = {
     "u": 1e-6,
     "n": 1e-9,
 }
-# A base64 chunk: the alphabet, then optional padding that ends the chunk.
-_B64_CHUNK = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+# A base64 chunk: the alphabet, then the padding that ends the chunk (or the end of the body).
+_B64_CHUNK = re.compile(rb"[A-Za-z0-9+/]+={0,2}|=+")
+_NOT_B64 = re.compile(rb"[^A-Za-z0-9+/=]")
 
 
 class FramingError(Exception):
@@ -112,17 +113,16 @@ def decode_request_message(body: bytes, max_message_bytes: int) -> bytes:
 def decode_text_body(text: bytes) -> bytes:
     """Base64 text mode: concatenated chunks, each possibly padded; whitespace is ignored."""
     compact = re.sub(rb"\s+", b"", text)
+    bad = _NOT_B64.search(compact)
+    if bad is not None:
+        byte = bad.group().decode("latin-1")
+        raise FramingError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"configd: gRPC-Web text body is not base64 (bad byte {byte!r} at offset "
+            f"{bad.start()})",
+        )
     out = bytearray()
-    pos = 0
-    while pos < len(compact):
-        match = _B64_CHUNK.match(compact, pos)
-        assert match is not None  # the pattern matches the empty string
-        chunk = match.group()
-        if not chunk:
-            raise FramingError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"configd: gRPC-Web text body is not base64 (bad byte at offset {pos})",
-            )
+    for chunk in _B64_CHUNK.findall(compact):
         try:
             out += binascii.a2b_base64(chunk, strict_mode=True)
         except binascii.Error as exc:
@@ -130,7 +130,6 @@ def decode_text_body(text: bytes) -> bytes:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"configd: gRPC-Web text body is not valid base64: {exc}",
             ) from exc
-        pos = match.end()
     return bytes(out)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -24,8 +23,6 @@ from configd.grpcweb._framing import (
     decode_request_message,
     decode_text_body,
     encode_frame,
-    encode_grpc_message,
-    encode_text,
     encode_trailers,
     parse_timeout,
 )
@@ -33,14 +30,15 @@ from configd.grpcweb._metadata import (
     Metadata,
     MetadataLike,
     request_metadata,
-    response_headers,
 )
 from configd.grpcweb._methods import Method, MethodKind, default_methods
+from configd.grpcweb._response import Responder, Status, status_lines
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+    from typing import TypeAlias
 
-    _StreamCall = grpc.aio.UnaryStreamCall[bytes, bytes]
+    _StreamCall: TypeAlias = "grpc.aio.UnaryStreamCall[bytes, bytes]"
 
 log = logging.getLogger("configd.grpcweb")
 
@@ -48,28 +46,15 @@ log = logging.getLogger("configd.grpcweb")
 # lower or equal); responses may be larger (a whole document or a history page).
 MAX_REQUEST_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_RESPONSE_MESSAGE_BYTES = 64 * 1024 * 1024
+# A stream's HTTP headers wait this long for the server's own (an immediate error then still
+# goes out as trailers-only); after it they go out anyway, so the browser knows the stream is
+# open before the first event (a quiet Watch may send nothing for seconds).
+HEADER_WAIT_SECONDS = 0.1
 # How often an in-flight call checks that its browser is still connected.
-DISCONNECT_POLL_SECONDS = 0.2
+DISCONNECT_POLL_SECONDS = 0.5
 
 _BINARY_TYPES = frozenset({"application/grpc-web", "application/grpc-web+proto"})
 _TEXT_TYPES = frozenset({"application/grpc-web-text", "application/grpc-web-text+proto"})
-BINARY_RESPONSE_TYPE = "application/grpc-web+proto"
-TEXT_RESPONSE_TYPE = "application/grpc-web-text+proto"
-
-
-@dataclass(frozen=True, slots=True)
-class _Status:
-    code: grpc.StatusCode
-    message: str
-    trailers: Metadata = ()
-
-
-def _status_lines(status: _Status) -> list[tuple[str, str]]:
-    lines = [("grpc-status", str(status.code.value[0]))]
-    if status.message:
-        lines.append(("grpc-message", encode_grpc_message(status.message)))
-    lines += response_headers(status.trailers)
-    return lines
 
 
 class Gateway:
@@ -87,6 +72,8 @@ class Gateway:
         self._channel: grpc.aio.Channel | None = None
         self._unary: dict[str, grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]] = {}
         self._streaming: dict[str, grpc.aio.UnaryStreamMultiCallable[bytes, bytes]] = {}
+        self._streams: set[_StreamCall] = set()
+        self._closing = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -111,6 +98,12 @@ class Gateway:
         await self.open()
         yield
         await self.close()
+
+    async def shutdown(self, app: web.Application) -> None:
+        """End open streams now, so the HTTP server's shutdown does not wait out a Watch."""
+        self._closing = True
+        for call in list(self._streams):
+            call.cancel()
 
     def _require_channel(self) -> grpc.aio.Channel:
         if self._channel is None:
@@ -141,7 +134,7 @@ class Gateway:
         text_response = text_request or "application/grpc-web-text" in request.headers.get(
             "Accept", ""
         )
-        responder = _Responder(request, self._cors, text_response)
+        responder = Responder(request, self._cors, text_response)
         try:
             method = self._method(request.path)
             body = await _read_body(request, text_request)
@@ -150,7 +143,7 @@ class Gateway:
             timeout_header = request.headers.get("grpc-timeout")
             timeout = parse_timeout(timeout_header) if timeout_header else None
         except FramingError as exc:
-            return await responder.trailers_only(_Status(exc.code, str(exc)))
+            return await responder.trailers_only(Status(exc.code, str(exc)))
         if method.kind is MethodKind.UNARY:
             return await self._unary_call(responder, method, message, metadata, timeout)
         return await self._streaming_call(responder, method, message, metadata, timeout)
@@ -171,7 +164,7 @@ class Gateway:
 
     async def _unary_call(
         self,
-        responder: _Responder,
+        responder: Responder,
         method: Method,
         message: bytes,
         metadata: Metadata,
@@ -192,18 +185,14 @@ class Gateway:
                 return await responder.trailers_only(status, exc.initial_metadata())
             initial = await call.initial_metadata()
             trailing = await call.trailing_metadata()
-            await responder.start(initial)
-            await responder.send(
-                encode_frame(reply)
-                + encode_trailers(
-                    _status_lines(_Status(grpc.StatusCode.OK, "", _trailers(trailing)))
-                )
+            ok = Status(grpc.StatusCode.OK, "", _trailers(trailing))
+            return await responder.whole(
+                initial, encode_frame(reply) + encode_trailers(status_lines(ok))
             )
-            return await responder.finish()
 
     async def _streaming_call(
         self,
-        responder: _Responder,
+        responder: Responder,
         method: Method,
         message: bytes,
         metadata: Metadata,
@@ -216,10 +205,15 @@ class Gateway:
             )
             self._streaming[method.path] = multicallable
         call = multicallable(message, metadata=metadata, timeout=deadline)
+        self._streams.add(call)
+        try:
+            return await self._relay_stream(responder, call)
+        finally:
+            self._streams.discard(call)
+
+    async def _relay_stream(self, responder: Responder, call: _StreamCall) -> web.StreamResponse:
         async with _cancel_on_disconnect(responder.request, call):
-            # Headers go out as soon as the server sends its own (or its first message), so a
-            # browser knows the stream is open before the first event.
-            initial = await call.initial_metadata()
+            initial = await _initial_metadata(call)
             if call.done():
                 replies, status = await _drain(call)
                 if not replies and status.code is not grpc.StatusCode.OK:
@@ -227,7 +221,7 @@ class Gateway:
                 await responder.start(initial)
                 for reply in replies:
                     await responder.send(encode_frame(reply))
-                await responder.send(encode_trailers(_status_lines(status)))
+                await responder.send(encode_trailers(status_lines(status)))
                 return await responder.finish()
             await responder.start(initial)
             try:
@@ -237,56 +231,22 @@ class Gateway:
                 status = await _final_status(call)
             except grpc.aio.AioRpcError as exc:
                 status = _error_status(exc)
-            await responder.send(encode_trailers(_status_lines(status)))
+            except asyncio.CancelledError:
+                # The call was cancelled here (shutdown or disconnect), unless this task is.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                status = Status(grpc.StatusCode.CANCELLED, "configd: call cancelled")
+            if self._closing and status.code is grpc.StatusCode.CANCELLED:
+                status = Status(
+                    grpc.StatusCode.UNAVAILABLE,
+                    "configd: the server is shutting down; reconnect and resume",
+                )
+            await responder.send(encode_trailers(status_lines(status)))
             return await responder.finish()
 
 
 _GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("configd.grpcweb.gateway")
-
-
-class _Responder:
-    """Writes one gRPC-Web response: headers once, then frames, in binary or text mode."""
-
-    def __init__(self, request: web.Request, cors: CorsPolicy, text: bool) -> None:
-        self.request = request
-        self._cors = cors
-        self._text = text
-        self._response: web.StreamResponse | None = None
-
-    def _base_headers(self, extra: list[tuple[str, str]]) -> web.StreamResponse:
-        response = web.StreamResponse(status=200)
-        response.content_type = TEXT_RESPONSE_TYPE if self._text else BINARY_RESPONSE_TYPE
-        response.headers["Cache-Control"] = "no-store"
-        for name, value in extra:
-            response.headers.add(name, value)
-        exposed = [name for name, _ in extra]
-        response.headers.update(self._cors.response_headers(self.request, exposed))
-        return response
-
-    async def trailers_only(
-        self, status: _Status, initial: MetadataLike | None = None
-    ) -> web.StreamResponse:
-        """An immediate error: status in the HTTP headers and an empty body."""
-        lines = response_headers(initial) + _status_lines(status)
-        response = self._base_headers(lines)
-        response.content_length = 0
-        await response.prepare(self.request)
-        await response.write_eof()
-        return response
-
-    async def start(self, initial: MetadataLike | None) -> None:
-        response = self._base_headers(response_headers(initial))
-        await response.prepare(self.request)
-        self._response = response
-
-    async def send(self, data: bytes) -> None:
-        assert self._response is not None
-        await self._response.write(encode_text(data) if self._text else data)
-
-    async def finish(self) -> web.StreamResponse:
-        assert self._response is not None
-        await self._response.write_eof()
-        return self._response
 
 
 async def _read_body(request: web.Request, text: bool) -> bytes:
@@ -321,18 +281,34 @@ def _trailers(metadata: Iterable[Any] | None) -> Metadata:
     return tuple((str(key), value) for key, value in metadata or ())
 
 
-def _error_status(exc: grpc.aio.AioRpcError) -> _Status:
-    return _Status(exc.code(), exc.details() or "", _trailers(exc.trailing_metadata()))
+def _error_status(exc: grpc.aio.AioRpcError) -> Status:
+    return Status(exc.code(), exc.details() or "", _trailers(exc.trailing_metadata()))
 
 
-async def _final_status(call: _StreamCall) -> _Status:
+async def _final_status(call: _StreamCall) -> Status:
     code = await call.code()
     details = await call.details()
     trailing = await call.trailing_metadata()
-    return _Status(code, details or "", _trailers(trailing))
+    return Status(code, details or "", _trailers(trailing))
 
 
-async def _drain(call: _StreamCall) -> tuple[list[bytes], _Status]:
+async def _initial_metadata(call: _StreamCall) -> MetadataLike | None:
+    """The server's initial metadata if it comes (or the call ends) within HEADER_WAIT_SECONDS.
+
+    Metadata the server sends later than that is not forwarded (configd sends none).
+    """
+    waiter = asyncio.ensure_future(call.initial_metadata())
+    done, _ = await asyncio.wait({waiter}, timeout=HEADER_WAIT_SECONDS)
+    if done:
+        result: MetadataLike = waiter.result()
+        return result
+    waiter.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiter
+    return None
+
+
+async def _drain(call: _StreamCall) -> tuple[list[bytes], Status]:
     replies: list[bytes] = []
     try:
         async for reply in call:
@@ -374,6 +350,7 @@ def add_gateway_routes(
     gateway = Gateway(grpc_target, CorsPolicy(cors_origins))
     app[_GATEWAY_KEY] = gateway
     app.cleanup_ctx.append(gateway.lifespan)
+    app.on_shutdown.append(gateway.shutdown)
     # /package.Service/Method; the dot keeps other top-level paths (/ui/..., /metrics) apart.
     ident = r"[A-Za-z_][A-Za-z0-9_]*"
     path = rf"/{{service:{ident}(?:\.{ident})+}}/{{method:{ident}}}"

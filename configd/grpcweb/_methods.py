@@ -10,8 +10,9 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from configd_client._proto.configd.v1 import admin_pb2, config_pb2
 from grpc_health.v1 import health_pb2
+
+from configd_client._proto.configd.v1 import admin_pb2, config_pb2
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
