@@ -68,6 +68,7 @@ class ServerProcess:
                     "-m",
                     "configd",
                     "serve",
+                    "--no-auth",  # benchmarks measure the server, on loopback
                     "--data-dir",
                     str(self.data_dir),
                     "--listen",

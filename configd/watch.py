@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +31,7 @@ from configd.errors import InvalidArgument, LimitExceeded, Unavailable
 from configd.model import ChangeSet, Namespace
 from configd.names import check_namespace, check_prefix
 from configd.service import ConfigService
+from configd.stats import Histogram
 
 log = logging.getLogger("configd.watch")
 
@@ -71,17 +73,31 @@ class WatchOptions:
 
 
 class Watcher:
-    """One watch stream's subscription: a bounded buffer of (revision, encoded change set)."""
+    """One watch stream's subscription: a bounded buffer of (revision, encoded change set,
+    commit time)."""
 
-    __slots__ = ("buffer", "limit", "overflowed", "selector", "subscribed_at", "wake")
+    __slots__ = (
+        "buffer",
+        "check",
+        "limit",
+        "overflowed",
+        "owner",
+        "selector",
+        "subscribed_at",
+        "waiter",
+    )
 
     def __init__(self, selector: Selector, limit: int) -> None:
         self.selector = selector
         self.limit = limit
-        self.buffer: deque[tuple[int, bytes]] = deque()
-        self.wake = asyncio.Event()
+        self.buffer: deque[tuple[int, bytes, float]] = deque()
+        # Set while the stream waits: a bare future, cheaper than an Event plus wait_for.
+        self.waiter: asyncio.Future[None] | None = None
         self.overflowed = False
         self.subscribed_at = 0
+        # Who may be cut off (a token name) and the check that does it, run on every wake.
+        self.owner = ""
+        self.check: Callable[[], None] | None = None
 
 
 class WatchHub:
@@ -98,6 +114,8 @@ class WatchHub:
         self._count = 0
         self._closed = False
         self.lagging_moves = 0  # watchers moved from live to catch-up, for metrics
+        # Live deliveries: seconds from a change set's commit time to handing it to the stream.
+        self.delivery_lag = Histogram()
         service.writer.add_listener(self.publish)
 
     @property
@@ -133,7 +151,8 @@ class WatchHub:
             raise Unavailable("the server is shutting down; reconnect to a running server")
         if self._count >= self.options.max_watchers:
             raise LimitExceeded(
-                f"the server holds its maximum of {self.options.max_watchers} watches; retry later",
+                f"the server holds its maximum of {self.options.max_watchers} watches "
+                "(max_watchers); retry later",
                 limit="max_watchers",
                 value=self.options.max_watchers,
             )
@@ -178,8 +197,14 @@ class WatchHub:
                 else:
                     if data is None:
                         data = self._encoder.change_set(change_set)
-                    watcher.buffer.append((change_set.revision, data))
-                watcher.wake.set()
+                    watcher.buffer.append((change_set.revision, data, change_set.time))
+                self._wake(watcher)
+
+    @staticmethod
+    def _wake(watcher: Watcher) -> None:
+        waiter = watcher.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _targets(self, name: str) -> Iterable[Watcher]:
         exact = self._by_name.get(name)
@@ -189,11 +214,18 @@ class WatchHub:
             if name not in watcher.selector.names and watcher.selector.matches(name):
                 yield watcher
 
+    def interrupt(self, owner: str) -> None:
+        """Wake every stream of `owner` so it reruns its check (a token was revoked or expired).
+        Rare, so a scan; publish() never looks at owners."""
+        for watcher in {w for group in self._by_name.values() for w in group} | self._by_prefix:
+            if watcher.owner == owner:
+                self._wake(watcher)
+
     def close(self) -> None:
         """End every stream (with UNAVAILABLE: clients should reconnect elsewhere)."""
         self._closed = True
         for watcher in {w for group in self._by_name.values() for w in group} | self._by_prefix:
-            watcher.wake.set()
+            self._wake(watcher)
 
     # -- streams ----------------------------------------------------------------------------
 
@@ -204,9 +236,18 @@ class WatchHub:
         return self._encoder.snapshot(revision, resync, namespaces, self._service.compact_revision)
 
     async def stream(
-        self, selector: Selector, start_revision: int, send_snapshot: bool
+        self,
+        selector: Selector,
+        start_revision: int,
+        send_snapshot: bool,
+        *,
+        owner: str = "",
+        check: Callable[[], None] | None = None,
     ) -> AsyncIterator[bytes]:
-        """The encoded messages of one watch, until cancelled or the hub closes."""
+        """The encoded messages of one watch, until cancelled or the hub closes.
+
+        `check` runs whenever the stream wakes and ends it by raising (a revoked token);
+        interrupt(owner) wakes the owner's streams so they run it at once."""
         if start_revision < 0:
             raise InvalidArgument(
                 "start_revision is negative; use 0 for now or last_seen + 1 to resume",
@@ -219,6 +260,8 @@ class WatchHub:
                 field="send_snapshot",
             )
         watcher = self._subscribe(selector)
+        watcher.owner = owner
+        watcher.check = check
         try:
             if start_revision == 0:
                 next_revision = watcher.subscribed_at + 1
@@ -236,6 +279,8 @@ class WatchHub:
         lowest revision this watcher is still owed."""
         service = self._service
         while True:
+            if watcher.check is not None:
+                watcher.check()
             if self._closed:
                 raise Unavailable("the server is shutting down; reconnect to a running server")
             if watcher.overflowed:
@@ -264,15 +309,23 @@ class WatchHub:
                         yield self._encoder.change_set(change_set)
             # Live: drain the buffer, skipping what history already delivered.
             while watcher.buffer and not watcher.overflowed:
-                revision, data = watcher.buffer.popleft()
+                revision, data, committed = watcher.buffer.popleft()
                 if revision >= next_revision:
                     next_revision = revision + 1
+                    self.delivery_lag.observe(time.time() - committed)
                     yield data
             if watcher.overflowed or self._closed:
                 continue
-            watcher.wake.clear()
+            watcher.waiter = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait_for(watcher.wake.wait(), self.options.progress_interval)
+                # asyncio.timeout: no extra Task per wait (wait_for creates one on 3.11).
+                async with asyncio.timeout(self.options.progress_interval):
+                    await watcher.waiter
             except TimeoutError:
+                # A publish can land between the timeout firing and this task resuming; then
+                # progress(service.revision) would claim a revision still in the buffer (a
+                # client resuming from it would skip that change). Deliver first.
+                if watcher.buffer or watcher.overflowed:
+                    continue
                 # Buffer empty and not lagging: everything up to now has been delivered.
                 yield self._encoder.progress(service.revision, service.compact_revision)

@@ -103,7 +103,8 @@ class Writer:
         self.last_commit_seconds = 0.0
 
     def add_listener(self, listener: CommitListener) -> None:
-        """Called after each durable batch, in revision order, before callers are answered."""
+        """Called after each durable batch, in revision order, in the same event-loop step that
+        answers the callers (so a caller that sees its ack knows listeners have run)."""
         self._listeners.append(listener)
 
     def start(self) -> None:
@@ -209,11 +210,14 @@ class Writer:
             else:
                 namespaces[name] = result.namespace
         self._state.revision = revision
+        # Answer the writers first: their continuations are queued ahead of the watchers'
+        # wake-ups, so an ack does not wait behind a fan-out to thousands of streams. The
+        # listeners still run in this same step, before any writer resumes.
+        for request, result in planned:
+            if not request.future.done():
+                request.future.set_result(result)
         for listener in self._listeners:
             try:
                 listener(change_sets)
             except Exception:
                 log.exception("commit listener failed")
-        for request, result in planned:
-            if not request.future.done():
-                request.future.set_result(result)

@@ -16,8 +16,9 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import aiohttp
 import grpc
 import grpc.aio
 import pytest
@@ -27,9 +28,7 @@ from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
 from configd_client._status import from_rpc_error
 from configd_client.errors import InvalidArgument
-
-if TYPE_CHECKING:
-    from tests.conftest import ConfigdProcess
+from tests.conftest import ConfigdProcess
 
 # grpc ships no type information.
 Stub = Any
@@ -42,26 +41,16 @@ PROGRESS_INTERVAL = 0.3  # --watch-progress-interval of the servers started here
 # -- servers ------------------------------------------------------------------------------------
 
 
-def _process_class(config: pytest.Config) -> type[ConfigdProcess]:
-    """ConfigdProcess from the root conftest, whatever pytest's import mode named it."""
-    for plugin in config.pluginmanager.get_plugins():
-        cls = getattr(plugin, "ConfigdProcess", None)
-        if isinstance(cls, type):
-            return cls
-    raise RuntimeError("tests/conftest.py (ConfigdProcess) is not loaded")
-
-
-ServerFactory = Callable[..., "ConfigdProcess"]
+ServerFactory = Callable[..., ConfigdProcess]
 
 
 @pytest.fixture
-def server_factory(pytestconfig: pytest.Config, tmp_path: Path) -> Iterator[ServerFactory]:
+def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     """Starts servers with extra `configd serve` flags; stops them after the test."""
-    cls = _process_class(pytestconfig)
     started: list[ConfigdProcess] = []
 
     def start(*args: str) -> ConfigdProcess:
-        server = cls(tmp_path / f"data{len(started)}", *args)
+        server = ConfigdProcess(tmp_path / f"data{len(started)}", *args)
         started.append(server)
         server.start()
         return server
@@ -74,11 +63,9 @@ def server_factory(pytestconfig: pytest.Config, tmp_path: Path) -> Iterator[Serv
 
 
 @pytest.fixture(scope="module")
-def watch_server(
-    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ConfigdProcess]:
+def watch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConfigdProcess]:
     """One server for the small tests of this module, with a short progress interval."""
-    server = _process_class(pytestconfig)(
+    server = ConfigdProcess(
         tmp_path_factory.mktemp("watch") / "data",
         "--watch-progress-interval",
         str(PROGRESS_INTERVAL),
@@ -117,14 +104,14 @@ def unique(prefix: str) -> str:
 # -- reading streams ----------------------------------------------------------------------------
 
 
-async def next_message(call: Call, within: float = 10.0) -> pb.WatchResponse:
+async def next_message(call: Call, within: float = 20.0) -> pb.WatchResponse:
     message = await asyncio.wait_for(call.read(), within)
     assert message is not grpc.aio.EOF, "the watch stream ended"
     assert isinstance(message, pb.WatchResponse)
     return message
 
 
-async def next_change(call: Call, within: float = 10.0) -> pb.ChangeSet:
+async def next_change(call: Call, within: float = 20.0) -> pb.ChangeSet:
     """The next change set, skipping progress messages."""
     deadline = time.monotonic() + within
     while True:
@@ -135,7 +122,7 @@ async def next_change(call: Call, within: float = 10.0) -> pb.ChangeSet:
         assert kind == "progress", f"expected a change set, got {message}"
 
 
-async def next_progress(call: Call, within: float = 10.0) -> pb.Progress:
+async def next_progress(call: Call, within: float = 20.0) -> pb.Progress:
     message = await next_message(call, within)
     assert message.WhichOneof("event") == "progress", f"expected progress, got {message}"
     return message.progress
@@ -147,12 +134,25 @@ async def drain(call: Call) -> None:
         pass
 
 
+async def metric(server: ConfigdProcess, name: str) -> float:
+    """One unlabelled sample from the server's /metrics."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{server.http_url}/metrics") as reply,
+    ):
+        text = await reply.text()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} is not in /metrics")
+
+
 async def watcher_count(admin: Stub) -> int:
     status = await admin.GetStatus(admin_pb2.GetStatusRequest())
     return int(status.watcher_count)
 
 
-async def wait_watchers(admin: Stub, expected: int, within: float = 10.0) -> None:
+async def wait_watchers(admin: Stub, expected: int, within: float = 20.0) -> None:
     deadline = time.monotonic() + within
     while (count := await watcher_count(admin)) != expected:
         assert time.monotonic() < deadline, f"watcher_count is {count}, expected {expected}"
@@ -178,22 +178,6 @@ async def create(stub: Stub, namespace: str, schema: dict[str, Any] | None = Non
 async def current_revision(admin: Stub) -> int:
     status = await admin.GetStatus(admin_pb2.GetStatusRequest())
     return int(status.revision)
-
-
-async def document_at(stub: Stub, namespace: str, revision: int) -> dict[str, Any] | None:
-    """GetNamespace's document at `revision`, or None if the namespace did not exist then."""
-    try:
-        response = await stub.GetNamespace(
-            pb.GetNamespaceRequest(name=namespace, revision=revision)
-        )
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() is grpc.StatusCode.NOT_FOUND:
-            return None
-        raise
-    assert response.revision == revision
-    document = json.loads(response.document_json)
-    assert isinstance(document, dict)
-    return document
 
 
 def watch_request(
@@ -223,6 +207,7 @@ class Replica:
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     schema_versions: dict[str, int] = field(default_factory=dict)
     revision: int = 0  # the revision the documents are at
+    progressed: int = 0  # the highest progress revision received: all up to it delivered
     revisions: list[int] = field(default_factory=list)  # change sets applied, in order
 
     def matches(self, name: str) -> bool:
@@ -236,6 +221,7 @@ class Replica:
             self.apply_change_set(message.change_set)
         else:
             assert message.progress.revision >= self.revision or not self.revisions
+            self.progressed = max(self.progressed, message.progress.revision)
 
     def apply_snapshot(self, snapshot: pb.Snapshot) -> None:
         assert snapshot.revision >= self.revision
@@ -253,6 +239,7 @@ class Replica:
         where = f"revision {cs.revision} ({KIND(cs.kind)} {cs.namespace})"
         assert self.matches(cs.namespace), f"{where}: namespace not watched"
         assert cs.revision > self.revision, f"{where} after revision {self.revision}"
+        assert cs.revision > self.progressed, f"{where} after progress at {self.progressed}"
         self.revision = cs.revision
         self.revisions.append(cs.revision)
         kind = KIND(cs.kind)
@@ -540,7 +527,7 @@ async def test_randomized_writers_and_watchers_see_exactly_the_committed_sequenc
     writers_done = asyncio.Event()
     final: list[int] = []
     try:
-        async with asyncio.timeout(50), asyncio.TaskGroup() as tasks:
+        async with asyncio.timeout(90), asyncio.TaskGroup() as tasks:
             watchers = [
                 tasks.create_task(
                     run_watcher(
@@ -588,6 +575,8 @@ async def test_randomized_writers_and_watchers_see_exactly_the_committed_sequenc
                     if spec.resumes:
                         assert result.sessions > 2, spec.label
                 await wait_watchers(admin, 0)
+        # The slow watcher's buffer (8) overflowed: it was moved to catch-up at least once.
+        assert await metric(server, "configd_watch_lagging_moves_total") >= 1
     except BaseException:
         print(f"randomized watch test failed: CONFIGD_TEST_SEED={seed}")
         raise
@@ -818,6 +807,42 @@ async def test_progress_arrives_when_idle(stubs: tuple[Stub, Stub]) -> None:
     assert elapsed >= 2 * PROGRESS_INTERVAL * 0.8, elapsed
     assert third.revision >= second.revision
     call.cancel()
+
+
+async def test_progress_never_overtakes_a_change_it_covers(server_factory: ServerFactory) -> None:
+    """Progress at revision R promises every change up to R was delivered. Writes paced at the
+    progress interval make a publish land as a wait times out, which once sent a progress
+    ahead of the change set still in the buffer."""
+    server = server_factory("--watch-progress-interval", "0.05", "--synchronous", "normal")
+    async with connect(server) as (stub, _):
+        name = "race/n"
+        await create(stub, name)
+        calls = [stub.Watch(watch_request([name])) for _ in range(40)]
+        violations: list[str] = []
+        progress_seen = 0
+
+        async def follow(call: Call) -> None:
+            nonlocal progress_seen
+            progressed = 0
+            while (message := await call.read()) is not grpc.aio.EOF:
+                if message.WhichOneof("event") == "progress":
+                    progressed = max(progressed, message.progress.revision)
+                    progress_seen += 1
+                elif message.change_set.revision <= progressed:
+                    violations.append(f"{message.change_set.revision} after {progressed}")
+
+        readers = [asyncio.create_task(follow(call)) for call in calls]
+        rng = random.Random(0)
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end:
+            await put(stub, name, "k", rng.random())
+            await asyncio.sleep(rng.uniform(0.045, 0.06))
+        await asyncio.sleep(0.2)
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    assert progress_seen > 100
+    assert not violations
 
 
 async def test_future_start_revision_waits_for_it(stubs: tuple[Stub, Stub]) -> None:
