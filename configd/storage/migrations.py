@@ -66,4 +66,17 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (namespace, key)
     ) WITHOUT ROWID;
     """,
+    # 2: bearer tokens (configd.auth). Only a hash of each secret is stored; revoked tokens
+    # stay, so a name in the audit history always means one token.
+    """
+    CREATE TABLE tokens (
+        name TEXT PRIMARY KEY,
+        hash BLOB NOT NULL UNIQUE,
+        grants TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL,
+        revoked_at REAL,
+        created_by TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )

@@ -1,0 +1,259 @@
+"""Who may call what: bearer-token authentication and the role each RPC needs.
+
+Applied in api.handlers' once-per-method wrapping rather than as a grpc.aio ServerInterceptor:
+an interceptor sees only the method name and metadata (not the request, which names the
+namespaces) and would build a new handler object per call to get at it. Here the method's
+Access is looked up once at registration; a call costs one metadata scan, one SHA-256 and
+one dict lookup for the token, and a prefix check per namespace in the request. The
+gRPC-Web gateway forwards to this same server (with the `authorization` header as metadata),
+so browsers are checked by the same code.
+
+Decisions: GetSchema is read. ListNamespaces is allowed with read on any namespace under the
+requested prefix and lists only the namespaces the token can read (so `configctl ns list`
+works for a token scoped to "payments/"). Watch needs read on every selected name and
+prefix. CreateToken needs admin on every prefix the new token is granted (a prefix admin can
+hand out tokens for its own prefix); every other AdminService RPC, and any method not in the
+table, needs admin on "" (everything).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from configd.api import identity
+from configd.api.decoding import Undecodable
+from configd.auth.roles import Role, covers, covers_some
+from configd.auth.tokens import Token, TokenRegistry
+from configd.errors import LimitExceeded, PermissionDenied, Unauthenticated
+from configd.limits import Limits
+from configd.ratelimit import RateLimiter
+from configd.watch import WatchHub
+
+# grpc ships no type information.
+Handler = Any
+Scopes = Callable[[Any], Iterable[str]]
+
+
+def _field(name: str) -> Scopes:
+    return lambda request: (getattr(request, name),)
+
+
+def _everything(request: Any) -> Iterable[str]:
+    return ("",)
+
+
+def _watched(request: Any) -> Iterable[str]:
+    # An empty selection is refused by the hub (INVALID_ARGUMENT), not here.
+    return (*request.namespaces, *request.prefixes)
+
+
+def _granted(request: Any) -> Iterable[str]:
+    return tuple(grant.prefix for grant in request.grants) or ("",)
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What a method needs: `role` on every namespace (or prefix) the request names."""
+
+    role: Role
+    scopes: Scopes
+    writes: bool = False  # counts against max_writes_per_second
+    listing: bool = False  # ListNamespaces: results filtered to readable namespaces
+
+
+_CONFIG = "/configd.v1.ConfigService/"
+_ADMIN = "/configd.v1.AdminService/"
+
+ACCESS: Mapping[str, Access] = {
+    _CONFIG + "Get": Access(Role.READ, _field("namespace")),
+    _CONFIG + "GetNamespace": Access(Role.READ, _field("name")),
+    _CONFIG + "ListNamespaces": Access(Role.READ, _field("prefix"), listing=True),
+    _CONFIG + "GetSchema": Access(Role.READ, _field("name")),
+    _CONFIG + "History": Access(Role.READ, _field("namespace")),
+    _CONFIG + "Watch": Access(Role.READ, _watched),
+    _CONFIG + "Put": Access(Role.WRITE, _field("namespace"), writes=True),
+    _CONFIG + "Delete": Access(Role.WRITE, _field("namespace"), writes=True),
+    _CONFIG + "Txn": Access(Role.WRITE, _field("namespace"), writes=True),
+    _CONFIG + "Apply": Access(Role.WRITE, _field("namespace"), writes=True),
+    _CONFIG + "Rollback": Access(Role.WRITE, _field("namespace"), writes=True),
+    _CONFIG + "SetSchema": Access(Role.ADMIN, _field("name"), writes=True),
+    _CONFIG + "CreateNamespace": Access(Role.ADMIN, _field("name"), writes=True),
+    _CONFIG + "DeleteNamespace": Access(Role.ADMIN, _field("name"), writes=True),
+    _ADMIN + "CreateToken": Access(Role.ADMIN, _granted, writes=True),
+    _ADMIN + "ListTokens": Access(Role.ADMIN, _everything),
+    _ADMIN + "RevokeToken": Access(Role.ADMIN, _everything, writes=True),
+    _ADMIN + "GetStatus": Access(Role.ADMIN, _everything),
+    _ADMIN + "Compact": Access(Role.ADMIN, _everything, writes=True),
+    _ADMIN + "Backup": Access(Role.ADMIN, _everything),
+}
+"""Every RPC's access rule; a method missing here needs admin on everything."""
+
+DEFAULT_ACCESS = Access(Role.ADMIN, _everything, writes=True)
+
+
+def access_for(method: str) -> Access:
+    """The rule for a full method name ("/configd.v1.ConfigService/Get")."""
+    return ACCESS.get(method, DEFAULT_ACCESS)
+
+
+def bearer(context: Any) -> str:
+    """The token from the `authorization: Bearer <token>` metadata, or Unauthenticated."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            scheme, _, token = str(value).partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            break
+    raise Unauthenticated(
+        "this server requires a bearer token: send 'authorization: Bearer <token>' "
+        "(configctl --token / CONFIGD_TOKEN; the first admin token is in "
+        "<data-dir>/admin.token)"
+    )
+
+
+def _denied(token: Token, access: Access, scope: str) -> PermissionDenied:
+    where = f"namespace {scope!r}" if scope else "every namespace (prefix '')"
+    return PermissionDenied(
+        f"token {token.name!r} does not have the {access.role.name.lower()} role on {where}; "
+        "ask an admin for a token with that grant"
+    )
+
+
+class Guard:
+    """Authenticates each call, checks its Access, sets the caller's identity, and applies
+    the per-token limits (writes per second, open watches)."""
+
+    def __init__(self, registry: TokenRegistry, limits: Limits, hub: WatchHub) -> None:
+        self._registry = registry
+        self._limits = limits
+        self._hub = hub
+        self._writes = RateLimiter(limits.max_writes_per_second)
+        self._watches: dict[str, int] = {}
+        registry.add_revocation_listener(hub.interrupt)
+
+    def _admit(self, request: Any, context: Any, access: Access) -> Token:
+        token = self._registry.authenticate(bearer(context))
+        if isinstance(request, Undecodable):
+            return token  # the method answers INVALID_ARGUMENT for it
+        if access.listing:
+            prefix = request.prefix
+            if not covers_some(token.grants, access.role, prefix):
+                raise _denied(token, access, prefix)
+        else:
+            for scope in access.scopes(request):
+                if not covers(token.grants, access.role, scope):
+                    raise _denied(token, access, scope)
+        if access.writes and not self._writes.allow(token.name):
+            rate = self._limits.max_writes_per_second
+            raise LimitExceeded(
+                f"token {token.name!r} is over its limit of {rate} writes per second "
+                "(max_writes_per_second); slow down or batch keys in one Txn or Apply",
+                limit="max_writes_per_second",
+                value=rate,
+            )
+        return token
+
+    def _filter(self, token: Token, response: Any) -> Any:
+        """ListNamespaces: keep only the namespaces the token can read."""
+        if covers(token.grants, Role.READ, ""):
+            return response
+        readable = [n for n in response.namespaces if covers(token.grants, Role.READ, n.name)]
+        del response.namespaces[:]
+        response.namespaces.extend(readable)
+        return response
+
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        """`handler` (an RpcMethodHandler for full method name `method`) behind the checks."""
+        access = access_for(method)
+        if handler.unary_unary is not None:
+            behavior = handler.unary_unary
+
+            async def unary(request: Any, context: Any) -> Any:
+                token = self._admit(request, context, access)
+                identity.caller.set(token.name)
+                response = await behavior(request, context)
+                return self._filter(token, response) if access.listing else response
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            stream_behavior = handler.unary_stream
+
+            watch = method.endswith("/Watch")  # other streams (Backup) are not watches
+
+            async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
+                token = self._admit(request, context, access)
+                identity.caller.set(token.name)
+                if not watch:
+                    async for response in stream_behavior(request, context):
+                        yield response
+                    return
+                async with self._watching(token):
+                    async for response in stream_behavior(request, context):
+                        yield response
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        raise TypeError(f"{method}: only unary and server-streaming methods are supported")
+
+    def _watching(self, token: Token) -> _Watching:
+        return _Watching(self, token)
+
+    def _open(self, token: Token) -> asyncio.TimerHandle | None:
+        count = self._watches.get(token.name, 0)
+        allowed = self._limits.max_watchers_per_token
+        if count >= allowed:
+            raise LimitExceeded(
+                f"token {token.name!r} already holds its maximum of {allowed} open streams "
+                "(max_watchers_per_token); close some or watch a prefix instead",
+                limit="max_watchers_per_token",
+                value=allowed,
+            )
+        self._watches[token.name] = count + 1
+        identity.stream_guard.set(
+            identity.StreamGuard(token.name, lambda: self._registry.verify(token))
+        )
+        if token.expires_at is None:
+            return None
+        # Wake the stream when the token expires, so it is cut then, not at its next event.
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, token.expires_at - time.time())
+        return loop.call_later(delay, self._hub.interrupt, token.name)
+
+    def _close(self, token: Token, timer: asyncio.TimerHandle | None) -> None:
+        if timer is not None:
+            timer.cancel()
+        count = self._watches.get(token.name, 1) - 1
+        if count > 0:
+            self._watches[token.name] = count
+        else:
+            self._watches.pop(token.name, None)
+
+
+class _Watching:
+    """A stream's hold on its token's watch count (and expiry timer) while it is open."""
+
+    __slots__ = ("_guard", "_timer", "_token")
+
+    def __init__(self, guard: Guard, token: Token) -> None:
+        self._guard = guard
+        self._token = token
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def __aenter__(self) -> None:
+        self._timer = self._guard._open(self._token)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._guard._close(self._token, self._timer)
