@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,14 +127,22 @@ def client(
 
 
 def scenario(
-    addr: str, server_pid: int, kind: str, processes: int, concurrency: int, per_worker: int
+    addr: str,
+    server_pid: int,
+    kind: str,
+    processes: int,
+    concurrency: int,
+    per_worker: int,
+    target: Callable[..., None] = client,
 ) -> dict[str, float]:
+    """`processes` client processes running `target` (client's signature; bench/etcd_bench.py
+    has etcd's) at once; latency percentiles, throughput and CPU of server and clients."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     start_at = time.time() + 2.0
     procs = [
         ctx.Process(
-            target=client,
+            target=target,
             args=(addr, kind, concurrency, per_worker, p * concurrency, start_at, queue),
         )
         for p in range(processes)

@@ -57,6 +57,7 @@ def local_server(synchronous: str) -> Iterator[str]:
                 "-m",
                 "configd",
                 "serve",
+                "--no-auth",  # benchmarks measure the server, on loopback
                 "--data-dir",
                 str(Path(tmp) / "data"),
                 "--listen",

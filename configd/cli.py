@@ -12,11 +12,13 @@ from typing import Any
 
 import click
 
-from configd import __version__
+from configd import __version__, logs
 from configd.app import ConfigdServer, ServerConfig
+from configd.backup import RestoreError, restore
 from configd.compactor import Retention
 from configd.errors import ConfigdError
 from configd.limits import Limits
+from configd.security_options import SecurityOptions, security_options
 from configd.storage.sqlite import SQLiteOptions, Synchronous
 from configd.watch import WatchOptions
 
@@ -71,6 +73,20 @@ def main() -> None:
     show_default=True,
 )
 @click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    default="text",
+    show_default=True,
+    help="text for people; json for one JSON object per line with structured fields.",
+)
+@click.option(
+    "--log-level-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="File naming the log level (debug|info|warning|error); read at start and on "
+    "SIGHUP, overriding --log-level.",
+)
+@click.option(
     "--synchronous",
     type=click.Choice(["full", "normal"]),
     default="full",
@@ -121,11 +137,14 @@ def main() -> None:
     help="Browser origin allowed to call gRPC-Web (repeatable; none by default).",
 )
 @_limit_options
+@security_options
 def serve(
     data_dir: Path,
     listen: str,
     http_listen: str,
     log_level: str,
+    log_format: str,
+    log_level_file: Path | None,
     synchronous: str,
     watch_progress_interval: float,
     watch_buffer: int,
@@ -133,6 +152,7 @@ def serve(
     history_keep_days: float,
     compaction_interval: float,
     cors_origins: tuple[str, ...],
+    security: SecurityOptions,
     **limits: int,
 ) -> None:
     """Run the server.
@@ -141,11 +161,12 @@ def serve(
     Example:
       configd serve --data-dir /var/lib/configd --listen 127.0.0.1:7700
     """
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    if log_level_file is not None and log_level_file.exists():
+        try:
+            log_level = logs.read_level_file(log_level_file)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--log-level-file") from exc
+    logs.setup(log_level, log_format)
     config = ServerConfig(
         data_dir=data_dir,
         listen=listen,
@@ -153,7 +174,12 @@ def serve(
         limits=Limits(**limits),
         sqlite=SQLiteOptions(synchronous=Synchronous(synchronous.upper())),
         cors_origins=cors_origins,
-        watch=WatchOptions(buffer_size=watch_buffer, progress_interval=watch_progress_interval),
+        watch=WatchOptions(
+            buffer_size=watch_buffer,
+            progress_interval=watch_progress_interval,
+            max_watchers=security.max_watchers,
+        ),
+        **security.server_config(),
         retention=Retention(
             keep_revisions=history_keep_revisions,
             keep_seconds=history_keep_days * 86400.0,
@@ -163,22 +189,62 @@ def serve(
     if synchronous == "normal":
         log.warning("--synchronous normal: a power loss can lose acknowledged writes")
     try:
-        asyncio.run(_serve(config))
+        asyncio.run(_serve(config, log_level_file))
     except ConfigdError as exc:
         click.echo(f"configd: cannot start: {exc.detail}", err=True)
         sys.exit(1)
 
 
-async def _serve(config: ServerConfig) -> None:
+async def _serve(config: ServerConfig, log_level_file: Path | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with ConfigdServer(config) as server:
+        if log_level_file is not None:
+            server.add_reload_hook(logs.LevelReloader(log_level_file))
+        loop.add_signal_handler(signal.SIGHUP, server.reload)
         click.echo(f"configd: grpc listening on {server.grpc_address}")
-        click.echo(f"configd: http listening on http://{server.http_address}")
+        scheme = "https" if server.tls is not None else "http"
+        click.echo(f"configd: http listening on {scheme}://{server.http_address}")
         click.echo(f"configd: data in {config.data_dir.resolve()}")
+        if server.admin_token_file is not None:
+            click.echo(f"configd: admin token written to {server.admin_token_file} (mode 0600)")
         sys.stdout.flush()
         await stop.wait()
         log.info("stopping: finishing in-flight calls")
     log.info("stopped")
+
+
+@main.command(name="restore")
+@click.argument("backup", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Data directory to restore into (new or empty, unless --force).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the database of a non-empty data directory; the old one is kept, renamed.",
+)
+def restore_command(backup: Path, data_dir: Path, force: bool) -> None:
+    """Restore a backup (from `configctl backup FILE`) into a data directory.
+
+    The file is checked first (SQLite integrity_check, a configd schema version this configd
+    understands); the server must not be running on the directory.
+
+    \b
+    Example:
+      configd restore configd-backup.db --data-dir /var/lib/configd
+    """
+    try:
+        info = restore(backup, data_dir, force=force)
+    except RestoreError as exc:
+        click.echo(f"configd: cannot restore: {exc}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"configd: restored revision {info.revision} ({info.namespaces} namespaces, "
+        f"{info.size} bytes) into {data_dir}"
+    )

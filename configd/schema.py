@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator
 from configd import jsontext
 from configd.errors import FieldViolation, InvalidSchema, SchemaViolation
 from configd.model import JSONValue
+from configd.schema_cost import check_cost
 from configd_client._schema import DocumentSchema, pointer
 
 DEFAULT_SCHEMA_JSON = '{"type":"object"}'
@@ -226,6 +227,7 @@ def _compile(schema_json: str) -> CompiledSchema:
             field="schema_json",
         )
     _check_refs(schema)
+    check_cost(schema)  # $ref cycles and fan-out bombs (schema_cost)
     try:
         document_schema = DocumentSchema(schema)
         split = _split(schema)

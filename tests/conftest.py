@@ -17,15 +17,18 @@ import pytest
 
 from configd_client._proto.configd.v1 import admin_pb2_grpc, config_pb2_grpc
 
-_ADDRESS = re.compile(r"configd: (grpc|http) listening on (?:http://)?(\S+)")
+_ADDRESS = re.compile(r"configd: (grpc|http) listening on (?:https?://)?(\S+)")
 
 
 class ConfigdProcess:
-    """`configd serve` as a subprocess. Restarts reuse the same ports and data directory."""
+    """`configd serve` as a subprocess. Restarts reuse the same ports and data directory.
 
-    def __init__(self, data_dir: Path, *extra_args: str) -> None:
+    Authentication is off (--no-auth) unless `auth=True`; then the bootstrap admin token is
+    `admin_token` (read from <data_dir>/admin.token)."""
+
+    def __init__(self, data_dir: Path, *extra_args: str, auth: bool = False) -> None:
         self.data_dir = data_dir
-        self.extra_args = list(extra_args)
+        self.extra_args = list(extra_args) if auth else ["--no-auth", *extra_args]
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
         self.grpc_port = 0
         self.http_port = 0
@@ -112,6 +115,11 @@ class ConfigdProcess:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    @property
+    def admin_token(self) -> str:
+        """The bootstrap admin token (servers started with auth=True)."""
+        return (self.data_dir / "admin.token").read_text().strip()
 
     def logs(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""

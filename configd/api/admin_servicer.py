@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeAlias
 
 from configd import __version__
+from configd.api.token_servicer import TokenServicer
+from configd.backup import BackupInfo, temporary_backup_path
+from configd.errors import Unavailable
 from configd.service import ConfigService
 from configd.watch import WatchHub
 from configd_client._proto.configd.v1 import admin_pb2 as pb
@@ -14,11 +20,22 @@ from configd_client._proto.configd.v1 import admin_pb2_grpc as pb_grpc
 # grpc ships no type information: its context is Any to the type checker.
 Context: TypeAlias = Any
 
+BACKUP_CHUNK = 1 << 20
+
 
 class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
     def __init__(
-        self, service: ConfigService, hub: WatchHub, *, data_dir: str, started: float
+        self,
+        service: ConfigService,
+        hub: WatchHub,
+        *,
+        data_dir: str,
+        started: float,
+        backup: Callable[[Path], Awaitable[BackupInfo]] | None = None,
+        tokens: TokenServicer | None = None,
     ) -> None:
+        self._tokens = tokens
+        self._backup = backup
         self._service = service
         self._hub = hub
         self._data_dir = data_dir
@@ -40,3 +57,43 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
     async def Compact(self, request: pb.CompactRequest, context: Context) -> pb.CompactResponse:
         compacted = await self._service.compact(request.revision)
         return pb.CompactResponse(compact_revision=compacted)
+
+    # Token management lives in api.token_servicer.
+    def _token_servicer(self) -> TokenServicer:
+        if self._tokens is None:
+            raise Unavailable("this server has no token registry")
+        return self._tokens
+
+    async def CreateToken(
+        self, request: pb.CreateTokenRequest, context: Context
+    ) -> pb.CreateTokenResponse:
+        return await self._token_servicer().CreateToken(request, context)
+
+    async def ListTokens(
+        self, request: pb.ListTokensRequest, context: Context
+    ) -> pb.ListTokensResponse:
+        return await self._token_servicer().ListTokens(request, context)
+
+    async def RevokeToken(
+        self, request: pb.RevokeTokenRequest, context: Context
+    ) -> pb.RevokeTokenResponse:
+        return await self._token_servicer().RevokeToken(request, context)
+
+    async def Backup(
+        self, request: pb.BackupRequest, context: Context
+    ) -> AsyncIterator[pb.BackupChunk]:
+        if self._backup is None:
+            raise Unavailable("this server cannot make backups (no SQLite storage)")
+        path = temporary_backup_path()
+        try:
+            info = await self._backup(path)
+            with path.open("rb") as file:
+                while data := await asyncio.to_thread(file.read, BACKUP_CHUNK):
+                    yield pb.BackupChunk(
+                        data=data,
+                        revision=info.revision,
+                        total_bytes=info.size,
+                        sha256=info.sha256,
+                    )
+        finally:
+            path.unlink(missing_ok=True)

@@ -1,7 +1,8 @@
 """Registering servicers from their service descriptors.
 
 Like the generated add_*_to_server, except that (1) every method is wrapped once in the error
-translation (api.errors), and (2) responses may be bytes that are already encoded: the watch
+translation (api.errors) and, when given, the request metrics (inside the translation, so
+they see the domain error), and (2) responses may be bytes that are already encoded: the watch
 hub encodes a change set once and every watcher sends the same bytes.
 """
 
@@ -14,7 +15,10 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from configd.api.auth import Guard
+from configd.api.decoding import checked
 from configd.api.errors import translating_errors
+from configd.metrics import RequestMetrics
 
 
 def _serialize(message: Message | bytes) -> bytes:
@@ -23,8 +27,18 @@ def _serialize(message: Message | bytes) -> bytes:
     return message.SerializeToString()
 
 
-def generic_handler(servicer: Any, service: ServiceDescriptor) -> Any:
-    """The servicer's methods, each wrapped once in the error translation."""
+def generic_handler(
+    servicer: Any,
+    service: ServiceDescriptor,
+    metrics: RequestMetrics | None = None,
+    *,
+    guard: Guard | None = None,
+    max_request_bytes: int | None = None,
+) -> Any:
+    """The servicer's methods, each wrapped once in the error translation (and metrics).
+
+    Inside that, when given: the access checks (api.auth), then request decoding that turns
+    undecodable or oversized requests into domain errors (api.decoding)."""
     handlers: dict[str, Any] = {}
     for method in service.methods:
         behavior = getattr(servicer, method.name)
@@ -41,10 +55,21 @@ def generic_handler(servicer: Any, service: ServiceDescriptor) -> Any:
                 request_deserializer=request_type.FromString,
                 response_serializer=_serialize,
             )
+        if max_request_bytes is not None:
+            handlers[method.name] = checked(handlers[method.name], max_request_bytes)
+        if guard is not None:
+            handlers[method.name] = guard.wrap(
+                handlers[method.name], f"/{service.full_name}/{method.name}"
+            )
     return grpc.method_handlers_generic_handler(
         service.full_name,
         {
-            name: translating_errors(handler, f"/{service.full_name}/{name}")
+            name: translating_errors(
+                metrics.instrument(handler, f"{service.name}/{name}")
+                if metrics is not None
+                else handler,
+                f"/{service.full_name}/{name}",
+            )
             for name, handler in handlers.items()
         },
     )

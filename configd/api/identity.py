@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextvars
+import dataclasses
+from collections.abc import Callable
 
 ANONYMOUS = "anonymous"
 
@@ -12,3 +14,17 @@ caller: contextvars.ContextVar[str] = contextvars.ContextVar("configd_caller", d
 def author() -> str:
     """The identity recorded as a write's author."""
     return caller.get()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StreamGuard:
+    """Set by the auth layer for a stream: whose it is, and the check that ends it (raising
+    Unauthenticated) once the token is revoked or expired. None when auth is off."""
+
+    owner: str
+    check: Callable[[], None]
+
+
+stream_guard: contextvars.ContextVar[StreamGuard | None] = contextvars.ContextVar(
+    "configd_stream_guard", default=None
+)

@@ -6,6 +6,8 @@ turns a failed call back into the same ConfigdError type (via ErrorInfo.reason).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -26,6 +28,32 @@ from configd_client.errors import (
 )
 
 DOMAIN = "configd"
+# A status travels in HTTP/2 trailers, which gRPC caps at 16 KiB per call: messages that quote
+# a huge rejected value would make the client see "metadata size exceeds hard limit" instead
+# of the error. So texts are clipped, and violations kept while they fit a budget.
+MAX_MESSAGE_CHARS = 1024
+MAX_DESCRIPTION_CHARS = 256
+MAX_VIOLATION_CHARS = 6 * 1024
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 15] + "... (truncated)"
+
+
+def _within_budget(violations: Sequence[FieldViolation]) -> list[FieldViolation]:
+    kept: list[FieldViolation] = []
+    spent = 0
+    for v in violations:
+        clipped = FieldViolation(
+            _clip(v.path, MAX_DESCRIPTION_CHARS),
+            _clip(v.keyword, 64),
+            _clip(v.message, MAX_DESCRIPTION_CHARS),
+        )
+        spent += len(clipped.path) + len(clipped.keyword) + len(clipped.message) + 16
+        if spent > MAX_VIOLATION_CHARS:
+            break
+        kept.append(clipped)
+    return kept
 
 
 def _pack(message: object) -> any_pb2.Any:
@@ -46,7 +74,7 @@ def to_status(error: ConfigdError) -> status_pb2.Status:
                         error_details_pb2.BadRequest.FieldViolation(
                             field=v.path, description=v.message, reason=v.keyword
                         )
-                        for v in error.violations
+                        for v in _within_budget(error.violations)
                     ]
                 )
             )
@@ -86,7 +114,9 @@ def to_status(error: ConfigdError) -> status_pb2.Status:
         info.metadata["current_revision"] = str(error.current_revision)
     details.insert(0, _pack(info))
     code = getattr(code_pb2, error.code)
-    return status_pb2.Status(code=code, message=str(error), details=details)
+    return status_pb2.Status(
+        code=code, message=_clip(str(error), MAX_MESSAGE_CHARS), details=details
+    )
 
 
 def to_grpc_status(error: ConfigdError) -> grpc.Status:

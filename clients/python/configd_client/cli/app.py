@@ -17,6 +17,7 @@ from configd_client.cli.commands import (
     namespaces,
     publish,
     schemas,
+    tokens,
     transfer,
 )
 from configd_client.cli.commands import watch as watch_command
@@ -165,6 +166,7 @@ for command in (
     *history.COMMANDS,
     *transfer.COMMANDS,
     *backup.COMMANDS,
+    *tokens.COMMANDS,
 ):
     cli.add_command(command)
 cli.add_command(watch_command.watch)

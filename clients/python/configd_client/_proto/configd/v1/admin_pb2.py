@@ -22,23 +22,46 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63onfigd/v1/admin.proto\x12\nconfigd.v1\"\x12\n\x10GetStatusRequest\"\xaa\x01\n\x11GetStatusResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x16\n\x0euptime_seconds\x18\x02 \x01(\x01\x12\x10\n\x08revision\x18\x03 \x01(\x03\x12\x18\n\x10\x63ompact_revision\x18\x04 \x01(\x03\x12\x17\n\x0fnamespace_count\x18\x05 \x01(\x03\x12\x15\n\rwatcher_count\x18\x06 \x01(\x03\x12\x10\n\x08\x64\x61ta_dir\x18\x07 \x01(\t\"\"\n\x0e\x43ompactRequest\x12\x10\n\x08revision\x18\x01 \x01(\x03\"+\n\x0f\x43ompactResponse\x12\x18\n\x10\x63ompact_revision\x18\x01 \x01(\x03\x32\x9c\x01\n\x0c\x41\x64minService\x12H\n\tGetStatus\x12\x1c.configd.v1.GetStatusRequest\x1a\x1d.configd.v1.GetStatusResponse\x12\x42\n\x07\x43ompact\x12\x1a.configd.v1.CompactRequest\x1a\x1b.configd.v1.CompactResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63onfigd/v1/admin.proto\x12\nconfigd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10GetStatusRequest\"\xaa\x01\n\x11GetStatusResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x16\n\x0euptime_seconds\x18\x02 \x01(\x01\x12\x10\n\x08revision\x18\x03 \x01(\x03\x12\x18\n\x10\x63ompact_revision\x18\x04 \x01(\x03\x12\x17\n\x0fnamespace_count\x18\x05 \x01(\x03\x12\x15\n\rwatcher_count\x18\x06 \x01(\x03\x12\x10\n\x08\x64\x61ta_dir\x18\x07 \x01(\t\"\"\n\x0e\x43ompactRequest\x12\x10\n\x08revision\x18\x01 \x01(\x03\"+\n\x0f\x43ompactResponse\x12\x18\n\x10\x63ompact_revision\x18\x01 \x01(\x03\"7\n\x05Grant\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x1e\n\x04role\x18\x02 \x01(\x0e\x32\x10.configd.v1.Role\"\xe0\x01\n\tTokenInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12!\n\x06grants\x18\x02 \x03(\x0b\x32\x11.configd.v1.Grant\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x06 \x01(\t\"Z\n\x12\x43reateTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12!\n\x06grants\x18\x02 \x03(\x0b\x32\x11.configd.v1.Grant\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x03\"K\n\x13\x43reateTokenResponse\x12$\n\x05token\x18\x01 \x01(\x0b\x32\x15.configd.v1.TokenInfo\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x13\n\x11ListTokensRequest\";\n\x12ListTokensResponse\x12%\n\x06tokens\x18\x01 \x03(\x0b\x32\x15.configd.v1.TokenInfo\"\"\n\x12RevokeTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\";\n\x13RevokeTokenResponse\x12$\n\x05token\x18\x01 \x01(\x0b\x32\x15.configd.v1.TokenInfo\"\x0f\n\rBackupRequest\"R\n\x0b\x42\x61\x63kupChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\x13\n\x0btotal_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t*K\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n\tROLE_READ\x10\x01\x12\x0e\n\nROLE_WRITE\x10\x02\x12\x0e\n\nROLE_ADMIN\x10\x03\x32\xc9\x03\n\x0c\x41\x64minService\x12H\n\tGetStatus\x12\x1c.configd.v1.GetStatusRequest\x1a\x1d.configd.v1.GetStatusResponse\x12\x42\n\x07\x43ompact\x12\x1a.configd.v1.CompactRequest\x1a\x1b.configd.v1.CompactResponse\x12>\n\x06\x42\x61\x63kup\x12\x19.configd.v1.BackupRequest\x1a\x17.configd.v1.BackupChunk0\x01\x12N\n\x0b\x43reateToken\x12\x1e.configd.v1.CreateTokenRequest\x1a\x1f.configd.v1.CreateTokenResponse\x12K\n\nListTokens\x12\x1d.configd.v1.ListTokensRequest\x1a\x1e.configd.v1.ListTokensResponse\x12N\n\x0bRevokeToken\x12\x1e.configd.v1.RevokeTokenRequest\x1a\x1f.configd.v1.RevokeTokenResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'configd.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETSTATUSREQUEST']._serialized_start=38
-  _globals['_GETSTATUSREQUEST']._serialized_end=56
-  _globals['_GETSTATUSRESPONSE']._serialized_start=59
-  _globals['_GETSTATUSRESPONSE']._serialized_end=229
-  _globals['_COMPACTREQUEST']._serialized_start=231
-  _globals['_COMPACTREQUEST']._serialized_end=265
-  _globals['_COMPACTRESPONSE']._serialized_start=267
-  _globals['_COMPACTRESPONSE']._serialized_end=310
-  _globals['_ADMINSERVICE']._serialized_start=313
-  _globals['_ADMINSERVICE']._serialized_end=469
+  _globals['_ROLE']._serialized_start=1078
+  _globals['_ROLE']._serialized_end=1153
+  _globals['_GETSTATUSREQUEST']._serialized_start=71
+  _globals['_GETSTATUSREQUEST']._serialized_end=89
+  _globals['_GETSTATUSRESPONSE']._serialized_start=92
+  _globals['_GETSTATUSRESPONSE']._serialized_end=262
+  _globals['_COMPACTREQUEST']._serialized_start=264
+  _globals['_COMPACTREQUEST']._serialized_end=298
+  _globals['_COMPACTRESPONSE']._serialized_start=300
+  _globals['_COMPACTRESPONSE']._serialized_end=343
+  _globals['_GRANT']._serialized_start=345
+  _globals['_GRANT']._serialized_end=400
+  _globals['_TOKENINFO']._serialized_start=403
+  _globals['_TOKENINFO']._serialized_end=627
+  _globals['_CREATETOKENREQUEST']._serialized_start=629
+  _globals['_CREATETOKENREQUEST']._serialized_end=719
+  _globals['_CREATETOKENRESPONSE']._serialized_start=721
+  _globals['_CREATETOKENRESPONSE']._serialized_end=796
+  _globals['_LISTTOKENSREQUEST']._serialized_start=798
+  _globals['_LISTTOKENSREQUEST']._serialized_end=817
+  _globals['_LISTTOKENSRESPONSE']._serialized_start=819
+  _globals['_LISTTOKENSRESPONSE']._serialized_end=878
+  _globals['_REVOKETOKENREQUEST']._serialized_start=880
+  _globals['_REVOKETOKENREQUEST']._serialized_end=914
+  _globals['_REVOKETOKENRESPONSE']._serialized_start=916
+  _globals['_REVOKETOKENRESPONSE']._serialized_end=975
+  _globals['_BACKUPREQUEST']._serialized_start=977
+  _globals['_BACKUPREQUEST']._serialized_end=992
+  _globals['_BACKUPCHUNK']._serialized_start=994
+  _globals['_BACKUPCHUNK']._serialized_end=1076
+  _globals['_ADMINSERVICE']._serialized_start=1156
+  _globals['_ADMINSERVICE']._serialized_end=1613
 # @@protoc_insertion_point(module_scope)

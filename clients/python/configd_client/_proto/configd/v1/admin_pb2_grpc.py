@@ -44,6 +44,26 @@ class AdminServiceStub:
                 request_serializer=configd_dot_v1_dot_admin__pb2.CompactRequest.SerializeToString,
                 response_deserializer=configd_dot_v1_dot_admin__pb2.CompactResponse.FromString,
                 _registered_method=True)
+        self.Backup = channel.unary_stream(
+                '/configd.v1.AdminService/Backup',
+                request_serializer=configd_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
+                response_deserializer=configd_dot_v1_dot_admin__pb2.BackupChunk.FromString,
+                _registered_method=True)
+        self.CreateToken = channel.unary_unary(
+                '/configd.v1.AdminService/CreateToken',
+                request_serializer=configd_dot_v1_dot_admin__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=configd_dot_v1_dot_admin__pb2.CreateTokenResponse.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/configd.v1.AdminService/ListTokens',
+                request_serializer=configd_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=configd_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/configd.v1.AdminService/RevokeToken',
+                request_serializer=configd_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=configd_dot_v1_dot_admin__pb2.RevokeTokenResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -63,6 +83,35 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Backup(self, request, context):
+        """A consistent online snapshot of the database (SQLite backup API) while writes continue,
+        streamed in chunks; concatenate `data` in order to get the SQLite file.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateToken(self, request, context):
+        """Create a bearer token with roles per namespace prefix; its secret is returned only here.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Every token (never their secrets), including revoked and expired ones.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Revoke a token by name: calls and open watch streams using it fail at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +124,26 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.Compact,
                     request_deserializer=configd_dot_v1_dot_admin__pb2.CompactRequest.FromString,
                     response_serializer=configd_dot_v1_dot_admin__pb2.CompactResponse.SerializeToString,
+            ),
+            'Backup': grpc.unary_stream_rpc_method_handler(
+                    servicer.Backup,
+                    request_deserializer=configd_dot_v1_dot_admin__pb2.BackupRequest.FromString,
+                    response_serializer=configd_dot_v1_dot_admin__pb2.BackupChunk.SerializeToString,
+            ),
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=configd_dot_v1_dot_admin__pb2.CreateTokenRequest.FromString,
+                    response_serializer=configd_dot_v1_dot_admin__pb2.CreateTokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=configd_dot_v1_dot_admin__pb2.ListTokensRequest.FromString,
+                    response_serializer=configd_dot_v1_dot_admin__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=configd_dot_v1_dot_admin__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=configd_dot_v1_dot_admin__pb2.RevokeTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +200,114 @@ class AdminService:
             '/configd.v1.AdminService/Compact',
             configd_dot_v1_dot_admin__pb2.CompactRequest.SerializeToString,
             configd_dot_v1_dot_admin__pb2.CompactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Backup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/configd.v1.AdminService/Backup',
+            configd_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
+            configd_dot_v1_dot_admin__pb2.BackupChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/configd.v1.AdminService/CreateToken',
+            configd_dot_v1_dot_admin__pb2.CreateTokenRequest.SerializeToString,
+            configd_dot_v1_dot_admin__pb2.CreateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/configd.v1.AdminService/ListTokens',
+            configd_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
+            configd_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/configd.v1.AdminService/RevokeToken',
+            configd_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
+            configd_dot_v1_dot_admin__pb2.RevokeTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,
