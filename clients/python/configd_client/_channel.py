@@ -57,11 +57,8 @@ class ConnectOptions:
         return (("authorization", f"Bearer {self.token}"),) if self.token else ()
 
 
-class _TokenInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
-    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
-):
-    """Adds the bearer token to every call (works on plaintext loopback channels too)."""
+class _WithToken:
+    """Adds the bearer token to a call's metadata (works on plaintext loopback channels too)."""
 
     def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
         self._metadata = tuple(metadata)
@@ -70,9 +67,15 @@ class _TokenInterceptor(
         metadata = tuple(details.metadata or ()) + self._metadata
         return details._replace(metadata=metadata)
 
+
+# grpc.aio files each interceptor under the first call kind it implements only, so unary and
+# streaming calls need one interceptor object each.
+class _UnaryToken(_WithToken, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._with_token(details), request)
 
+
+class _StreamToken(_WithToken, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._with_token(details), request)
 
@@ -90,7 +93,8 @@ def open_channel(options: ConnectOptions) -> grpc.aio.Channel:
     ]
     if options.tls is not None and options.tls.server_name:
         channel_options.append(("grpc.ssl_target_name_override", options.tls.server_name))
-    interceptors = [_TokenInterceptor(options.metadata())] if options.token else None
+    metadata = options.metadata()
+    interceptors = [_UnaryToken(metadata), _StreamToken(metadata)] if options.token else None
     if options.tls is not None:
         return grpc.aio.secure_channel(
             options.addr, options.tls.credentials(), channel_options, interceptors=interceptors

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import os
 import pty
+import queue
 import select
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from click.testing import CliRunner
 
@@ -115,3 +119,53 @@ class Interactive:
         stdout, stderr = self.process.communicate(timeout=timeout)
         os.close(self.master)
         return Run(self.process.returncode, stdout.decode(), (self.stderr + stderr).decode())
+
+
+class Watcher:
+    """`configctl watch` as a subprocess; threads collect its output lines as they come."""
+
+    def __init__(self, configctl: Configctl, *args: str, token: str | None = None) -> None:
+        env = configctl.env()
+        if token is not None:
+            env["CONFIGD_TOKEN"] = token
+        self.process = subprocess.Popen(
+            [CONFIGCTL, "watch", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        self.lines: dict[str, queue.Queue[str]] = {"stdout": queue.Queue(), "stderr": queue.Queue()}
+        self.pumps = [
+            threading.Thread(target=self._pump, args=(pipe, self.lines[name]), daemon=True)
+            for name, pipe in (("stdout", self.process.stdout), ("stderr", self.process.stderr))
+        ]
+        for pump in self.pumps:
+            pump.start()
+
+    @staticmethod
+    def _pump(pipe: IO[str], lines: queue.Queue[str]) -> None:
+        for line in pipe:
+            lines.put(line)
+
+    def read_line(self, stream: str = "stdout", timeout: float = 30.0) -> str:
+        try:
+            return self.lines[stream].get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"nothing on {stream} within {timeout}s") from None
+
+    def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=30)
+        self.close()
+        return code
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for pump in self.pumps:
+            pump.join(timeout=10)
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()

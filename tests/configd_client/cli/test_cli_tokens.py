@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from cli_helpers import Configctl
+from cli_helpers import Configctl, Watcher
 
 from tests.conftest import ConfigdProcess
 
@@ -61,3 +61,26 @@ def test_token_lifecycle(auth_server: ConfigdProcess) -> None:
     bad = configctl(*admin, "token", "create", "x", "--grant", "owner:")
     assert bad.code != 0
     assert "ROLE[:PREFIX]" in bad.stderr
+
+
+def test_watch_streams_with_a_token(auth_server: ConfigdProcess) -> None:
+    """Streaming calls carry the token too (not only unary ones)."""
+    configctl = Configctl(auth_server.grpc_addr)
+    admin = ("--token", auth_server.admin_token)
+    configctl.ok(*admin, "ns", "create", "streamed/app")
+    configctl.ok(*admin, "put", "streamed/app", "k", "1")
+    watcher = Watcher(
+        configctl,
+        "streamed/app",
+        "--from-revision",
+        "1",
+        "-o",
+        "json",
+        token=auth_server.admin_token,
+    )
+    try:
+        kinds = [json.loads(watcher.read_line())["kind"] for _ in range(2)]
+        assert kinds == ["create-namespace", "put"]
+        assert watcher.interrupt() == 0
+    finally:
+        watcher.close()

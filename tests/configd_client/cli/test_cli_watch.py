@@ -4,64 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import IO
 
 import pytest
-from cli_helpers import CONFIGCTL, Configctl
-
-
-class Watcher:
-    """`configctl watch` as a subprocess; threads collect its output lines as they come."""
-
-    def __init__(self, configctl: Configctl, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [CONFIGCTL, "watch", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=configctl.env(),
-            text=True,
-        )
-        self.lines: dict[str, queue.Queue[str]] = {"stdout": queue.Queue(), "stderr": queue.Queue()}
-        self.pumps = [
-            threading.Thread(target=self._pump, args=(pipe, self.lines[name]), daemon=True)
-            for name, pipe in (("stdout", self.process.stdout), ("stderr", self.process.stderr))
-        ]
-        for pump in self.pumps:
-            pump.start()
-
-    @staticmethod
-    def _pump(pipe: IO[str], lines: queue.Queue[str]) -> None:
-        for line in pipe:
-            lines.put(line)
-
-    def read_line(self, stream: str = "stdout", timeout: float = 30.0) -> str:
-        try:
-            return self.lines[stream].get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"nothing on {stream} within {timeout}s") from None
-
-    def interrupt(self) -> int:
-        self.process.send_signal(signal.SIGINT)
-        code = self.process.wait(timeout=30)
-        self.close()
-        return code
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        for pump in self.pumps:
-            pump.join(timeout=10)
-        for pipe in (self.process.stdout, self.process.stderr):
-            if pipe is not None:
-                pipe.close()
+from cli_helpers import CONFIGCTL, Configctl, Watcher
 
 
 @pytest.fixture
