@@ -1,24 +1,29 @@
 """SQLite storage (aiosqlite, WAL): the embedded default backend.
 
 Durability: `synchronous=FULL` by default, so a commit is on disk when `commit()` returns.
-Writes use one connection (the service's writer task is the only caller, one batch at a time);
-history reads use a second, read-only connection, so they never wait for a write (WAL readers
-see the last committed state). sqlite3 errors become StorageFailure here and nowhere above.
+Writes use one connection in a thread of its own (the service's writer task is the only caller,
+one batch at a time), and a whole transaction is a single hand-off to that thread: with one
+hand-off per statement, the event loop spent more time on thread wake-ups than on the write.
+History reads use a second, read-only aiosqlite connection, so they never wait for a write (WAL
+readers see the last committed state). sqlite3 errors become StorageFailure here and nowhere
+above.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import aiosqlite
 
@@ -34,6 +39,8 @@ from configd.model import (
 )
 from configd.storage.base import StoredState
 from configd.storage.migrations import MIGRATIONS
+
+T = TypeVar("T")
 
 DB_FILE = "configd.db"
 LOCK_FILE = "configd.lock"
@@ -57,6 +64,64 @@ def _entry(value: str, create_revision: int, mod_revision: int, version: int) ->
     return Entry(value, json.loads(value), create_revision, mod_revision, version)
 
 
+Statement = tuple[str, Sequence[Sequence[Any]]]
+
+
+def _transaction(db: sqlite3.Connection, statements: Sequence[Statement]) -> None:
+    """Run `statements` (each an executemany) as one IMMEDIATE transaction, in the writer
+    thread. All or nothing."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, rows in statements:
+            if rows:
+                db.executemany(sql, rows)
+        db.execute("COMMIT")
+    except BaseException:
+        # SQLite may already have rolled back (SQLITE_FULL, SQLITE_IOERR): a second
+        # ROLLBACK would fail and hide the real error.
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+class _WriterThread:
+    """The write connection and the one thread that uses it."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="configd-sqlite-writer")
+        self._db: sqlite3.Connection | None = None
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` with the connection, in the writer thread."""
+        db = self._db
+        if db is None:
+            raise StorageFailure("the database is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work, db)
+
+    async def open(self, path: Path, synchronous: Synchronous, busy_timeout_ms: int) -> None:
+        def connect() -> sqlite3.Connection:
+            db = sqlite3.connect(path, isolation_level=None)
+            try:
+                db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+                mode = db.execute("PRAGMA journal_mode = WAL").fetchone()
+                if mode is None or str(mode[0]).lower() != "wal":
+                    raise StorageFailure(f"cannot switch {path} to WAL mode (got {mode})")
+                db.execute(f"PRAGMA synchronous = {synchronous.value}")
+            except BaseException:
+                db.close()
+                raise
+            return db
+
+        self._db = await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+
+    async def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
+        self._executor.shutdown(wait=False)
+
+
 class SQLiteStorage:
     """Storage in `<data_dir>/configd.db`; one process at a time (a lock file enforces it)."""
 
@@ -64,7 +129,7 @@ class SQLiteStorage:
         self.data_dir = data_dir
         self.path = data_dir / DB_FILE
         self._options = options or SQLiteOptions()
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: _WriterThread | None = None
         self._reader: aiosqlite.Connection | None = None
         self._lock: IO[bytes] | None = None
         self._schemas: dict[tuple[str, int], SchemaVersion] = {}
@@ -80,9 +145,12 @@ class SQLiteStorage:
             ) from exc
         self._take_lock()
         try:
-            self._writer = await self._connect(read_only=False)
+            self._writer = _WriterThread()
+            await self._writer.open(
+                self.path, self._options.synchronous, self._options.busy_timeout_ms
+            )
             await self._migrate(self._writer)
-            self._reader = await self._connect(read_only=True)
+            self._reader = await self._connect_reader()
             return await self._load()
         except sqlite3.Error as exc:
             await self.close()
@@ -95,10 +163,11 @@ class SQLiteStorage:
             raise
 
     async def close(self) -> None:
-        for connection in (self._reader, self._writer):
-            if connection is not None:
-                with contextlib.suppress(sqlite3.Error, ValueError):
-                    await connection.close()
+        if self._reader is not None:
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                await self._reader.close()
+        if self._writer is not None:
+            await self._writer.close()
         self._reader = self._writer = None
         if self._lock is not None:
             self._lock.close()
@@ -121,50 +190,46 @@ class SQLiteStorage:
             ) from None
         self._lock = lock
 
-    async def _connect(self, *, read_only: bool) -> aiosqlite.Connection:
+    async def _connect_reader(self) -> aiosqlite.Connection:
         connection = await aiosqlite.connect(self.path, isolation_level=None)
         try:
             await connection.execute(f"PRAGMA busy_timeout = {int(self._options.busy_timeout_ms)}")
-            if read_only:
-                await connection.execute("PRAGMA query_only = ON")
-            else:
-                cursor = await connection.execute("PRAGMA journal_mode = WAL")
-                mode = await cursor.fetchone()
-                if mode is None or str(mode[0]).lower() != "wal":
-                    raise StorageFailure(f"cannot switch {self.path} to WAL mode (got {mode})")
-                await connection.execute(f"PRAGMA synchronous = {self._options.synchronous.value}")
+            await connection.execute("PRAGMA query_only = ON")
         except BaseException:
             # Its worker thread would otherwise keep the process alive.
             await connection.close()
             raise
         return connection
 
-    async def _migrate(self, connection: aiosqlite.Connection) -> None:
-        cursor = await connection.execute("PRAGMA user_version")
-        row = await cursor.fetchone()
-        version = int(row[0]) if row else 0
-        if version > len(MIGRATIONS):
-            raise StorageFailure(
-                f"database {self.path} has schema version {version}, newer than this configd "
-                f"understands ({len(MIGRATIONS)}); upgrade configd"
-            )
-        for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            # executescript commits first; the version bump is part of the migration script.
-            await connection.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;"
-            )
+    async def _migrate(self, writer: _WriterThread) -> None:
+        def migrate(db: sqlite3.Connection) -> None:
+            row = db.execute("PRAGMA user_version").fetchone()
+            version = int(row[0]) if row else 0
+            if version > len(MIGRATIONS):
+                raise StorageFailure(
+                    f"database {self.path} has schema version {version}, newer than this "
+                    f"configd understands ({len(MIGRATIONS)}); upgrade configd"
+                )
+            for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                # executescript commits first; the version bump is part of the migration.
+                db.executescript(
+                    f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;"
+                )
+
+        await writer.run(migrate)
 
     # -- loading ---------------------------------------------------------------------------
 
-    def _conn(self, *, write: bool) -> aiosqlite.Connection:
-        connection = self._writer if write else self._reader
-        if connection is None:
+    def _writer_thread(self) -> _WriterThread:
+        if self._writer is None:
             raise StorageFailure("the database is closed")
-        return connection
+        return self._writer
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> Iterable[sqlite3.Row]:
+        if self._reader is None:
+            raise StorageFailure("the database is closed")
         try:
-            return await self._conn(write=False).execute_fetchall(sql, params)
+            return await self._reader.execute_fetchall(sql, params)
         except sqlite3.Error as exc:
             raise StorageFailure(f"reading {self.path} failed: {exc}") from exc
 
@@ -263,34 +328,17 @@ class SQLiteStorage:
         removals = [(ns, key) for (ns, key), e in final_kv.items() if e is None]
         ns_upserts = [(name, *state) for name, state in final_ns.items() if state is not None]
         ns_removals = [(name,) for name, state in final_ns.items() if state is None]
-        connection = self._conn(write=True)
+        statements: list[Statement] = [
+            ("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", revisions),
+            ("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", changes),
+            ("INSERT INTO schemas VALUES (?, ?, ?, ?)", schemas),
+            ("INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?, ?)", upserts),
+            ("DELETE FROM kv WHERE namespace = ? AND key = ?", removals),
+            ("INSERT OR REPLACE INTO namespaces VALUES (?, ?, ?, ?)", ns_upserts),
+            ("DELETE FROM namespaces WHERE name = ?", ns_removals),
+        ]
         try:
-            await connection.execute("BEGIN IMMEDIATE")
-            try:
-                await connection.executemany(
-                    "INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", revisions
-                )
-                await connection.executemany(
-                    "INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", changes
-                )
-                await connection.executemany("INSERT INTO schemas VALUES (?, ?, ?, ?)", schemas)
-                await connection.executemany(
-                    "INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?, ?)", upserts
-                )
-                await connection.executemany(
-                    "DELETE FROM kv WHERE namespace = ? AND key = ?", removals
-                )
-                await connection.executemany(
-                    "INSERT OR REPLACE INTO namespaces VALUES (?, ?, ?, ?)", ns_upserts
-                )
-                await connection.executemany("DELETE FROM namespaces WHERE name = ?", ns_removals)
-                await connection.execute("COMMIT")
-            except BaseException:
-                # SQLite may already have rolled back (SQLITE_FULL, SQLITE_IOERR): a second
-                # ROLLBACK would fail and hide the real error.
-                if connection.in_transaction:
-                    await connection.execute("ROLLBACK")
-                raise
+            await self._writer_thread().run(lambda db: _transaction(db, statements))
         except sqlite3.Error as exc:
             raise StorageFailure(
                 f"the write could not be stored ({exc}); nothing was committed"
@@ -405,35 +453,26 @@ class SQLiteStorage:
         return int(rows[0][0] or 0)
 
     async def compact(self, revision: int) -> None:
-        connection = self._conn(write=True)
+        statements: list[Statement] = [
+            # Keep, per key, the newest change at or below the compaction revision (unless
+            # it deleted the key), so namespace_at works for every revision >= it.
+            (
+                "DELETE FROM changes WHERE revision < ? AND (new_value IS NULL OR revision <"
+                " (SELECT max(c.revision) FROM changes c WHERE c.namespace = changes.namespace"
+                "  AND c.key = changes.key AND c.revision <= ?))",
+                [(revision, revision)],
+            ),
+            # Likewise keep each namespace's newest write at or below it.
+            (
+                "DELETE FROM revisions WHERE revision < ? AND revision <"
+                " (SELECT max(r.revision) FROM revisions r WHERE r.namespace ="
+                "  revisions.namespace AND r.revision <= ?)",
+                [(revision, revision)],
+            ),
+            ("INSERT OR REPLACE INTO meta VALUES ('compact_revision', ?)", [(revision,)]),
+        ]
         try:
-            await connection.execute("BEGIN IMMEDIATE")
-            try:
-                # Keep, per key, the newest change at or below the compaction revision (unless
-                # it deleted the key), so namespace_at works for every revision >= it.
-                await connection.execute(
-                    "DELETE FROM changes WHERE revision < ? AND (new_value IS NULL OR revision <"
-                    " (SELECT max(c.revision) FROM changes c WHERE c.namespace = changes.namespace"
-                    "  AND c.key = changes.key AND c.revision <= ?))",
-                    (revision, revision),
-                )
-                # Likewise keep each namespace's newest write at or below it.
-                await connection.execute(
-                    "DELETE FROM revisions WHERE revision < ? AND revision <"
-                    " (SELECT max(r.revision) FROM revisions r WHERE r.namespace ="
-                    "  revisions.namespace AND r.revision <= ?)",
-                    (revision, revision),
-                )
-                await connection.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('compact_revision', ?)", (revision,)
-                )
-                await connection.execute("COMMIT")
-            except BaseException:
-                # SQLite may already have rolled back (SQLITE_FULL, SQLITE_IOERR): a second
-                # ROLLBACK would fail and hide the real error.
-                if connection.in_transaction:
-                    await connection.execute("ROLLBACK")
-                raise
+            await self._writer_thread().run(lambda db: _transaction(db, statements))
         except sqlite3.Error as exc:
             raise StorageFailure(f"compaction failed ({exc}); history is unchanged") from exc
 

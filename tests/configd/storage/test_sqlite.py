@@ -49,9 +49,10 @@ async def test_writer_connection_uses_the_configured_synchronous_mode(tmp_path: 
         storage = SQLiteStorage(tmp_path / mode.value, SQLiteOptions(synchronous=mode))
         await storage.open()
         try:
-            writer = storage._conn(write=True)
-            rows = await writer.execute_fetchall("PRAGMA synchronous")
-            assert next(iter(rows))[0] == expected
+            mode_now = await storage._writer_thread().run(
+                lambda db: db.execute("PRAGMA synchronous").fetchone()[0]
+            )
+            assert mode_now == expected
         finally:
             await storage.close()
 
@@ -123,11 +124,11 @@ async def test_reads_do_not_wait_for_an_open_write_transaction(tmp_path: Path) -
     await storage.open()
     try:
         await storage.commit([create(1), put(2, "a", "1")])
-        writer = storage._conn(write=True)
-        await writer.execute("BEGIN IMMEDIATE")
-        await writer.execute("DELETE FROM changes")
+        writer = storage._writer_thread()
+        await writer.run(lambda db: db.execute("BEGIN IMMEDIATE"))
+        await writer.run(lambda db: db.execute("DELETE FROM changes"))
         # The write transaction is open and holds the write lock; readers see the last commit.
         assert [cs.revision for cs in await storage.history("ns", None, 0, 10)] == [2, 1]
-        await writer.execute("ROLLBACK")
+        await writer.run(lambda db: db.execute("ROLLBACK"))
     finally:
         await storage.close()
