@@ -1,0 +1,621 @@
+"""One command for configd's benchmarks, side by side with etcd on the same machine.
+
+    .venv/bin/python bench/run.py                      # everything, configd and etcd
+    .venv/bin/python bench/run.py --quick --systems configd   # tiny sizes (the smoke test)
+    .venv/bin/python bench/run.py --only watch --rounds 5
+
+Workloads (--only, comma-separated):
+  put-seq   sequential puts (1 in flight): latency and throughput
+  put-64    puts with 64 in flight (2 client processes x 32)
+  get-64    gets with 64 in flight (2 client processes x 32)
+  sdk       configd only: the SDK's local get() and commit-to-visible latency (bench/sdk_bench.py)
+  watch     delivery latency to 1,000 and 5,000 watchers, one connection each, and server
+            memory per watcher (configd: bench/watch_bench.py in a subprocess; etcd:
+            bench/etcd_bench.py, the same method)
+
+Both servers run with their default durability: configd acknowledges a write once its SQLite
+transaction is fsynced (synchronous=FULL) and validates every write against the namespace's
+JSON Schema; etcd (a single member) once the entry is in its fsynced WAL. Authentication is off
+on both, logging at warning level. The put/get workloads alternate between the systems inside
+each round, so a burst of noise from other processes hits both. Client load runs in separate
+processes; the server's and the clients' CPU seconds are reported beside each figure, so a
+reader can tell when the client side (Python) is the bottleneck. Figures are medians over
+--rounds rounds; the raw results are written as JSON lines to bench/results/<timestamp>.jsonl
+(gitignored) or --output. etcd comes from `apt-get install etcd-server` (or ETCD_BIN); without
+it the etcd column says why it is missing and the configd side still runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import RESULTS_DIR, ServerProcess
+
+BENCH = Path(__file__).resolve().parent
+
+WORKLOADS = ("put-seq", "put-64", "get-64", "sdk", "watch")
+KV_WORKLOADS = ("put-seq", "put-64", "get-64")
+SYSTEMS = ("configd", "etcd")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    sequential: int  # puts per sequential run
+    put_per_worker: int  # calls per in-flight slot (64 slots)
+    get_per_worker: int
+    watchers: tuple[int, ...]
+    watch_writes: int  # writes per watch run
+    watch_interval: float  # seconds between them
+    watch_procs: int  # client processes holding the watch streams
+    sdk_writes: int
+    sdk_calls: int  # get() calls per timing loop
+
+
+FULL = Sizes(
+    sequential=1000,
+    put_per_worker=100,
+    get_per_worker=250,
+    watchers=(1000, 5000),
+    watch_writes=5,
+    watch_interval=1.0,
+    watch_procs=4,
+    sdk_writes=200,
+    sdk_calls=200_000,
+)
+QUICK = Sizes(
+    sequential=20,
+    put_per_worker=2,
+    get_per_worker=5,
+    watchers=(20,),
+    watch_writes=2,
+    watch_interval=0.2,
+    watch_procs=2,
+    sdk_writes=10,
+    sdk_calls=5_000,
+)
+
+
+class Results:
+    """Every measurement, appended to the JSON-lines file as it is taken."""
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        self.path = path
+        self.run_id = run_id
+        self.rows: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, kind: str, **fields: Any) -> dict[str, Any]:
+        record = {"run": self.run_id, "kind": kind, **fields}
+        with self.path.open("a") as out:
+            out.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        if kind == "result":
+            self.rows.append(record)
+        elif kind == "error":
+            self.errors.append(record)
+        return record
+
+    def of(self, workload: str, system: str) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["workload"] == workload and r["system"] == system]
+
+
+# -- environment --------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg": os.getloadavg(),
+        "configd_commit": _git("rev-parse", "--short", "HEAD"),
+        "configd_tree_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+def _git(*args: str) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(BENCH.parent), *args], capture_output=True, text=True, timeout=30
+        )
+    except OSError:
+        return ""
+    return out.stdout.strip()
+
+
+def etcd_status() -> tuple[str | None, str]:
+    """(binary, version) when etcd can run here, else (None, the reason)."""
+    import etcd_bench
+
+    binary = etcd_bench.etcd_binary()
+    if binary is None:
+        return None, "no etcd binary on PATH (apt-get install etcd-server, or set ETCD_BIN)"
+    try:
+        version = etcd_bench.etcd_version(binary)
+        etcd_bench.stubs()
+        with etcd_bench.EtcdProcess(binary):
+            pass
+    except Exception as exc:  # any failure here means "etcd: not available (why)"
+        why = " ".join(str(exc).split())  # one line: the table's etcd row
+        return None, f"{binary} does not start here: {why[-300:]}"
+    return binary, version
+
+
+# -- phases -------------------------------------------------------------------------------------
+
+
+class Budget:
+    """The suite's time limit: a phase starts a new unit of work only while time remains."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.began = time.monotonic()
+        self.skipped: list[str] = []
+
+    def allows(self, what: str) -> bool:
+        if time.monotonic() - self.began < self.seconds:
+            return True
+        self.skipped.append(what)
+        return False
+
+
+def kv_phase(
+    results: Results,
+    workloads: Sequence[str],
+    configd: ServerProcess | None,
+    etcd_binary: str | None,
+    sizes: Sizes,
+    rounds: int,
+    budget: Budget,
+) -> None:
+    """put-seq, put-64, get-64: one server per system for all rounds; the systems take turns
+    within each round, so noise from elsewhere on the machine hits both."""
+    import etcd_bench
+    import put_bench
+
+    plan = {
+        "put-seq": ("put", 1, 1, sizes.sequential),
+        "put-64": ("put", 2, 32, sizes.put_per_worker),
+        "get-64": ("get", 2, 32, sizes.get_per_worker),
+    }
+    with ExitStack() as stack:
+        servers: dict[str, tuple[str, int, Callable[..., None]]] = {}
+        if configd is not None:
+            put_bench.setup(configd.grpc_addr)
+            servers["configd"] = (configd.grpc_addr, configd.pid, put_bench.client)
+        if etcd_binary is not None:
+            etcd = stack.enter_context(etcd_bench.EtcdProcess(etcd_binary))
+            etcd_bench.setup_kv(etcd.grpc_addr)
+            servers["etcd"] = (etcd.grpc_addr, etcd.pid, etcd_bench.kv_client)
+        for round_ in range(rounds):
+            for workload in workloads:
+                kind, processes, concurrency, per_worker = plan[workload]
+                for system, (addr, pid, client) in servers.items():
+                    if not budget.allows(f"{workload} {system} round {round_}"):
+                        continue
+                    with reporting(results, workload, system, round_):
+                        row = put_bench.scenario(
+                            addr, pid, kind, processes, concurrency, per_worker, client
+                        )
+                        results.write(
+                            "result", workload=workload, system=system, round=round_, **row
+                        )
+                        _progress(workload, system, round_, row)
+
+
+def sdk_phase(
+    results: Results, server: ServerProcess, sizes: Sizes, rounds: int, budget: Budget
+) -> None:
+    """configd's SDK: get() cost and commit-to-visible latency (in this process)."""
+    import grpc
+    import sdk_bench
+
+    from configd_client._proto.configd.v1 import config_pb2_grpc
+
+    with grpc.insecure_channel(server.grpc_addr) as channel:
+        sdk_bench.prepare(config_pb2_grpc.ConfigServiceStub(channel))
+    for round_ in range(rounds):
+        if not budget.allows(f"sdk round {round_}"):
+            continue
+        with reporting(results, "sdk", "configd", round_):
+            result = sdk_bench.one_run(server.grpc_addr, sizes.sdk_writes, sizes.sdk_calls)
+            row = asdict(result)
+            results.write("result", workload="sdk", system="configd", round=round_, **row)
+            _progress("sdk", "configd", round_, row)
+
+
+def watch_phase(
+    results: Results,
+    systems: Sequence[str],
+    etcd_binary: str | None,
+    sizes: Sizes,
+    rounds: int,
+    budget: Budget,
+    serve_args: Sequence[str],
+) -> None:
+    """A fresh server per system, watcher count and round (watch_bench's method)."""
+    import etcd_bench
+
+    for round_ in range(rounds):
+        for watchers in sizes.watchers:
+            workload = f"watch-{watchers}"
+            for system in systems:
+                if system == "etcd" and etcd_binary is None:
+                    continue
+                if not budget.allows(f"{workload} {system} round {round_}"):
+                    continue
+                with reporting(results, workload, system, round_):
+                    if system == "configd":
+                        row = configd_watch(watchers, sizes, serve_args)
+                    else:
+                        assert etcd_binary is not None
+                        row = etcd_bench.run_watch(
+                            etcd_binary,
+                            watchers,
+                            sizes.watch_procs,
+                            sizes.watch_writes,
+                            sizes.watch_interval,
+                        )
+                    row.pop("per_round", None)
+                    results.write("result", workload=workload, system=system, round=round_, **row)
+                    _progress(workload, system, round_, row)
+
+
+def configd_watch(watchers: int, sizes: Sizes, serve_args: Sequence[str]) -> dict[str, Any]:
+    """bench/watch_bench.py as a subprocess (its JSON-lines output), one run."""
+    command = [
+        sys.executable,
+        str(BENCH / "watch_bench.py"),
+        "--json",
+        "--watchers",
+        str(watchers),
+        "--runs",
+        "1",
+        "--rounds",
+        str(sizes.watch_writes),
+        "--interval",
+        str(sizes.watch_interval),
+        "--procs",
+        str(sizes.watch_procs),
+        *(f"--server-arg={arg}" for arg in _joined(serve_args)),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    rows = []
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            if "watchers" in record:
+                rows.append(record)
+    if done.returncode != 0 or not rows:
+        raise RuntimeError(
+            f"watch_bench.py exited {done.returncode}: {done.stderr.strip()[-2000:]}"
+        )
+    row: dict[str, Any] = rows[-1]
+    return row
+
+
+def _joined(args: Sequence[str]) -> Iterator[str]:
+    """["--log-level", "warning", "--no-auth"] -> "--log-level=warning", "--no-auth"."""
+    items = list(args)
+    while items:
+        flag = items.pop(0)
+        if items and not items[0].startswith("--"):
+            yield f"{flag}={items.pop(0)}"
+        else:
+            yield flag
+
+
+@contextmanager
+def reporting(results: Results, workload: str, system: str, round_: int) -> Iterator[None]:
+    """A failed measurement is recorded (and printed) and the suite goes on."""
+    try:
+        yield
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        results.write(
+            "error",
+            workload=workload,
+            system=system,
+            round=round_,
+            error=message,
+            traceback=traceback.format_exc(),
+        )
+        print(f"  {workload:<11} {system:<8} round {round_}: FAILED {message}", file=sys.stderr)
+
+
+def _progress(workload: str, system: str, round_: int, row: dict[str, Any]) -> None:
+    brief = {
+        k: round(v, 2) if isinstance(v, float) else v
+        for k, v in row.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    text = " ".join(f"{k}={v}" for k, v in list(brief.items())[:9])
+    print(f"  {workload:<11} {system:<8} round {round_}: {text}", file=sys.stderr, flush=True)
+
+
+# -- the table ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    workload: str
+    label: str
+    path: tuple[str, ...]
+    better: str  # "lower" or "higher"; "" for context figures (no ratio)
+    fmt: str = "{:.2f}"
+
+
+def metrics(sizes: Sizes) -> list[Metric]:
+    rows = [
+        Metric("put-seq", "p50 latency ms", ("p50_ms",), "lower"),
+        Metric("put-seq", "p99 latency ms", ("p99_ms",), "lower"),
+        Metric("put-seq", "throughput ops/s", ("ops_per_s",), "higher", "{:.0f}"),
+        Metric("put-64", "throughput ops/s", ("ops_per_s",), "higher", "{:.0f}"),
+        Metric("put-64", "p50 latency ms", ("p50_ms",), "lower"),
+        Metric("put-64", "p99 latency ms", ("p99_ms",), "lower"),
+        Metric("get-64", "throughput ops/s", ("ops_per_s",), "higher", "{:.0f}"),
+        Metric("get-64", "p50 latency ms", ("p50_ms",), "lower"),
+        Metric("get-64", "p99 latency ms", ("p99_ms",), "lower"),
+    ]
+    for n in sizes.watchers:
+        w = f"watch-{n}"
+        rows += [
+            Metric(w, "delivery p50 ms", ("from_call_ms", "p50"), "lower", "{:.1f}"),
+            Metric(w, "delivery p99 ms", ("from_call_ms", "p99"), "lower", "{:.1f}"),
+            Metric(w, "delivery max ms", ("from_call_ms", "max"), "lower", "{:.1f}"),
+            Metric(w, "server KiB per watcher", ("kib_per_watcher",), "lower", "{:.1f}"),
+        ]
+    rows += [
+        Metric("sdk", "get() ns/call", ("get_sync_ns",), "", "{:.0f}"),
+        Metric("sdk", "async get() ns/call", ("get_async_ns",), "", "{:.0f}"),
+        Metric("sdk", "commit-to-visible p50 ms", ("call_p50_ms",), ""),
+        Metric("sdk", "commit-to-visible p99 ms", ("call_p99_ms",), ""),
+    ]
+    return rows
+
+
+TITLES = {
+    "put-seq": "put, 1 in flight",
+    "put-64": "put, 64 in flight",
+    "get-64": "get, 64 in flight",
+    "sdk": "SDK (configd only)",
+}
+
+
+def title(workload: str) -> str:
+    if workload.startswith("watch-"):
+        return f"watch, {int(workload.split('-')[1]):,} watchers"
+    return TITLES[workload]
+
+
+def median(rows: Sequence[dict[str, Any]], path: Sequence[str]) -> float | None:
+    values = []
+    for row in rows:
+        value: Any = row
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, int | float) and value == value:  # not NaN
+            values.append(float(value))
+    return statistics.median(values) if values else None
+
+
+def table(
+    results: Results, sizes: Sizes, systems: Sequence[str], etcd_missing: str
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The printed lines and the summary records (medians, ratio)."""
+    head = f"{'workload':<24}{'metric':<26}{'configd':>10}{'etcd':>10}{'configd/etcd':>14}  better"
+    lines = [head, "-" * len(head)]
+    summary: list[dict[str, Any]] = []
+    shown: str | None = None
+    for metric in metrics(sizes):
+        have = {s: results.of(metric.workload, s) for s in systems}
+        if not any(have.values()):
+            continue
+        values = {s: median(rows, metric.path) for s, rows in have.items()}
+        cells = []
+        for system in SYSTEMS:
+            v = values.get(system)
+            if system == "etcd" and metric.workload == "sdk":
+                cells.append("n/a")
+            elif v is None:
+                cells.append("-" if system in systems else "")
+            else:
+                cells.append(metric.fmt.format(v))
+        ratio = better = ""
+        c, e = values.get("configd"), values.get("etcd")
+        record: dict[str, Any] = {
+            "workload": metric.workload,
+            "metric": metric.label,
+            "configd": c,
+            "etcd": e,
+            "rounds": {s: len(rows) for s, rows in have.items()},
+        }
+        if c is not None and e is not None and metric.better and c > 0 and e > 0:
+            ratio = f"{c / e:.2f}x"
+            record["ratio"] = c / e
+            configd_wins = c < e if metric.better == "lower" else c > e
+            factor = max(c, e) / min(c, e)
+            better = f"{'configd' if configd_wins else 'etcd'} {factor:.1f}x"
+        summary.append(record)
+        name = title(metric.workload) if metric.workload != shown else ""
+        shown = metric.workload
+        lines.append(
+            f"{name:<24}{metric.label:<26}{cells[0]:>10}{cells[1]:>10}{ratio:>14}  {better}"
+        )
+        if metric.label == _last_label(metric.workload, sizes):
+            lines.append(cpu_line(results, metric.workload, systems))
+    if "etcd" in systems and etcd_missing:
+        lines.append(f"etcd: {etcd_missing}")
+    return lines, summary
+
+
+def _last_label(workload: str, sizes: Sizes) -> str:
+    return [m.label for m in metrics(sizes) if m.workload == workload][-1]
+
+
+def cpu_line(results: Results, workload: str, systems: Sequence[str]) -> str:
+    """CPU seconds of server and clients against wall time (medians), per system."""
+    if workload == "sdk":
+        return ""
+    parts = []
+    for system in systems:
+        rows = results.of(workload, system)
+        wall_key = "elapsed_s" if workload in KV_WORKLOADS else "write_phase_wall_s"
+        server, client, wall = (
+            median(rows, (k,)) for k in ("server_cpu_s", "client_cpu_s", wall_key)
+        )
+        if server is None or client is None or wall is None:
+            continue
+        parts.append(f"{system} server {server:.1f}s clients {client:.1f}s in {wall:.1f}s")
+    return f"{'':<24}cpu: " + "; ".join(parts) if parts else ""
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join((__doc__ or "").split("\n\n")[1:]),
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    parser.add_argument("--only", default=",".join(WORKLOADS), help="workloads, comma-separated")
+    parser.add_argument("--systems", default="configd,etcd", help="configd,etcd or one of them")
+    parser.add_argument("--rounds", type=int, help="rounds per workload (default 3; --quick 1)")
+    parser.add_argument("--output", type=Path, help="JSON-lines file (default bench/results/)")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=540.0,
+        help="seconds; no new measurement starts after this (default 540)",
+    )
+    options = parser.parse_args(argv)
+    options.only = [w.strip() for w in options.only.split(",") if w.strip()]
+    options.systems = [s.strip() for s in options.systems.split(",") if s.strip()]
+    for workload in options.only:
+        if workload not in WORKLOADS:
+            parser.error(f"unknown workload {workload!r}; choose from {', '.join(WORKLOADS)}")
+    for system in options.systems:
+        if system not in SYSTEMS:
+            parser.error(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
+    if options.rounds is None:
+        options.rounds = 1 if options.quick else 3
+    if options.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return options
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse(argv)
+    sizes = QUICK if options.quick else FULL
+    run_id = time.strftime("%Y%m%d-%H%M%S")
+    results = Results(options.output or RESULTS_DIR / f"{run_id}.jsonl", run_id)
+    budget = Budget(options.time_limit)
+
+    etcd_binary: str | None = None
+    etcd_version = etcd_missing = ""
+    if "etcd" in options.systems and set(options.only) - {"sdk"}:
+        etcd_binary, detail = etcd_status()
+        if etcd_binary is None:
+            etcd_missing = f"not available ({detail})"
+            print(f"etcd: {etcd_missing}", file=sys.stderr)
+        else:
+            etcd_version = detail
+    # Quiet logs, as for etcd (bench/_common.py's ServerProcess also turns auth off).
+    serve_args = ["--log-level", "warning"]
+    import put_bench
+
+    meta = results.write(
+        "meta",
+        machine=machine(),
+        options={k: str(v) for k, v in vars(options).items()},
+        sizes=asdict(sizes),
+        configd_serve_args=serve_args,
+        etcd={"binary": etcd_binary, "version": etcd_version, "missing": etcd_missing},
+        value_bytes=put_bench.VALUE_BYTES,
+    )
+    print(f"writing {results.path}", file=sys.stderr)
+
+    kv = [w for w in options.only if w in KV_WORKLOADS]
+    use_configd = "configd" in options.systems
+    sdk = "sdk" in options.only and use_configd
+    if kv or sdk:
+        # One configd for the put/get workloads and then the SDK's (its own namespace).
+        with ServerProcess(None, *serve_args) if use_configd else nullcontext() as configd:
+            if kv:
+                kv_phase(results, kv, configd, etcd_binary, sizes, options.rounds, budget)
+            if sdk:
+                assert configd is not None
+                sdk_phase(results, configd, sizes, options.rounds, budget)
+    if "watch" in options.only:
+        watch_phase(
+            results, options.systems, etcd_binary, sizes, options.rounds, budget, serve_args
+        )
+
+    lines, summary = table(results, sizes, options.systems, etcd_missing)
+    for record in summary:
+        results.write("summary", **record)
+    elapsed = time.monotonic() - budget.began
+    load_end = os.getloadavg()
+    results.write("end", seconds=elapsed, skipped=budget.skipped, loadavg=load_end)
+
+    m = meta["machine"]
+    etcd_desc = (
+        f"etcd {etcd_version} (single member, defaults: WAL fsync before a write is answered; "
+        "gets linearizable)"
+        if etcd_binary
+        else f"etcd: {etcd_missing or 'not requested'}"
+    )
+    print()
+    print(
+        "configd (durable: SQLite synchronous=FULL; every write validated against a JSON "
+        "Schema) vs " + etcd_desc
+    )
+    print(
+        f"put/get values {put_bench.VALUE_BYTES} B of JSON; watch writes "
+        '{"round": N}; loopback; auth off; client load in separate processes'
+    )
+    print(
+        f"{m['cpus']} cores ({m['cpu_model']}), 1-min load average {m['loadavg'][0]:.1f} at "
+        f"start, {load_end[0]:.1f} at end; medians of {options.rounds} round(s); "
+        f"watch delivery = receipt minus the moment before the Put call; "
+        f"{elapsed:.0f} s in all"
+    )
+    print()
+    for line in lines:
+        if line:
+            print(line.rstrip())
+    errors = len(results.errors)
+    if errors:
+        print(f"\n{errors} measurement(s) failed; see kind=error records in {results.path}")
+    if budget.skipped:
+        print(f"time limit {options.time_limit:.0f}s reached; skipped: {', '.join(budget.skipped)}")
+    print(f"raw results: {results.path}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""bench/run.py at tiny sizes, so the benchmark scripts keep working (not a benchmark)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_quick(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    output = tmp_path / "results.jsonl"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--output", str(output), *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    return done.stdout, records
+
+
+def results_of(records: list[dict[str, Any]], system: str) -> set[str]:
+    return {r["workload"] for r in records if r["kind"] == "result" and r["system"] == system}
+
+
+@pytest.mark.timeout(300)
+def test_quick_run_of_every_configd_workload(tmp_path: Path) -> None:
+    table, records = run_quick(tmp_path, "--systems", "configd")
+
+    assert results_of(records, "configd") == {"put-seq", "put-64", "get-64", "sdk", "watch-20"}
+    assert not [r for r in records if r["kind"] == "error"]
+    assert records[0]["kind"] == "meta"
+    assert records[-1]["kind"] == "end"
+    watch = next(r for r in records if r["kind"] == "result" and r["workload"] == "watch-20")
+    assert watch["delivered"] == watch["expected_deliveries"]
+    for line in ("put, 1 in flight", "get, 64 in flight", "watch, 20 watchers", "get() ns/call"):
+        assert line in table
+    assert "synchronous=FULL" in table
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd is not installed (optional)")
+def test_quick_run_against_etcd(tmp_path: Path) -> None:
+    table, records = run_quick(tmp_path, "--systems", "etcd", "--only", "put-seq,get-64,watch")
+
+    assert results_of(records, "etcd") == {"put-seq", "get-64", "watch-20"}
+    assert not [r for r in records if r["kind"] == "error"]
+    watch = next(r for r in records if r["kind"] == "result" and r["workload"] == "watch-20")
+    assert watch["delivered"] == watch["expected_deliveries"]
+    assert "not available" not in table
+
+
+@pytest.mark.timeout(300)
+def test_without_etcd_the_table_says_why_and_configd_still_runs(tmp_path: Path) -> None:
+    env = {**os.environ, "ETCD_BIN": str(tmp_path / "no-etcd-here")}
+    table, records = run_quick(tmp_path, "--systems", "configd,etcd", "--only", "put-seq", env=env)
+
+    assert results_of(records, "configd") == {"put-seq"}
+    assert "etcd: not available (" in table
+    assert "no-etcd-here" in table
+
+
+def test_unknown_workload_is_refused(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--only", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "unknown workload 'nope'" in done.stderr
