@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -99,7 +100,8 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[CommitListener] = []
         self._closing = False
-        self.batch_sizes: list[int] = []  # recent batch sizes, for metrics
+        # The most recent batch sizes (tests and diagnostics; metrics use a commit listener).
+        self.batch_sizes: deque[int] = deque(maxlen=1000)
         self.last_commit_seconds = 0.0
 
     def add_listener(self, listener: CommitListener) -> None:
@@ -201,7 +203,6 @@ class Writer:
             return
         self.last_commit_seconds = time.perf_counter() - started
         self.batch_sizes.append(len(change_sets))
-        del self.batch_sizes[:-1000]
         namespaces = self._state.namespaces
         for _, result in planned:
             name = result.change_set.namespace
