@@ -27,6 +27,15 @@ _ADDRESS = re.compile(r"configd: (grpc|http) listening on (?:http://)?(\S+)")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
+# Channel options of every benchmark watcher, configd's and etcd's alike:
+#  * each watcher its own TCP connection: without a local pool, channels to one target with the
+#    same arguments share a subchannel (one connection for all of them);
+#  * no BDP probing, as the configd SDK does: by default a gRPC client answers each burst of
+#    received data with a PING, so every delivery cost the server a PING ACK too (twice the
+#    sendmsg calls, plus a read and a thread wake-up). Watch messages are small; probing for
+#    bandwidth buys nothing there.
+WATCHER_CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1), ("grpc.http2.bdp_probe", 0)]
+
 
 # -- the server under test ----------------------------------------------------------------------
 

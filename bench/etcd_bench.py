@@ -40,15 +40,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import cpu_seconds, raise_open_files, rss_kib, summarize
+from _common import WATCHER_CHANNEL_OPTIONS, cpu_seconds, raise_open_files, rss_kib, summarize
 from put_bench import value
 
 PROTO_DIR = Path(__file__).resolve().parent / "etcd_wire"
 KV_PREFIX = "bench/payments/"
 WATCH_KEY = b"bench/watch/value"
 WATCH_METHOD = "/etcdserverpb.Watch/Watch"
-# Each watcher its own TCP connection (as bench/watch_bench.py does for configd).
-CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
 OPEN_BATCH = 250  # streams opened concurrently per client process
 
 _stubs_dir: tempfile.TemporaryDirectory[str] | None = None
@@ -329,7 +327,7 @@ async def _watch_client(conn: Connection, addr: str, count: int, first: int) -> 
 
     async def watch(index: int) -> None:
         nonlocal complete
-        channel = grpc.aio.insecure_channel(addr, options=CHANNEL_OPTIONS)
+        channel = grpc.aio.insecure_channel(addr, options=WATCHER_CHANNEL_OPTIONS)
         channels.append(channel)
         call = channel.stream_stream(WATCH_METHOD)()  # raw bytes: receipt time before parsing
         calls.append(call)

@@ -54,6 +54,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
+    WATCHER_CHANNEL_OPTIONS,
     JsonLines,
     ServerProcess,
     cpu_seconds,
@@ -66,9 +67,6 @@ from _common import (
 
 NAMESPACE = "bench/watch"
 WATCH_METHOD = "/configd.v1.ConfigService/Watch"
-# Each watcher its own TCP connection: without a local pool, channels to one target with the
-# same arguments share a subchannel (one connection for all of them).
-CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
 OPEN_BATCH = 250  # streams opened concurrently per client process
 
 
@@ -127,7 +125,7 @@ async def _client(conn: Connection, addr: str, count: int, first: int) -> None:
 
     async def watch(index: int) -> None:
         nonlocal complete
-        channel = grpc.aio.insecure_channel(addr, options=CHANNEL_OPTIONS)
+        channel = grpc.aio.insecure_channel(addr, options=WATCHER_CHANNEL_OPTIONS)
         channels.append(channel)
         # Raw bytes (no deserializer): the receipt time is taken before any parsing.
         call = channel.unary_stream(WATCH_METHOD)(request)

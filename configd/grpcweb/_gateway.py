@@ -84,6 +84,8 @@ class Gateway:
                 options=[
                     ("grpc.max_receive_message_length", MAX_RESPONSE_MESSAGE_BYTES),
                     ("grpc.max_send_message_length", MAX_REQUEST_MESSAGE_BYTES),
+                    # Over loopback, BDP probing only adds a PING round per received burst.
+                    ("grpc.http2.bdp_probe", 0),
                 ],
             )
 

@@ -90,6 +90,10 @@ def open_channel(options: ConnectOptions) -> grpc.aio.Channel:
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.min_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 2000),
+        # No BDP probing: by default gRPC answers each burst of received data with a PING, so
+        # every watch delivery would cost the server a PING ACK (a second send, a read and a
+        # wake-up). Config messages are small; bandwidth probing buys nothing for them.
+        ("grpc.http2.bdp_probe", 0),
     ]
     if options.tls is not None and options.tls.server_name:
         channel_options.append(("grpc.ssl_target_name_override", options.tls.server_name))
