@@ -19,7 +19,7 @@ live in one process, as in tests):
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from prometheus_client.metrics import Counter, Histogram
 from prometheus_client.process_collector import ProcessCollector
 
 from configd import __version__
+from configd.api.method import Handler, behavior_of, is_streaming, with_behavior
 from configd.errors import ConfigdError, SchemaViolation
 from configd.model import ChangeSet
 from configd.service import ConfigService
@@ -45,9 +46,6 @@ from configd.storage.sqlite import database_size
 from configd.watch import WatchHub
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-
-# grpc ships no type information.
-Handler = Any
 
 
 class RequestMetrics:
@@ -102,46 +100,24 @@ class RequestMetrics:
         return "INTERNAL"
 
     def instrument(self, handler: Handler, method: str) -> Handler:
-        """`handler` (an RpcMethodHandler) counted and timed; `method` is "Service/Method"."""
-        if handler.unary_unary is not None:
-            behavior = handler.unary_unary
+        """`handler` (an RpcMethodHandler) counted and timed; `method` is "Service/Method".
 
-            async def unary(request: Any, context: Any) -> Any:
-                started = time.perf_counter()
-                try:
-                    response = await behavior(request, context)
-                except BaseException as exc:
-                    self._observe(
-                        method, self._failed(method, exc, context), time.perf_counter() - started
-                    )
-                    raise
-                self._observe(method, "OK", time.perf_counter() - started)
-                return response
+        A stream's duration is its lifetime, not a latency: streams are counted, not timed."""
+        behavior = behavior_of(handler)
+        timed = not is_streaming(handler)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            stream_behavior = handler.unary_stream
+        async def instrumented(request: Any, context: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                response = await behavior(request, context)
+            except BaseException as exc:
+                elapsed = time.perf_counter() - started if timed else None
+                self._observe(method, self._failed(method, exc, context), elapsed)
+                raise
+            self._observe(method, "OK", time.perf_counter() - started if timed else None)
+            return response
 
-            async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
-                # A stream's duration is its lifetime, not a latency: counted, not timed.
-                try:
-                    async for response in stream_behavior(request, context):
-                        yield response
-                except BaseException as exc:
-                    self._observe(method, self._failed(method, exc, context), None)
-                    raise
-                self._observe(method, "OK", None)
-
-            return grpc.unary_stream_rpc_method_handler(
-                stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        raise TypeError(f"{method}: only unary and server-streaming methods are supported")
+        return with_behavior(handler, instrumented)
 
 
 class WriteStats:

@@ -79,9 +79,12 @@ class Watcher:
     __slots__ = (
         "buffer",
         "check",
+        "last_sent",
         "limit",
         "overflowed",
         "owner",
+        "progress_due",
+        "progress_timer",
         "selector",
         "subscribed_at",
         "waiter",
@@ -98,6 +101,11 @@ class Watcher:
         # Who may be cut off (a token name) and the check that does it, run on every wake.
         self.owner = ""
         self.check: Callable[[], None] | None = None
+        # Progress: one timer per stream that lives as long as the stream, re-armed only when
+        # it fires, so a delivery costs a clock read rather than a timer set and cancelled.
+        self.last_sent = 0.0  # loop.time() of the last message handed to the stream
+        self.progress_due = False
+        self.progress_timer: asyncio.TimerHandle | None = None
 
 
 class WatchHub:
@@ -227,6 +235,21 @@ class WatchHub:
         for watcher in {w for group in self._by_name.values() for w in group} | self._by_prefix:
             self._wake(watcher)
 
+    # -- progress ---------------------------------------------------------------------------
+
+    def _progress_tick(self, watcher: Watcher) -> None:
+        """The watcher's progress timer: due once it has sent nothing for an interval."""
+        loop = asyncio.get_running_loop()
+        interval = self.options.progress_interval
+        now = loop.time()
+        if now - watcher.last_sent >= interval:
+            watcher.progress_due = True
+            self._wake(watcher)
+            next_tick = now + interval
+        else:
+            next_tick = watcher.last_sent + interval
+        watcher.progress_timer = loop.call_at(next_tick, self._progress_tick, watcher)
+
     # -- streams ----------------------------------------------------------------------------
 
     def _snapshot(self, selector: Selector, revision: int, resync: bool) -> bytes:
@@ -262,6 +285,11 @@ class WatchHub:
         watcher = self._subscribe(selector)
         watcher.owner = owner
         watcher.check = check
+        loop = asyncio.get_running_loop()
+        watcher.last_sent = loop.time()
+        watcher.progress_timer = loop.call_at(
+            watcher.last_sent + self.options.progress_interval, self._progress_tick, watcher
+        )
         try:
             if start_revision == 0:
                 next_revision = watcher.subscribed_at + 1
@@ -272,12 +300,14 @@ class WatchHub:
             async for data in self._follow(watcher, next_revision):
                 yield data
         finally:
+            watcher.progress_timer.cancel()
             self._unsubscribe(watcher)
 
     async def _follow(self, watcher: Watcher, next_revision: int) -> AsyncIterator[bytes]:
         """Catch-up, then live, then catch-up again when lagging; `next_revision` is the
         lowest revision this watcher is still owed."""
         service = self._service
+        loop = asyncio.get_running_loop()
         while True:
             if watcher.check is not None:
                 watcher.check()
@@ -306,6 +336,7 @@ class WatchHub:
                         break
                     next_revision = change_set.revision + 1
                     if watcher.selector.matches(change_set.namespace):
+                        watcher.last_sent = loop.time()
                         yield self._encoder.change_set(change_set)
             # Live: drain the buffer, skipping what history already delivered.
             while watcher.buffer and not watcher.overflowed:
@@ -313,19 +344,17 @@ class WatchHub:
                 if revision >= next_revision:
                     next_revision = revision + 1
                     self.delivery_lag.observe(time.time() - committed)
+                    watcher.last_sent = loop.time()
                     yield data
             if watcher.overflowed or self._closed:
                 continue
-            watcher.waiter = asyncio.get_running_loop().create_future()
-            try:
-                # asyncio.timeout: no extra Task per wait (wait_for creates one on 3.11).
-                async with asyncio.timeout(self.options.progress_interval):
-                    await watcher.waiter
-            except TimeoutError:
-                # A publish can land between the timeout firing and this task resuming; then
-                # progress(service.revision) would claim a revision still in the buffer (a
-                # client resuming from it would skip that change). Deliver first.
-                if watcher.buffer or watcher.overflowed:
-                    continue
-                # Buffer empty and not lagging: everything up to now has been delivered.
+            if watcher.progress_due:
+                # The buffer is empty and the watcher is not lagging, with no await since that
+                # was checked: everything up to service.revision has been delivered.
+                watcher.progress_due = False
+                watcher.last_sent = loop.time()
                 yield self._encoder.progress(service.revision, service.compact_revision)
+                continue
+            # Woken by a publish, the progress timer, interrupt() or close().
+            watcher.waiter = loop.create_future()
+            await watcher.waiter

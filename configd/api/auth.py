@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
-
 from configd.api import identity
 from configd.api.decoding import Undecodable
+from configd.api.method import Handler, behavior_of, is_streaming, with_behavior
 from configd.auth.roles import Role, covers, covers_some
 from configd.auth.tokens import Token, TokenRegistry
 from configd.errors import LimitExceeded, PermissionDenied, Unauthenticated
@@ -35,8 +34,6 @@ from configd.limits import Limits
 from configd.ratelimit import RateLimiter
 from configd.watch import WatchHub
 
-# grpc ships no type information.
-Handler = Any
 Scopes = Callable[[Any], Iterable[str]]
 
 
@@ -171,42 +168,19 @@ class Guard:
     def wrap(self, handler: Handler, method: str) -> Handler:
         """`handler` (an RpcMethodHandler for full method name `method`) behind the checks."""
         access = access_for(method)
-        if handler.unary_unary is not None:
-            behavior = handler.unary_unary
+        behavior = behavior_of(handler)
+        watch = is_streaming(handler) and method.endswith("/Watch")  # not Backup
 
-            async def unary(request: Any, context: Any) -> Any:
-                token = self._admit(request, context, access)
-                identity.caller.set(token.name)
-                response = await behavior(request, context)
-                return self._filter(token, response) if access.listing else response
-
-            return grpc.unary_unary_rpc_method_handler(
-                unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            stream_behavior = handler.unary_stream
-
-            watch = method.endswith("/Watch")  # other streams (Backup) are not watches
-
-            async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
-                token = self._admit(request, context, access)
-                identity.caller.set(token.name)
-                if not watch:
-                    async for response in stream_behavior(request, context):
-                        yield response
-                    return
+        async def guarded(request: Any, context: Any) -> Any:
+            token = self._admit(request, context, access)
+            identity.caller.set(token.name)
+            if watch:
                 async with self._watching(token):
-                    async for response in stream_behavior(request, context):
-                        yield response
+                    return await behavior(request, context)
+            response = await behavior(request, context)
+            return self._filter(token, response) if access.listing else response
 
-            return grpc.unary_stream_rpc_method_handler(
-                stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        raise TypeError(f"{method}: only unary and server-streaming methods are supported")
+        return with_behavior(handler, guarded)
 
     def _watching(self, token: Token) -> _Watching:
         return _Watching(self, token)

@@ -9,17 +9,14 @@ or RESOURCE_EXHAUSTED naming max_request_bytes), which the one error table trans
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 from google.protobuf.message import DecodeError, Message
 
+from configd.api.method import Handler, behavior_of, with_behavior
 from configd.errors import ConfigdError, InvalidArgument, LimitExceeded
-
-# grpc ships no type information.
-Handler = Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,28 +53,13 @@ def deserializer(parse: Callable[[bytes], Message], max_bytes: int) -> Callable[
 
 def checked(handler: Handler, max_bytes: int) -> Handler:
     """`handler` with a deserializer that never raises, and the marker raised inside."""
-    decode = deserializer(handler.request_deserializer, max_bytes)
-    if handler.unary_unary is not None:
-        behavior = handler.unary_unary
+    behavior = behavior_of(handler)
 
-        async def unary(request: Any, context: Any) -> Any:
-            if isinstance(request, Undecodable):
-                raise request.error
-            return await behavior(request, context)
+    async def decoded(request: Any, context: Any) -> Any:
+        if isinstance(request, Undecodable):
+            raise request.error
+        return await behavior(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary, request_deserializer=decode, response_serializer=handler.response_serializer
-        )
-    if handler.unary_stream is not None:
-        stream_behavior = handler.unary_stream
-
-        async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
-            if isinstance(request, Undecodable):
-                raise request.error
-            async for response in stream_behavior(request, context):
-                yield response
-
-        return grpc.unary_stream_rpc_method_handler(
-            stream, request_deserializer=decode, response_serializer=handler.response_serializer
-        )
-    raise TypeError("only unary and server-streaming methods are supported")
+    return with_behavior(
+        handler, decoded, request_deserializer=deserializer(handler.request_deserializer, max_bytes)
+    )

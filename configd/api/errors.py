@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
 import grpc.aio
 
+from configd.api.method import Handler, behavior_of, with_behavior
 from configd.errors import ConfigdError
 from configd_client._status import to_grpc_status
 
 log = logging.getLogger("configd.api")
-
-# grpc ships no type information.
-Handler: TypeAlias = Any
 
 
 def status_for(exc: BaseException) -> grpc.Status | None:
@@ -41,10 +38,11 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception, me
     )
 
 
-def _wrap_unary(
-    behavior: Callable[..., Awaitable[Any]], method: str
-) -> Callable[..., Awaitable[Any]]:
-    async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+def translating_errors(handler: Handler, method: str) -> Handler:
+    """`handler` with every exception turned into its status (applied once per method)."""
+    behavior = behavior_of(handler)
+
+    async def translated(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
             return await behavior(request, context)
         except grpc.aio.AbortError:
@@ -52,36 +50,4 @@ def _wrap_unary(
         except Exception as exc:
             await _abort(context, exc, method)
 
-    return handler
-
-
-def _wrap_stream(
-    behavior: Callable[..., AsyncIterator[Any]], method: str
-) -> Callable[..., AsyncIterator[Any]]:
-    async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        try:
-            async for response in behavior(request, context):
-                yield response
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await _abort(context, exc, method)
-
-    return handler
-
-
-def translating_errors(handler: Handler, method: str) -> Handler:
-    """`handler` with every exception turned into its status (applied once per method)."""
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(
-            _wrap_unary(handler.unary_unary, method),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(
-            _wrap_stream(handler.unary_stream, method),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-    raise TypeError(f"{method}: only unary and server-streaming methods are supported")
+    return with_behavior(handler, translated)

@@ -3,7 +3,9 @@
 Like the generated add_*_to_server, except that (1) every method is wrapped once in the error
 translation (api.errors) and, when given, the request metrics (inside the translation, so
 they see the domain error), and (2) responses may be bytes that are already encoded: the watch
-hub encodes a change set once and every watcher sends the same bytes.
+hub encodes a change set once and every watcher sends the same bytes. Streaming methods are
+async generators in the servicers; here each becomes a coroutine that writes what it yields
+(api.method.writing), so the layers wrap coroutines only.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from google.protobuf.message_factory import GetMessageClass
 from configd.api.auth import Guard
 from configd.api.decoding import checked
 from configd.api.errors import translating_errors
+from configd.api.method import writing
 from configd.metrics import RequestMetrics
 
 
@@ -45,7 +48,7 @@ def generic_handler(
         request_type = GetMessageClass(method.input_type)
         if method.server_streaming:
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(
-                behavior,
+                writing(behavior),
                 request_deserializer=request_type.FromString,
                 response_serializer=_serialize,
             )
