@@ -1,12 +1,20 @@
 """Watch fan-out: delivery latency to N watchers, and server memory per watcher.
 
     .venv/bin/python bench/watch_bench.py [--watchers 1000,5000,10000] [--runs 3]
-        [--rounds 10] [--interval 1.0] [--procs 4] [--json] [--server-arg=--watch-buffer=64]
+        [--rounds 10] [--interval 1.0] [--client python|node] [--procs 4] [--json]
+        [--server-arg=--watch-buffer=64]
 
 For each watcher count N and each run: a fresh `configd serve` (temp data dir) with one
 namespace; N watch streams on that namespace, each on its OWN connection (a channel with a
 local subchannel pool), held by --procs client processes (spawned, N/procs streams each, one
 asyncio loop per process). Then --rounds puts, --interval seconds apart, from this process.
+
+--client picks the watcher processes. "python" (the default): grpc.aio, as the SDK uses it.
+"node": bench/watch_client.mjs, raw gRPC over Node's built-in HTTP/2 (nghttp2, no npm
+packages), which spends under a third of the CPU per delivery that grpc.aio does. On a 2-core
+machine the watchers share the cores with the server, so with Python watchers their CPU, not
+the server's, sets much of the latency; the Node watchers measure the server more closely.
+Both keep one connection per watcher and read the same messages.
 
 Latency of one delivery is the watcher's receipt time minus a write time, all on
 CLOCK_REALTIME (time.time_ns; one clock for every process on the machine), measured three ways:
@@ -38,8 +46,10 @@ import argparse
 import array
 import asyncio
 import contextlib
+import json
 import multiprocessing as mp
 import os
+import select
 import signal
 import statistics
 import subprocess
@@ -202,6 +212,123 @@ async def _client(conn: Connection, addr: str, count: int, first: int) -> None:
     conn.recv()  # "exit": keep our CPU-time counters readable until the parent is done
 
 
+# -- client handles: the same four steps for a Python or a Node.js client process ------------
+
+
+class PythonClients:
+    """A spawned Python process holding `count` streams (client_main above)."""
+
+    def __init__(self, addr: str, count: int, first: int) -> None:
+        self._conn, child_end = mp.get_context("spawn").Pipe()
+        self._process = mp.get_context("spawn").Process(
+            target=client_main, args=(child_end, addr, count, first), daemon=True
+        )
+        self._process.start()
+
+    @property
+    def pid(self) -> int:
+        assert self._process.pid is not None
+        return self._process.pid
+
+    def wait_ready(self, timeout: float) -> int:
+        """Blocks until every stream has its snapshot; the number that failed to open."""
+        if not self._conn.poll(timeout):
+            raise RuntimeError(f"a client process did not open its streams in {timeout:.0f} s")
+        tag, _, failed = self._conn.recv()
+        assert tag == "ready"
+        return int(failed)
+
+    def finish(self, last_revision: int, deadline: float) -> None:
+        self._conn.send(("finish", last_revision, deadline))
+
+    def report(self, timeout: float) -> ClientReport:
+        if not self._conn.poll(timeout):
+            raise RuntimeError("a client process did not report")
+        report: ClientReport = self._conn.recv()
+        return report
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.send("exit")
+        self._process.join(30)
+        if self._process.is_alive():
+            self._process.kill()
+
+
+class NodeClients:
+    """`node bench/watch_client.mjs` holding `count` streams over Node's own HTTP/2 (nghttp2):
+    far less CPU per delivery than Python gRPC clients, so the server is what is measured."""
+
+    SCRIPT = Path(__file__).resolve().parent / "watch_client.mjs"
+
+    def __init__(self, addr: str, count: int, first: int) -> None:
+        from configd_client._proto.configd.v1 import config_pb2 as pb
+
+        host, _, port = addr.rpartition(":")
+        request = pb.WatchRequest(namespaces=[NAMESPACE], send_snapshot=True)
+        self._first = first
+        self._process = subprocess.Popen(
+            ["node", str(self.SCRIPT), host, port, str(count), request.SerializeToString().hex()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def _read(self, timeout: float) -> dict[str, Any]:
+        assert self._process.stdout is not None
+        ready, _, _ = select.select([self._process.stdout], [], [], timeout)
+        line = self._process.stdout.readline() if ready else ""
+        if not line:
+            raise RuntimeError(f"the Node.js client said nothing in {timeout:.0f} s (or exited)")
+        message: dict[str, Any] = json.loads(line)
+        return message
+
+    def _write(self, message: dict[str, Any]) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.write(json.dumps(message) + "\n")
+        self._process.stdin.flush()
+
+    def wait_ready(self, timeout: float) -> int:
+        return int(self._read(timeout)["failed"])
+
+    def finish(self, last_revision: int, deadline: float) -> None:
+        wait_ms = max(100, int((deadline - time.monotonic()) * 1000))
+        self._write({"finish": last_revision, "wait_ms": wait_ms})
+
+    def report(self, timeout: float) -> ClientReport:
+        raw = self._read(timeout)
+        return ClientReport(
+            opened=raw["opened"],
+            failed=raw["failed"],
+            open_seconds=raw["open_seconds"],
+            receipts={
+                int(rev): array.array("q", [int(t) for t in times]).tobytes()
+                for rev, times in raw["receipts"].items()
+            },
+            stamps={int(rev): int(stamp) for rev, stamp in raw["stamps"].items()},
+            complete=raw["complete"],
+            errors=[e.replace("watcher ", f"watcher +{self._first}:", 1) for e in raw["errors"]],
+        )
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._write({"exit": True})
+        try:
+            self._process.wait(30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+
+
+CLIENT_KINDS: dict[str, type[PythonClients] | type[NodeClients]] = {
+    "python": PythonClients,
+    "node": NodeClients,
+}
+
+
 # -- one run ------------------------------------------------------------------------------------
 
 
@@ -224,6 +351,7 @@ def run_once(
     server_args: Sequence[str],
     profile: Path | None = None,
     profile_args: Sequence[str] = ("--nonblocking",),
+    client: str = "python",
 ) -> dict[str, Any]:
     """One fresh server, `watchers` streams, `rounds` writes. With `profile`, py-spy samples
     the server during the write phase and writes collapsed stacks there."""
@@ -246,30 +374,18 @@ def run_once(
         rss_before = rss_kib(server.pid)
         fds_before = open_fds(server.pid)
 
-        ctx = mp.get_context("spawn")
-        clients: list[tuple[Any, Connection]] = []
+        clients: list[PythonClients | NodeClients] = []
         share, extra = divmod(watchers, procs)
         first = 0
         for p in range(procs):
             count = share + (1 if p < extra else 0)
             if not count:
                 continue
-            parent_end, child_end = ctx.Pipe()
-            process = ctx.Process(
-                target=client_main, args=(child_end, server.grpc_addr, count, first), daemon=True
-            )
-            process.start()
-            clients.append((process, parent_end))
+            clients.append(CLIENT_KINDS[client](server.grpc_addr, count, first))
             first += count
         try:
             open_started = time.monotonic()
-            failed = 0
-            for _, conn in clients:
-                if not conn.poll(600):
-                    raise RuntimeError("a client process did not open its streams in 600 s")
-                tag, _, client_failed = conn.recv()
-                assert tag == "ready"
-                failed += client_failed
+            failed = sum(c.wait_ready(600) for c in clients)
             open_seconds = time.monotonic() - open_started
             time.sleep(1.0)  # let the server settle before reading its memory
             status = admin.GetStatus(admin_pb2.GetStatusRequest())
@@ -297,7 +413,7 @@ def run_once(
                 )
                 time.sleep(1.0)  # py-spy attaches
             server_cpu0 = cpu_seconds(server.pid)
-            client_cpu0 = sum(cpu_seconds(p.pid) for p, _ in clients)
+            client_cpu0 = sum(cpu_seconds(c.pid) for c in clients)
             wall0 = time.monotonic()
             writes: list[Write] = []
             for round_ in range(1, rounds + 1):
@@ -312,28 +428,19 @@ def run_once(
                 time.sleep(max(0.0, interval - (acked - before) / 1e9))
             last = writes[-1].revision
             deadline = time.monotonic() + max(10.0, interval * 5)
-            for _, conn in clients:
-                conn.send(("finish", last, deadline))
-            reports: list[ClientReport] = []
-            for _, conn in clients:
-                if not conn.poll(deadline - time.monotonic() + 60):
-                    raise RuntimeError("a client process did not report")
-                reports.append(conn.recv())
+            for c in clients:
+                c.finish(last, deadline)
+            reports = [c.report(deadline - time.monotonic() + 60) for c in clients]
             wall = time.monotonic() - wall0
             server_cpu = cpu_seconds(server.pid) - server_cpu0
-            client_cpu = sum(cpu_seconds(p.pid) for p, _ in clients) - client_cpu0
+            client_cpu = sum(cpu_seconds(c.pid) for c in clients) - client_cpu0
             rss_after_writes = rss_kib(server.pid)
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
                 spy.wait(60)
         finally:
-            for _, conn in clients:
-                with contextlib.suppress(OSError):
-                    conn.send("exit")
-            for process, _ in clients:
-                process.join(30)
-                if process.is_alive():
-                    process.kill()
+            for c in clients:
+                c.close()
             channel.close()
 
     from_stamp: list[float] = []
@@ -368,6 +475,7 @@ def run_once(
         )
     return {
         "watchers": watchers,
+        "client": client,
         "procs": procs,
         "rounds": rounds,
         "interval_s": interval,
@@ -432,6 +540,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="fresh server runs per count")
     parser.add_argument("--rounds", type=int, default=10, help="writes per run")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between writes")
+    parser.add_argument(
+        "--client",
+        choices=sorted(CLIENT_KINDS),
+        default="python",
+        help="watcher processes: python (grpc.aio, as the SDK) or node (bench/watch_client.mjs, "
+        "Node's built-in HTTP/2: far less client CPU on the same 2 cores)",
+    )
     parser.add_argument("--procs", type=int, default=4, help="client processes")
     parser.add_argument(
         "--server-arg", action="append", default=[], help="extra `configd serve` argument"
@@ -475,6 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 options.server_arg,
                 profile,
                 options.profile_args.split(),
+                options.client,
             )
             row["run"] = run
             out.write(row)
@@ -482,7 +598,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(describe(row), file=log, flush=True)
     print(
         f"\nmedians over runs ({options.rounds} writes {options.interval}s apart per run, "
-        f"{options.procs} client processes); latency p50/p99/max in ms:",
+        f"{options.procs} {options.client} client processes); latency p50/p99/max in ms:",
         file=log,
     )
     for watchers, done in rows.items():

@@ -22,8 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -81,6 +80,7 @@ class Watcher:
         "check",
         "last_sent",
         "limit",
+        "next_revision",
         "overflowed",
         "owner",
         "progress_due",
@@ -93,11 +93,14 @@ class Watcher:
     def __init__(self, selector: Selector, limit: int) -> None:
         self.selector = selector
         self.limit = limit
-        self.buffer: deque[tuple[int, bytes, float]] = deque()
+        # A list, not a deque: an empty deque costs 760 bytes, a list 56, and with thousands
+        # of streams that adds up; pop(0) on a buffer of at most `limit` entries is cheap.
+        self.buffer: list[tuple[int, bytes, float]] = []
         # Set while the stream waits: a bare future, cheaper than an Event plus wait_for.
         self.waiter: asyncio.Future[None] | None = None
         self.overflowed = False
         self.subscribed_at = 0
+        self.next_revision = 0  # the lowest revision this stream still owes its client
         # Who may be cut off (a token name) and the check that does it, run on every wake.
         self.owner = ""
         self.check: Callable[[], None] | None = None
@@ -119,6 +122,9 @@ class WatchHub:
         self.options = options or WatchOptions()
         self._by_name: dict[str, set[Watcher]] = {}
         self._by_prefix: set[Watcher] = set()
+        # One Selector object per distinct selection, with how many watchers hold it: most
+        # streams select the same few namespaces, and each copy costs ~300 bytes.
+        self._selectors: dict[Selector, tuple[Selector, int]] = {}
         self._count = 0
         self._closed = False
         self.lagging_moves = 0  # watchers moved from live to catch-up, for metrics
@@ -164,7 +170,9 @@ class WatchHub:
                 limit="max_watchers",
                 value=self.options.max_watchers,
             )
-        watcher = Watcher(selector, self.options.buffer_size)
+        shared, holders = self._selectors.get(selector, (selector, 0))
+        self._selectors[shared] = (shared, holders + 1)
+        watcher = Watcher(shared, self.options.buffer_size)
         watcher.subscribed_at = self._service.revision
         for name in selector.names:
             self._by_name.setdefault(name, set()).add(watcher)
@@ -181,6 +189,11 @@ class WatchHub:
                 if not group:
                     del self._by_name[name]
         self._by_prefix.discard(watcher)
+        shared, holders = self._selectors[watcher.selector]
+        if holders > 1:
+            self._selectors[shared] = (shared, holders - 1)
+        else:
+            del self._selectors[shared]
         self._count -= 1
 
     @staticmethod
@@ -258,7 +271,7 @@ class WatchHub:
         ]
         return self._encoder.snapshot(revision, resync, namespaces, self._service.compact_revision)
 
-    async def stream(
+    def stream(
         self,
         selector: Selector,
         start_revision: int,
@@ -266,8 +279,9 @@ class WatchHub:
         *,
         owner: str = "",
         check: Callable[[], None] | None = None,
-    ) -> AsyncIterator[bytes]:
-        """The encoded messages of one watch, until cancelled or the hub closes.
+    ) -> AsyncGenerator[bytes, None]:
+        """The encoded messages of one watch, until cancelled or the hub closes. Bad arguments
+        raise here, before the stream starts.
 
         `check` runs whenever the stream wakes and ends it by raising (a revoked token);
         interrupt(owner) wakes the owner's streams so they run it at once."""
@@ -282,9 +296,24 @@ class WatchHub:
                 "to resume, pass last_seen + 1 without a snapshot",
                 field="send_snapshot",
             )
+        return self._stream(selector, start_revision, send_snapshot, owner, check)
+
+    async def _stream(
+        self,
+        selector: Selector,
+        start_revision: int,
+        send_snapshot: bool,
+        owner: str,
+        check: Callable[[], None] | None,
+    ) -> AsyncGenerator[bytes, None]:
+        """Live, catching up from history first and again whenever the watcher lags.
+
+        One generator per stream for its whole life (thousands are held at once): catch-up
+        runs in a second one only while it lasts."""
         watcher = self._subscribe(selector)
         watcher.owner = owner
         watcher.check = check
+        service = self._service
         loop = asyncio.get_running_loop()
         watcher.last_sent = loop.time()
         watcher.progress_timer = loop.call_at(
@@ -292,69 +321,70 @@ class WatchHub:
         )
         try:
             if start_revision == 0:
-                next_revision = watcher.subscribed_at + 1
+                watcher.next_revision = watcher.subscribed_at + 1
                 if send_snapshot:
                     yield self._snapshot(selector, watcher.subscribed_at, resync=False)
             else:
-                next_revision = start_revision
-            async for data in self._follow(watcher, next_revision):
-                yield data
+                watcher.next_revision = start_revision
+            while True:
+                if watcher.check is not None:
+                    watcher.check()
+                if self._closed:
+                    raise Unavailable("the server is shutting down; reconnect to a running server")
+                if watcher.overflowed:
+                    self._reset(watcher, service.revision)
+                if watcher.next_revision <= watcher.subscribed_at:
+                    async for data in self._catch_up(watcher):
+                        yield data
+                # Live: drain the buffer, skipping what history already delivered.
+                while watcher.buffer and not watcher.overflowed:
+                    revision, data, committed = watcher.buffer.pop(0)
+                    if revision >= watcher.next_revision:
+                        watcher.next_revision = revision + 1
+                        self.delivery_lag.observe(time.time() - committed)
+                        watcher.last_sent = loop.time()
+                        yield data
+                if watcher.overflowed or self._closed:
+                    continue
+                if watcher.progress_due:
+                    # The buffer is empty and the watcher is not lagging, with no await since
+                    # that was checked: everything up to service.revision has been delivered.
+                    watcher.progress_due = False
+                    watcher.last_sent = loop.time()
+                    yield self._encoder.progress(service.revision, service.compact_revision)
+                    continue
+                # Woken by a publish, the progress timer, interrupt() or close().
+                watcher.waiter = loop.create_future()
+                await watcher.waiter
         finally:
             watcher.progress_timer.cancel()
             self._unsubscribe(watcher)
 
-    async def _follow(self, watcher: Watcher, next_revision: int) -> AsyncIterator[bytes]:
-        """Catch-up, then live, then catch-up again when lagging; `next_revision` is the
-        lowest revision this watcher is still owed."""
+    async def _catch_up(self, watcher: Watcher) -> AsyncGenerator[bytes, None]:
+        """History from watcher.next_revision through the revision it subscribed at (or a
+        resync snapshot when that is below the compaction revision)."""
         service = self._service
         loop = asyncio.get_running_loop()
-        while True:
-            if watcher.check is not None:
-                watcher.check()
-            if self._closed:
-                raise Unavailable("the server is shutting down; reconnect to a running server")
-            if watcher.overflowed:
+        while watcher.next_revision <= watcher.subscribed_at:
+            if watcher.next_revision < service.compact_revision:
                 self._reset(watcher, service.revision)
-            # Catch up from history through the revision we subscribed at.
-            while next_revision <= watcher.subscribed_at:
-                if next_revision < service.compact_revision:
-                    self._reset(watcher, service.revision)
-                    next_revision = watcher.subscribed_at + 1
-                    yield self._snapshot(watcher.selector, watcher.subscribed_at, True)
-                    break
-                page = await service.storage.changes_since(
-                    next_revision, self.options.catch_up_page
-                )
-                if next_revision < service.compact_revision:
-                    continue  # compaction ran while we read: the page may have holes
-                if not page:
-                    next_revision = watcher.subscribed_at + 1
-                    break
-                for change_set in page:
-                    if change_set.revision > watcher.subscribed_at:
-                        next_revision = watcher.subscribed_at + 1
-                        break
-                    next_revision = change_set.revision + 1
-                    if watcher.selector.matches(change_set.namespace):
-                        watcher.last_sent = loop.time()
-                        yield self._encoder.change_set(change_set)
-            # Live: drain the buffer, skipping what history already delivered.
-            while watcher.buffer and not watcher.overflowed:
-                revision, data, committed = watcher.buffer.popleft()
-                if revision >= next_revision:
-                    next_revision = revision + 1
-                    self.delivery_lag.observe(time.time() - committed)
-                    watcher.last_sent = loop.time()
-                    yield data
-            if watcher.overflowed or self._closed:
-                continue
-            if watcher.progress_due:
-                # The buffer is empty and the watcher is not lagging, with no await since that
-                # was checked: everything up to service.revision has been delivered.
-                watcher.progress_due = False
+                watcher.next_revision = watcher.subscribed_at + 1
                 watcher.last_sent = loop.time()
-                yield self._encoder.progress(service.revision, service.compact_revision)
-                continue
-            # Woken by a publish, the progress timer, interrupt() or close().
-            watcher.waiter = loop.create_future()
-            await watcher.waiter
+                yield self._snapshot(watcher.selector, watcher.subscribed_at, True)
+                return
+            page = await service.storage.changes_since(
+                watcher.next_revision, self.options.catch_up_page
+            )
+            if watcher.next_revision < service.compact_revision:
+                continue  # compaction ran while we read: the page may have holes
+            if not page:
+                watcher.next_revision = watcher.subscribed_at + 1
+                return
+            for change_set in page:
+                if change_set.revision > watcher.subscribed_at:
+                    watcher.next_revision = watcher.subscribed_at + 1
+                    return
+                watcher.next_revision = change_set.revision + 1
+                if watcher.selector.matches(change_set.namespace):
+                    watcher.last_sent = loop.time()
+                    yield self._encoder.change_set(change_set)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, TypeAlias
 
 from configd.api import convert
@@ -184,15 +184,15 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
         )
         return convert.write_response(result, self._service.namespaces.get(request.namespace))
 
-    async def Watch(self, request: pb.WatchRequest, context: Context) -> AsyncIterator[bytes]:
-        """Yields WatchResponse messages already encoded by the hub (see api.handlers)."""
+    def Watch(self, request: pb.WatchRequest, context: Context) -> AsyncGenerator[bytes, None]:
+        """WatchResponse messages already encoded by the hub (see api.handlers). The hub's own
+        generator, not one wrapped around it: thousands of streams hold one each."""
         selector = self._hub.selector(request.namespaces, request.prefixes)
         guard = stream_guard.get()  # set by api.auth: revocation ends the stream
-        async for data in self._hub.stream(
+        return self._hub.stream(
             selector,
             request.start_revision,
             request.send_snapshot,
             owner=guard.owner if guard is not None else "",
             check=guard.check if guard is not None else None,
-        ):
-            yield data
+        )

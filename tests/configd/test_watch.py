@@ -452,7 +452,8 @@ async def run_watcher(
             sessions += 1
             async with connect(server, options if spec.slow else ()) as (stub, _):
                 call = stub.Watch(request)
-                budget = rng.randint(3, 40) if spec.resumes else -1
+                # Small enough that even the late, two-namespace watcher resumes several times.
+                budget = rng.randint(2, 12) if spec.resumes else -1
                 while not (final and seen >= final[0]):
                     message = await next_message(call)
                     if origin == -1:

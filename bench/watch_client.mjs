@@ -1,0 +1,223 @@
+// A light watch load generator for bench/watch_bench.py (--client node): COUNT configd Watch
+// streams, each on its own HTTP/2 connection, speaking gRPC over Node's built-in http2 module
+// (nghttp2; no npm packages). It exists because on a 2-core machine the Python gRPC watchers
+// spend more CPU per delivery than the server does, so they, not the server, set the latency.
+//
+//   node bench/watch_client.mjs HOST PORT COUNT REQUEST_HEX
+//
+// Talks to its parent in JSON lines: prints {"ready": ...} once every stream has its first
+// message (the snapshot); reads {"finish": LAST_REVISION, "wait_ms": N}; waits until every
+// stream has LAST_REVISION or N ms pass; prints the report; exits on {"exit": true}.
+// Receipt times are CLOCK_REALTIME nanoseconds (timeOrigin + now(), sub-microsecond), taken
+// when a whole gRPC message has arrived, before it is parsed.
+import http2 from "node:http2";
+import readline from "node:readline";
+import { performance } from "node:perf_hooks";
+
+const [host, port, countArg, requestHex] = process.argv.slice(2);
+const COUNT = Number(countArg);
+const OPEN_BATCH = 250;
+const WATCH_PATH = "/configd.v1.ConfigService/Watch";
+
+const request = Buffer.from(requestHex, "hex");
+const frame = Buffer.alloc(5 + request.length);
+frame.writeUInt32BE(request.length, 1);
+request.copy(frame, 5);
+
+const nowNs = () => Math.round((performance.timeOrigin + performance.now()) * 1e6);
+
+// -- the few protobuf fields read here (configd.v1.WatchResponse) -----------------------------
+
+function varint(buf, pos) {
+  let value = 0;
+  let scale = 1;
+  for (;;) {
+    const byte = buf[pos++];
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) return [value, pos];
+    scale *= 128;
+  }
+}
+
+// Calls visit(field, wireType, valueOrStart, end) for each field of the message in buf.
+function fields(buf, start, end, visit) {
+  let pos = start;
+  while (pos < end) {
+    let tag;
+    [tag, pos] = varint(buf, pos);
+    const field = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (wire === 0) {
+      let value;
+      [value, pos] = varint(buf, pos);
+      visit(field, wire, value, pos);
+    } else if (wire === 2) {
+      let length;
+      [length, pos] = varint(buf, pos);
+      visit(field, wire, pos, pos + length);
+      pos += length;
+    } else if (wire === 1) {
+      pos += 8;
+    } else if (wire === 5) {
+      pos += 4;
+    } else {
+      throw new Error(`unexpected wire type ${wire}`);
+    }
+  }
+}
+
+// WatchResponse: snapshot = 1 (Snapshot.revision = 1), change_set = 2 (ChangeSet.revision = 1,
+// time = 7 as google.protobuf.Timestamp {seconds = 1, nanos = 2}), progress = 3.
+function decode(buf) {
+  const out = { kind: "other", revision: 0, stampNs: 0 };
+  fields(buf, 0, buf.length, (field, wire, a, b) => {
+    if (wire !== 2 || field < 1 || field > 3) return;
+    out.kind = field === 1 ? "snapshot" : field === 2 ? "change_set" : "progress";
+    fields(buf, a, b, (f, w, x, y) => {
+      if (f === 1 && w === 0) out.revision = x;
+      if (field === 2 && f === 7 && w === 2) {
+        let seconds = 0;
+        let nanos = 0;
+        fields(buf, x, y, (tf, tw, tv) => {
+          if (tf === 1 && tw === 0) seconds = tv;
+          if (tf === 2 && tw === 0) nanos = tv;
+        });
+        out.stampNs = seconds * 1e9 + nanos;
+      }
+    });
+  });
+  return out;
+}
+
+// -- the streams --------------------------------------------------------------------------------
+
+const receipts = new Map(); // revision -> [receipt ns, ...]
+const stamps = new Map(); // revision -> the change set's own time (ns)
+const lastSeen = new Array(COUNT).fill(0);
+const errors = [];
+const sessions = [];
+let ready = 0;
+let target = 0;
+let complete = 0;
+let onReady = null;
+let onComplete = null;
+
+function settle() {
+  ready += 1;
+  if (onReady && ready >= onReady.until) {
+    const { resolve } = onReady;
+    onReady = null;
+    resolve();
+  }
+}
+
+function watch(index) {
+  const session = http2.connect(`http://${host}:${port}`);
+  sessions.push(session);
+  session.on("error", (err) => errors.push(`watcher ${index}: ${err.message}`));
+  const stream = session.request({
+    ":method": "POST",
+    ":path": WATCH_PATH,
+    "content-type": "application/grpc",
+    te: "trailers",
+  });
+  let pending = Buffer.alloc(0);
+  let gotSnapshot = false;
+  stream.on("data", (chunk) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    while (pending.length >= 5) {
+      const length = pending.readUInt32BE(1);
+      if (pending.length < 5 + length) break;
+      const received = nowNs();
+      const message = decode(pending.subarray(5, 5 + length));
+      pending = pending.subarray(5 + length);
+      if (message.kind === "snapshot" && !gotSnapshot) {
+        gotSnapshot = true;
+        lastSeen[index] = message.revision;
+        settle();
+      } else if (message.kind === "change_set") {
+        let bucket = receipts.get(message.revision);
+        if (bucket === undefined) {
+          bucket = [];
+          receipts.set(message.revision, bucket);
+          stamps.set(message.revision, message.stampNs);
+        }
+        bucket.push(received);
+        lastSeen[index] = message.revision;
+        if (target && message.revision >= target) {
+          complete += 1;
+          if (complete === COUNT && onComplete) onComplete();
+        }
+      }
+    }
+  });
+  stream.on("trailers", (trailers) => {
+    const status = trailers["grpc-status"];
+    if (status !== undefined && status !== "0" && status !== "1") {
+      errors.push(`watcher ${index}: grpc-status ${status} ${trailers["grpc-message"] ?? ""}`);
+    }
+  });
+  stream.on("error", (err) => errors.push(`watcher ${index}: ${err.message}`));
+  stream.on("close", () => {
+    if (!gotSnapshot) {
+      errors.push(`watcher ${index}: stream ended before its snapshot`);
+      gotSnapshot = true;
+      settle();
+    }
+  });
+  stream.end(frame);
+}
+
+function send(message) {
+  process.stdout.write(`${JSON.stringify(message)}\n`);
+}
+
+async function main() {
+  const started = performance.now();
+  for (let batchStart = 0; batchStart < COUNT; batchStart += OPEN_BATCH) {
+    const batchEnd = Math.min(COUNT, batchStart + OPEN_BATCH);
+    const opened = new Promise((resolve) => {
+      onReady = { until: batchEnd, resolve };
+    });
+    for (let i = batchStart; i < batchEnd; i++) watch(i);
+    if (ready < batchEnd) await opened;
+    onReady = null;
+  }
+  const failed = errors.length;
+  send({ ready: (performance.now() - started) / 1000, failed });
+
+  const lines = readline.createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    const command = JSON.parse(line);
+    if (command.finish !== undefined) {
+      target = command.finish;
+      complete = lastSeen.filter((seen) => seen >= target).length;
+      if (complete < COUNT) {
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, command.wait_ms);
+          onComplete = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      send({
+        opened: COUNT,
+        failed,
+        open_seconds: (performance.now() - started) / 1000,
+        receipts: Object.fromEntries(receipts),
+        stamps: Object.fromEntries(stamps),
+        complete: lastSeen.filter((seen) => seen >= target).length,
+        errors: errors.slice(0, 20),
+      });
+    } else if (command.exit) {
+      for (const session of sessions) session.destroy();
+      process.exit(0);
+    }
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+});
