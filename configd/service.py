@@ -8,6 +8,7 @@ and validation see earlier writes of the same batch) and produces exactly one re
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -89,7 +90,7 @@ class ConfigService:
         self._state = LiveState(stored.revision, stored.compact_revision, stored.namespaces)
         self._schema_versions = dict(stored.schema_versions)
         self._writer = Writer(self.storage, self._state)
-        self._writer.add_listener(self._log_commits)
+        self._writer.add_listener(self._log_commits_soon)
         self._writer.start()
 
     async def close(self) -> None:
@@ -117,6 +118,11 @@ class ConfigService:
     @property
     def namespaces(self) -> Mapping[str, Namespace]:
         return self._state.namespaces
+
+    def _log_commits_soon(self, change_sets: Sequence[ChangeSet]) -> None:
+        # Listeners run before the acknowledged writers resume; their continuations are queued
+        # already, so logging after them keeps ~40 us per line (x batch size) off every reply.
+        asyncio.get_running_loop().call_soon(self._log_commits, change_sets)
 
     def _log_commits(self, change_sets: Sequence[ChangeSet]) -> None:
         for cs in change_sets:

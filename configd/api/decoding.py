@@ -9,7 +9,7 @@ or RESOURCE_EXHAUSTED naming max_request_bytes), which the one error table trans
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,10 +55,12 @@ def checked(handler: Handler, max_bytes: int) -> Handler:
     """`handler` with a deserializer that never raises, and the marker raised inside."""
     behavior = behavior_of(handler)
 
-    async def decoded(request: Any, context: Any) -> Any:
+    # A plain function handing back the inner awaitable: no coroutine frame of its own, which
+    # every open watch stream would otherwise hold. (The outermost layer is a coroutine.)
+    def decoded(request: Any, context: Any) -> Awaitable[Any]:
         if isinstance(request, Undecodable):
             raise request.error
-        return await behavior(request, context)
+        return behavior(request, context)
 
     return with_behavior(
         handler, decoded, request_deserializer=deserializer(handler.request_deserializer, max_bytes)

@@ -1,6 +1,6 @@
 """One shape for every RPC behaviour that the API layers wrap.
 
-A servicer method is a coroutine (unary) or an async generator (server streaming). The
+A servicer method is a coroutine (unary) or returns an async generator (server streaming). The
 handlers module turns each generator into a coroutine that writes its messages with
 `context.write` (`writing`), so every layer around it (decoding, auth, metrics, error
 translation) wraps a plain coroutine of `(request, context)`, and a streamed message passes
