@@ -23,7 +23,6 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
-import multiprocessing as mp
 import os
 import shutil
 import signal
@@ -32,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -41,6 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import WATCHER_CHANNEL_OPTIONS, cpu_seconds, raise_open_files, rss_kib, summarize
+from _watchers import ClientReport, NodeClients, PythonClients, WatcherProcess
 from put_bench import value
 
 PROTO_DIR = Path(__file__).resolve().parent / "etcd_wire"
@@ -282,14 +281,6 @@ def kv_client(
 # -- watch --------------------------------------------------------------------------------------
 
 
-@dataclass
-class WatchReport:
-    failed: int
-    receipts: dict[int, bytes]  # revision -> receipt times (time.time_ns), one per watcher
-    complete: int  # watchers that received every revision up to the last one
-    errors: list[str]
-
-
 def watch_client_main(conn: Connection, addr: str, count: int, first: int) -> None:
     """Entry point of a watch client process: holds `count` watch streams until told to stop."""
     raise_open_files(count + 256)
@@ -374,7 +365,7 @@ async def _watch_client(conn: Connection, addr: str, count: int, first: int) -> 
             await batch_ready.wait()
     await all_ready.wait()
     failed = sum(1 for e in errors if "stream ended" not in e)
-    conn.send(("ready", failed))
+    conn.send(("ready", 0.0, failed))
 
     command, last_revision, deadline = await loop.run_in_executor(None, conn.recv)
     assert command == "finish"
@@ -384,7 +375,7 @@ async def _watch_client(conn: Connection, addr: str, count: int, first: int) -> 
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(all_complete.wait(), max(0.1, deadline - time.monotonic()))
     conn.send(
-        WatchReport(
+        ClientReport(
             failed=failed,
             receipts={rev: times.tobytes() for rev, times in receipts.items()},
             complete=sum(1 for seen in last_seen if seen >= last_revision),
@@ -402,10 +393,11 @@ async def _watch_client(conn: Connection, addr: str, count: int, first: int) -> 
 
 
 def run_watch(
-    binary: str, watchers: int, procs: int, rounds: int, interval: float
+    binary: str, watchers: int, procs: int, rounds: int, interval: float, client: str = "python"
 ) -> dict[str, Any]:
-    """A fresh etcd, `watchers` streams on one key, `rounds` writes `interval` seconds apart.
-    Returns the fields bench/watch_bench.py reports for configd (those that apply)."""
+    """A fresh etcd, `watchers` streams on one key, `rounds` writes `interval` seconds apart,
+    watched by `client` processes (bench/_watchers.py). Returns the fields
+    bench/watch_bench.py reports for configd (those that apply)."""
     import grpc
 
     pb, pb_grpc = stubs()
@@ -416,37 +408,27 @@ def run_watch(
         kv.Put(pb.PutRequest(key=WATCH_KEY, value=b'{"round": 0}'))
         time.sleep(0.5)
         rss_before = rss_kib(server.pid)
-        ctx = mp.get_context("spawn")
-        clients: list[tuple[Any, Connection]] = []
+        create = pb.WatchRequest(create_request=pb.WatchCreateRequest(key=WATCH_KEY))
+        clients: list[WatcherProcess] = []
         share, extra = divmod(watchers, procs)
         first = 0
         for p in range(procs):
             count = share + (1 if p < extra else 0)
             if not count:
                 continue
-            parent_end, child_end = ctx.Pipe()
-            process = ctx.Process(
-                target=watch_client_main,
-                args=(child_end, server.grpc_addr, count, first),
-                daemon=True,
-            )
-            process.start()
-            clients.append((process, parent_end))
+            if client == "node":
+                clients.append(NodeClients(server.grpc_addr, count, first, "etcd", create))
+            else:
+                clients.append(PythonClients(watch_client_main, server.grpc_addr, count, first))
             first += count
         try:
             open_started = time.monotonic()
-            failed = 0
-            for _, conn in clients:
-                if not conn.poll(300):
-                    raise RuntimeError("a watch client process did not open its streams in 300 s")
-                tag, client_failed = conn.recv()
-                assert tag == "ready"
-                failed += client_failed
+            failed = sum(c.wait_ready(300) for c in clients)
             open_seconds = time.monotonic() - open_started
             time.sleep(1.0)  # let the server settle before reading its memory
             rss_after_open = rss_kib(server.pid)
             server_cpu0 = cpu_seconds(server.pid)
-            client_cpu0 = sum(cpu_seconds(p.pid) for p, _ in clients)
+            client_cpu0 = sum(cpu_seconds(c.pid) for c in clients)
             wall0 = time.monotonic()
             writes: list[tuple[int, int, int]] = []  # revision, before the call, after the ack
             for round_ in range(1, rounds + 1):
@@ -459,24 +441,15 @@ def run_watch(
                 time.sleep(max(0.0, interval - (acked - before) / 1e9))
             last = writes[-1][0]
             deadline = time.monotonic() + max(10.0, interval * 5)
-            for _, conn in clients:
-                conn.send(("finish", last, deadline))
-            reports: list[WatchReport] = []
-            for _, conn in clients:
-                if not conn.poll(deadline - time.monotonic() + 60):
-                    raise RuntimeError("a watch client process did not report")
-                reports.append(conn.recv())
+            for c in clients:
+                c.finish(last, deadline)
+            reports = [c.report(deadline - time.monotonic() + 60) for c in clients]
             wall = time.monotonic() - wall0
             server_cpu = cpu_seconds(server.pid) - server_cpu0
-            client_cpu = sum(cpu_seconds(p.pid) for p, _ in clients) - client_cpu0
+            client_cpu = sum(cpu_seconds(c.pid) for c in clients) - client_cpu0
         finally:
-            for _, conn in clients:
-                with contextlib.suppress(OSError):
-                    conn.send("exit")
-            for process, _ in clients:
-                process.join(30)
-                if process.is_alive():
-                    process.kill()
+            for c in clients:
+                c.close()
             channel.close()
 
     from_ack: list[float] = []
@@ -493,6 +466,7 @@ def run_watch(
         from_call.extend((t - before) / 1e6 for t in times)
     return {
         "watchers": watchers,
+        "client": client,
         "procs": procs,
         "rounds": rounds,
         "interval_s": interval,

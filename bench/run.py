@@ -11,7 +11,8 @@ Workloads (--only, comma-separated):
   sdk       configd only: the SDK's local get() and commit-to-visible latency (bench/sdk_bench.py)
   watch     delivery latency to 1,000 and 5,000 watchers, one connection each, and server
             memory per watcher (configd: bench/watch_bench.py in a subprocess; etcd:
-            bench/etcd_bench.py, the same method)
+            bench/etcd_bench.py, the same method). --watch-client node holds the streams in
+            Node.js processes (bench/watch_client.mjs) instead of Python ones, for both systems
 
 Both servers run with their default durability: configd acknowledges a write once its SQLite
 transaction is fsynced (synchronous=FULL) and validates every write against the namespace's
@@ -45,6 +46,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS_DIR, ServerProcess
+from _watchers import CLIENT_KINDS
 
 BENCH = Path(__file__).resolve().parent
 
@@ -254,8 +256,10 @@ def watch_phase(
     rounds: int,
     budget: Budget,
     serve_args: Sequence[str],
+    client: str = "python",
 ) -> None:
-    """A fresh server per system, watcher count and round (watch_bench's method)."""
+    """A fresh server per system, watcher count and round (watch_bench's method), watched by
+    `client` processes (bench/_watchers.py)."""
     import etcd_bench
 
     for round_ in range(rounds):
@@ -268,7 +272,7 @@ def watch_phase(
                     continue
                 with reporting(results, workload, system, round_):
                     if system == "configd":
-                        row = configd_watch(watchers, sizes, serve_args)
+                        row = configd_watch(watchers, sizes, serve_args, client)
                     else:
                         assert etcd_binary is not None
                         row = etcd_bench.run_watch(
@@ -277,13 +281,16 @@ def watch_phase(
                             sizes.watch_procs,
                             sizes.watch_writes,
                             sizes.watch_interval,
+                            client,
                         )
                     row.pop("per_round", None)
                     results.write("result", workload=workload, system=system, round=round_, **row)
                     _progress(workload, system, round_, row)
 
 
-def configd_watch(watchers: int, sizes: Sizes, serve_args: Sequence[str]) -> dict[str, Any]:
+def configd_watch(
+    watchers: int, sizes: Sizes, serve_args: Sequence[str], client: str
+) -> dict[str, Any]:
     """bench/watch_bench.py as a subprocess (its JSON-lines output), one run."""
     command = [
         sys.executable,
@@ -299,6 +306,8 @@ def configd_watch(watchers: int, sizes: Sizes, serve_args: Sequence[str]) -> dic
         str(sizes.watch_interval),
         "--procs",
         str(sizes.watch_procs),
+        "--client",
+        client,
         *(f"--server-arg={arg}" for arg in _joined(serve_args)),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -507,6 +516,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="rounds per workload (default 3; --quick 1)")
     parser.add_argument("--output", type=Path, help="JSON-lines file (default bench/results/)")
     parser.add_argument(
+        "--watch-client",
+        choices=CLIENT_KINDS,
+        default="python",
+        help="watcher processes for both systems: python (grpc.aio) or node "
+        "(bench/watch_client.mjs, Node's built-in HTTP/2: far less client CPU)",
+    )
+    parser.add_argument(
         "--time-limit",
         type=float,
         default=540.0,
@@ -572,7 +588,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sdk_phase(results, configd, sizes, options.rounds, budget)
     if "watch" in options.only:
         watch_phase(
-            results, options.systems, etcd_binary, sizes, options.rounds, budget, serve_args
+            results,
+            options.systems,
+            etcd_binary,
+            sizes,
+            options.rounds,
+            budget,
+            serve_args,
+            options.watch_client,
         )
 
     lines, summary = table(results, sizes, options.systems, etcd_missing)
@@ -601,7 +624,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"{m['cpus']} cores ({m['cpu_model']}), 1-min load average {m['loadavg'][0]:.1f} at "
         f"start, {load_end[0]:.1f} at end; medians of {options.rounds} round(s); "
-        f"watch delivery = receipt minus the moment before the Put call; "
+        f"watch delivery = receipt minus the moment before the Put call, "
+        f"{options.watch_client} watchers; "
         f"{elapsed:.0f} s in all"
     )
     print()

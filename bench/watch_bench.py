@@ -46,10 +46,7 @@ import argparse
 import array
 import asyncio
 import contextlib
-import json
-import multiprocessing as mp
 import os
-import select
 import signal
 import statistics
 import subprocess
@@ -74,6 +71,7 @@ from _common import (
     rss_kib,
     summarize,
 )
+from _watchers import CLIENT_KINDS, ClientReport, NodeClients, PythonClients, WatcherProcess
 
 NAMESPACE = "bench/watch"
 WATCH_METHOD = "/configd.v1.ConfigService/Watch"
@@ -81,19 +79,6 @@ OPEN_BATCH = 250  # streams opened concurrently per client process
 
 
 # -- client processes ---------------------------------------------------------------------------
-
-
-@dataclass
-class ClientReport:
-    opened: int
-    failed: int
-    open_seconds: float
-    # revision -> receipt times (time.time_ns), one per watcher that received it
-    receipts: dict[int, bytes]
-    # revision -> the change set's own time (stamped by the server just before the commit)
-    stamps: dict[int, int]
-    complete: int  # watchers that received every revision up to the last one
-    errors: list[str]
 
 
 def client_main(conn: Connection, addr: str, count: int, first: int) -> None:
@@ -193,7 +178,6 @@ async def _client(conn: Connection, addr: str, count: int, first: int) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(all_complete.wait(), max(0.1, deadline - time.monotonic()))
     report = ClientReport(
-        opened=count,
         failed=failed,
         open_seconds=time.monotonic() - started,
         receipts={rev: times.tobytes() for rev, times in receipts.items()},
@@ -210,123 +194,6 @@ async def _client(conn: Connection, addr: str, count: int, first: int) -> None:
     for channel in channels:
         await channel.close()
     conn.recv()  # "exit": keep our CPU-time counters readable until the parent is done
-
-
-# -- client handles: the same four steps for a Python or a Node.js client process ------------
-
-
-class PythonClients:
-    """A spawned Python process holding `count` streams (client_main above)."""
-
-    def __init__(self, addr: str, count: int, first: int) -> None:
-        self._conn, child_end = mp.get_context("spawn").Pipe()
-        self._process = mp.get_context("spawn").Process(
-            target=client_main, args=(child_end, addr, count, first), daemon=True
-        )
-        self._process.start()
-
-    @property
-    def pid(self) -> int:
-        assert self._process.pid is not None
-        return self._process.pid
-
-    def wait_ready(self, timeout: float) -> int:
-        """Blocks until every stream has its snapshot; the number that failed to open."""
-        if not self._conn.poll(timeout):
-            raise RuntimeError(f"a client process did not open its streams in {timeout:.0f} s")
-        tag, _, failed = self._conn.recv()
-        assert tag == "ready"
-        return int(failed)
-
-    def finish(self, last_revision: int, deadline: float) -> None:
-        self._conn.send(("finish", last_revision, deadline))
-
-    def report(self, timeout: float) -> ClientReport:
-        if not self._conn.poll(timeout):
-            raise RuntimeError("a client process did not report")
-        report: ClientReport = self._conn.recv()
-        return report
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._conn.send("exit")
-        self._process.join(30)
-        if self._process.is_alive():
-            self._process.kill()
-
-
-class NodeClients:
-    """`node bench/watch_client.mjs` holding `count` streams over Node's own HTTP/2 (nghttp2):
-    far less CPU per delivery than Python gRPC clients, so the server is what is measured."""
-
-    SCRIPT = Path(__file__).resolve().parent / "watch_client.mjs"
-
-    def __init__(self, addr: str, count: int, first: int) -> None:
-        from configd_client._proto.configd.v1 import config_pb2 as pb
-
-        host, _, port = addr.rpartition(":")
-        request = pb.WatchRequest(namespaces=[NAMESPACE], send_snapshot=True)
-        self._first = first
-        self._process = subprocess.Popen(
-            ["node", str(self.SCRIPT), host, port, str(count), request.SerializeToString().hex()],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    def _read(self, timeout: float) -> dict[str, Any]:
-        assert self._process.stdout is not None
-        ready, _, _ = select.select([self._process.stdout], [], [], timeout)
-        line = self._process.stdout.readline() if ready else ""
-        if not line:
-            raise RuntimeError(f"the Node.js client said nothing in {timeout:.0f} s (or exited)")
-        message: dict[str, Any] = json.loads(line)
-        return message
-
-    def _write(self, message: dict[str, Any]) -> None:
-        assert self._process.stdin is not None
-        self._process.stdin.write(json.dumps(message) + "\n")
-        self._process.stdin.flush()
-
-    def wait_ready(self, timeout: float) -> int:
-        return int(self._read(timeout)["failed"])
-
-    def finish(self, last_revision: int, deadline: float) -> None:
-        wait_ms = max(100, int((deadline - time.monotonic()) * 1000))
-        self._write({"finish": last_revision, "wait_ms": wait_ms})
-
-    def report(self, timeout: float) -> ClientReport:
-        raw = self._read(timeout)
-        return ClientReport(
-            opened=raw["opened"],
-            failed=raw["failed"],
-            open_seconds=raw["open_seconds"],
-            receipts={
-                int(rev): array.array("q", [int(t) for t in times]).tobytes()
-                for rev, times in raw["receipts"].items()
-            },
-            stamps={int(rev): int(stamp) for rev, stamp in raw["stamps"].items()},
-            complete=raw["complete"],
-            errors=[e.replace("watcher ", f"watcher +{self._first}:", 1) for e in raw["errors"]],
-        )
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._write({"exit": True})
-        try:
-            self._process.wait(30)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-
-
-CLIENT_KINDS: dict[str, type[PythonClients] | type[NodeClients]] = {
-    "python": PythonClients,
-    "node": NodeClients,
-}
 
 
 # -- one run ------------------------------------------------------------------------------------
@@ -374,14 +241,18 @@ def run_once(
         rss_before = rss_kib(server.pid)
         fds_before = open_fds(server.pid)
 
-        clients: list[PythonClients | NodeClients] = []
+        clients: list[WatcherProcess] = []
         share, extra = divmod(watchers, procs)
         first = 0
         for p in range(procs):
             count = share + (1 if p < extra else 0)
             if not count:
                 continue
-            clients.append(CLIENT_KINDS[client](server.grpc_addr, count, first))
+            if client == "node":
+                request = pb.WatchRequest(namespaces=[NAMESPACE], send_snapshot=True)
+                clients.append(NodeClients(server.grpc_addr, count, first, "configd", request))
+            else:
+                clients.append(PythonClients(client_main, server.grpc_addr, count, first))
             first += count
         try:
             open_started = time.monotonic()
@@ -542,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between writes")
     parser.add_argument(
         "--client",
-        choices=sorted(CLIENT_KINDS),
+        choices=CLIENT_KINDS,
         default="python",
         help="watcher processes: python (grpc.aio, as the SDK) or node (bench/watch_client.mjs, "
         "Node's built-in HTTP/2: far less client CPU on the same 2 cores)",

@@ -1,12 +1,17 @@
-// A light watch load generator for bench/watch_bench.py (--client node): COUNT configd Watch
-// streams, each on its own HTTP/2 connection, speaking gRPC over Node's built-in http2 module
-// (nghttp2; no npm packages). It exists because on a 2-core machine the Python gRPC watchers
-// spend more CPU per delivery than the server does, so they, not the server, set the latency.
+// A light watch load generator for the watch benchmarks (--client node; bench/_watchers.py):
+// COUNT watch streams, each on its own HTTP/2 connection, speaking gRPC over Node's built-in
+// http2 module (nghttp2; no npm packages). It exists because on a 2-core machine Python gRPC
+// watchers spend more CPU per delivery than the server does, so they, not the server, would
+// set the latency.
 //
-//   node bench/watch_client.mjs HOST PORT COUNT REQUEST_HEX
+//   node bench/watch_client.mjs configd|etcd HOST PORT COUNT REQUEST_HEX
+//
+// configd: ConfigService.Watch, a server stream (REQUEST_HEX a WatchRequest, sent once, then
+// half-closed). etcd: Watch.Watch, a bidirectional stream (REQUEST_HEX a create request; the
+// request side stays open, as etcd ends a watch whose client half-closes).
 //
 // Talks to its parent in JSON lines: prints {"ready": ...} once every stream has its first
-// message (the snapshot); reads {"finish": LAST_REVISION, "wait_ms": N}; waits until every
+// message (configd's snapshot, etcd's "created"); reads {"finish": LAST_REVISION, "wait_ms": N}; waits until every
 // stream has LAST_REVISION or N ms pass; prints the report; exits on {"exit": true}.
 // Receipt times are CLOCK_REALTIME nanoseconds (timeOrigin + now(), sub-microsecond), taken
 // when a whole gRPC message has arrived, before it is parsed.
@@ -14,10 +19,14 @@ import http2 from "node:http2";
 import readline from "node:readline";
 import { performance } from "node:perf_hooks";
 
-const [host, port, countArg, requestHex] = process.argv.slice(2);
+const [protocol, host, port, countArg, requestHex] = process.argv.slice(2);
 const COUNT = Number(countArg);
 const OPEN_BATCH = 250;
-const WATCH_PATH = "/configd.v1.ConfigService/Watch";
+const WATCH_PATH = {
+  configd: "/configd.v1.ConfigService/Watch",
+  etcd: "/etcdserverpb.Watch/Watch",
+}[protocol];
+if (WATCH_PATH === undefined) throw new Error(`unknown protocol ${protocol}`);
 
 const request = Buffer.from(requestHex, "hex");
 const frame = Buffer.alloc(5 + request.length);
@@ -66,9 +75,10 @@ function fields(buf, start, end, visit) {
   }
 }
 
-// WatchResponse: snapshot = 1 (Snapshot.revision = 1), change_set = 2 (ChangeSet.revision = 1,
-// time = 7 as google.protobuf.Timestamp {seconds = 1, nanos = 2}), progress = 3.
-function decode(buf) {
+// configd.v1.WatchResponse: snapshot = 1 (Snapshot.revision = 1), change_set = 2
+// (ChangeSet.revision = 1, time = 7 as google.protobuf.Timestamp {seconds = 1, nanos = 2}),
+// progress = 3.
+function decodeConfigd(buf) {
   const out = { kind: "other", revision: 0, stampNs: 0 };
   fields(buf, 0, buf.length, (field, wire, a, b) => {
     if (wire !== 2 || field < 1 || field > 3) return;
@@ -88,6 +98,29 @@ function decode(buf) {
   });
   return out;
 }
+
+// etcdserverpb.WatchResponse: created = 3 (bool), canceled = 4, events = 11 (Event.kv = 2,
+// KeyValue.mod_revision = 3). One message may carry several events; the last one's revision
+// stands for the message (the benchmark writes one key, one event per revision).
+function decodeEtcd(buf) {
+  const out = { kind: "other", revision: 0, stampNs: 0 };
+  fields(buf, 0, buf.length, (field, wire, a, b) => {
+    if (field === 3 && wire === 0 && a) out.kind = "snapshot";
+    if (field === 4 && wire === 0 && a) out.kind = "canceled";
+    if (field === 11 && wire === 2) {
+      out.kind = "change_set";
+      fields(buf, a, b, (f, w, x, y) => {
+        if (f !== 2 || w !== 2) return;
+        fields(buf, x, y, (kf, kw, kv) => {
+          if (kf === 3 && kw === 0) out.revision = kv;
+        });
+      });
+    }
+  });
+  return out;
+}
+
+const decode = protocol === "etcd" ? decodeEtcd : decodeConfigd;
 
 // -- the streams --------------------------------------------------------------------------------
 
@@ -135,12 +168,14 @@ function watch(index) {
         gotSnapshot = true;
         lastSeen[index] = message.revision;
         settle();
+      } else if (message.kind === "canceled") {
+        errors.push(`watcher ${index}: the server canceled the watch`);
       } else if (message.kind === "change_set") {
         let bucket = receipts.get(message.revision);
         if (bucket === undefined) {
           bucket = [];
           receipts.set(message.revision, bucket);
-          stamps.set(message.revision, message.stampNs);
+          if (message.stampNs) stamps.set(message.revision, message.stampNs); // not etcd's
         }
         bucket.push(received);
         lastSeen[index] = message.revision;
@@ -165,7 +200,8 @@ function watch(index) {
       settle();
     }
   });
-  stream.end(frame);
+  if (protocol === "etcd") stream.write(frame);
+  else stream.end(frame);
 }
 
 function send(message) {
