@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import gc
@@ -168,6 +169,7 @@ class ConfigdServer:
             "grpc_address": self.grpc_address,
             "http_address": self.http_address,
             "log_level": logging.getLevelName(logging.getLogger().level).lower(),
+            "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
             "limits": dataclasses.asdict(self.config.limits),
             "watch": dataclasses.asdict(self.config.watch),
             "retention": dataclasses.asdict(self.config.retention),

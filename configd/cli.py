@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -189,10 +190,20 @@ def serve(
     if synchronous == "normal":
         log.warning("--synchronous normal: a power loss can lose acknowledged writes")
     try:
-        asyncio.run(_serve(config, log_level_file))
+        run_event_loop(_serve(config, log_level_file))
     except ConfigdError as exc:
         click.echo(f"configd: cannot start: {exc.detail}", err=True)
         sys.exit(1)
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop where it is installed (not on Windows), else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 async def _serve(config: ServerConfig, log_level_file: Path | None = None) -> None:

@@ -115,6 +115,7 @@ async def test_readyz_and_configz(configd_server: ConfigdProcess) -> None:
     assert status["limits"]["max_value_bytes"] > 0
     assert status["uptime_seconds"] >= 0
     assert {"version", "pid", "log_level", "grpc_address", "retention"} <= status.keys()
+    assert status["event_loop"] == "uvloop"  # configd serve runs on uvloop where it exists
 
 
 async def test_not_ready_once_a_stop_begins(tmp_path: Path) -> None:
