@@ -8,6 +8,7 @@ summarises samples with nearest-rank percentiles. Timestamps that cross processe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -140,6 +141,30 @@ class ServerProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+# -- load ---------------------------------------------------------------------------------------
+
+
+async def closed_loop(
+    callers: Sequence[Callable[[int], Awaitable[object]]], per_caller: int, start_at: float
+) -> tuple[list[float], float, float]:
+    """Every caller at once, each making `per_caller` calls one after another (call i gets i),
+    from `start_at` (epoch seconds, so that client processes start together). Returns each
+    call's latency (s), the elapsed time (s) and this process's CPU seconds over the load alone
+    (not over starting Python and importing grpc)."""
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    latencies: list[float] = []
+
+    async def one_caller(caller: Callable[[int], Awaitable[object]]) -> None:
+        for i in range(per_caller):
+            started = time.perf_counter()
+            await caller(i)
+            latencies.append(time.perf_counter() - started)
+
+    cpu_before, began = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(one_caller(caller) for caller in callers))
+    return latencies, time.perf_counter() - began, time.process_time() - cpu_before
 
 
 # -- /proc --------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -38,7 +39,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import WATCHER_CHANNEL_OPTIONS, cpu_seconds, raise_open_files, rss_kib, summarize
+from _common import (
+    WATCHER_CHANNEL_OPTIONS,
+    closed_loop,
+    cpu_seconds,
+    raise_open_files,
+    rss_kib,
+    summarize,
+)
 from _watchers import ClientReport, NodeClients, PythonClients, WatcherProcess
 from put_bench import value
 
@@ -245,37 +253,23 @@ def kv_client(
 
     pb, pb_grpc = _import_stubs()
 
-    async def put(kv: Any, key: bytes, count: int, lat: list[float]) -> None:
-        for i in range(count):
-            started = time.perf_counter()
-            await kv.Put(pb.PutRequest(key=key, value=value(i).encode()))
-            lat.append(time.perf_counter() - started)
-
-    async def get(kv: Any, key: bytes, count: int, lat: list[float]) -> None:
-        request = pb.RangeRequest(key=key)
-        for _ in range(count):
-            started = time.perf_counter()
-            await kv.Range(request)
-            lat.append(time.perf_counter() - started)
-
     async def run() -> tuple[list[float], float, float]:
         async with grpc.aio.insecure_channel(addr) as channel:
             kv = pb_grpc.KVStub(channel)
             await kv.Range(pb.RangeRequest(key=f"{KV_PREFIX}k0".encode()))  # connect first
-            await asyncio.sleep(max(0.0, start_at - time.time()))
-            lat: list[float] = []
-            worker = put if kind == "put" else get
-            began = time.perf_counter()
-            await asyncio.gather(
-                *(
-                    worker(kv, f"{KV_PREFIX}k{(base + i) % 50}".encode(), per_worker, lat)
-                    for i in range(concurrency)
-                )
-            )
-            return lat, began, time.perf_counter()
 
-    lat, began, ended = asyncio.run(run())
-    out.put((lat, ended - began, cpu_seconds(os.getpid())))
+            def caller(key: bytes) -> Callable[[int], Awaitable[object]]:
+                if kind == "put":
+                    return lambda i: kv.Put(pb.PutRequest(key=key, value=value(i).encode()))
+                request = pb.RangeRequest(key=key)
+                return lambda i: kv.Range(request)
+
+            callers = [
+                caller(f"{KV_PREFIX}k{(base + i) % 50}".encode()) for i in range(concurrency)
+            ]
+            return await closed_loop(callers, per_worker, start_at)
+
+    out.put(asyncio.run(run()))
 
 
 # -- watch --------------------------------------------------------------------------------------

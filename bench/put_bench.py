@@ -1,6 +1,6 @@
 """Durable, schema-validated puts and gets against a real configd (issue: server core).
 
-    .venv/bin/python bench/put_bench.py [--rounds 3] [--seconds 5] [--json]
+    .venv/bin/python bench/put_bench.py [--rounds 3] [--client python|node] [--json]
 
 Starts configd (synchronous=FULL, the default) on a temp data dir, creates a namespace with a
 realistic schema, and measures:
@@ -10,6 +10,10 @@ realistic schema, and measures:
 Each value is a ~2 KB JSON object validated against the schema. Client load runs in separate
 processes; server and client CPU seconds are reported so a client bottleneck is visible.
 Figures are medians over --rounds runs.
+
+--client picks the load generator: python (grpc.aio, as the SDK; the default) or node
+(bench/unary_client.mjs, raw gRPC over Node's built-in HTTP/2), which costs less CPU per call
+and so leaves more of a 2-core machine to the server.
 """
 
 from __future__ import annotations
@@ -19,17 +23,19 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ServerProcess, cpu_seconds, percentile
+from _common import ServerProcess, closed_loop, cpu_seconds, percentile
 
 NAMESPACE = "bench/payments"
 SCHEMA = {
@@ -82,20 +88,6 @@ def value(version: int) -> str:
 VALUE_BYTES = len(value(1))
 
 
-async def _put_worker(stub: Any, pb: Any, key: str, count: int, lat: list[float]) -> None:
-    for i in range(count):
-        started = time.perf_counter()
-        await stub.Put(pb.PutRequest(namespace=NAMESPACE, key=key, value_json=value(i)))
-        lat.append(time.perf_counter() - started)
-
-
-async def _get_worker(stub: Any, pb: Any, key: str, count: int, lat: list[float]) -> None:
-    for _ in range(count):
-        started = time.perf_counter()
-        await stub.Get(pb.GetRequest(namespace=NAMESPACE, key=key))
-        lat.append(time.perf_counter() - started)
-
-
 def client(
     addr: str, kind: str, concurrency: int, per_worker: int, base: int, start_at: float, out: Any
 ) -> None:
@@ -109,21 +101,88 @@ def client(
         async with grpc.aio.insecure_channel(addr) as channel:
             stub = pb_grpc.ConfigServiceStub(channel)
             await stub.Get(pb.GetRequest(namespace=NAMESPACE, key="k0"))  # connect first
-            # All client processes start their load at the same moment.
-            await asyncio.sleep(max(0.0, start_at - time.time()))
-            lat: list[float] = []
-            worker = _put_worker if kind == "put" else _get_worker
-            began = time.perf_counter()
-            await asyncio.gather(
-                *(
-                    worker(stub, pb, f"k{(base + i) % 50}", per_worker, lat)
-                    for i in range(concurrency)
-                )
-            )
-            return lat, began, time.perf_counter()
 
-    lat, began, ended = asyncio.run(run())
-    out.put((lat, ended - began, cpu_seconds(os.getpid())))
+            def caller(key: str) -> Callable[[int], Awaitable[object]]:
+                if kind == "put":
+                    return lambda i: stub.Put(
+                        pb.PutRequest(namespace=NAMESPACE, key=key, value_json=value(i))
+                    )
+                request = pb.GetRequest(namespace=NAMESPACE, key=key)
+                return lambda i: stub.Get(request)
+
+            callers = [caller(f"k{(base + i) % 50}") for i in range(concurrency)]
+            return await closed_loop(callers, per_worker, start_at)
+
+    out.put(asyncio.run(run()))
+
+
+def requests_hex(kind: str, concurrency: int, base: int, count: int) -> list[str]:
+    """The requests a Node client sends in turn: the Python client's keys, one per concurrent
+    caller, each with a new value on every round."""
+    from configd_client._proto.configd.v1 import config_pb2 as pb
+
+    messages = [
+        pb.PutRequest(namespace=NAMESPACE, key=f"k{(base + i) % 50}", value_json=value(n))
+        if kind == "put"
+        else pb.GetRequest(namespace=NAMESPACE, key=f"k{(base + i) % 50}")
+        for n in range(count)
+        for i in range(concurrency)
+    ]
+    return [m.SerializeToString().hex() for m in messages]
+
+
+UNARY_CLIENT = Path(__file__).resolve().parent / "unary_client.mjs"
+
+
+def run_node_client(
+    addr: str, path: str, concurrency: int, total: int, requests: list[str], start_at: float
+) -> tuple[list[float], float, float]:
+    """bench/unary_client.mjs: latencies (s), elapsed (s), its CPU seconds."""
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("--client node needs Node.js (node) on PATH")
+    host, port = addr.rsplit(":", 1)
+    with tempfile.NamedTemporaryFile("w", suffix=".hex") as file:
+        file.write("\n".join(requests))
+        file.flush()
+        done = subprocess.run(
+            [
+                node,
+                str(UNARY_CLIENT),
+                host,
+                port,
+                path,
+                str(concurrency),
+                str(total),
+                file.name,
+                str(int(start_at * 1000)),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    report = json.loads(done.stdout)
+    if report["error_count"]:
+        raise RuntimeError(f"{report['error_count']} calls failed, e.g. {report['errors']}")
+    return [ms / 1000 for ms in report["latencies"]], report["elapsed_s"], report["cpu_s"]
+
+
+def node_client(
+    addr: str, kind: str, concurrency: int, per_worker: int, base: int, start_at: float, out: Any
+) -> None:
+    """One Node client process (client's signature): `concurrency` calls in flight on one
+    HTTP/2 connection, `concurrency * per_worker` calls in all."""
+    method = "Put" if kind == "put" else "Get"
+    out.put(
+        run_node_client(
+            addr,
+            f"/configd.v1.ConfigService/{method}",
+            concurrency,
+            concurrency * per_worker,
+            requests_hex(kind, concurrency, base, min(per_worker, 20)),
+            start_at,
+        )
+    )
 
 
 def scenario(
@@ -190,8 +249,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sequential", type=int, default=2000, help="puts per sequential run")
     parser.add_argument("--per-worker", type=int, default=150, help="calls per concurrent worker")
+    parser.add_argument(
+        "--client",
+        choices=("python", "node"),
+        default="python",
+        help="load generator: python (grpc.aio, as the SDK) or node (bench/unary_client.mjs)",
+    )
     parser.add_argument("--json", action="store_true", help="print raw results as JSON lines")
     args = parser.parse_args()
+    target = node_client if args.client == "node" else client
 
     plan = [
         ("put, 1 in flight", "put", 1, 1, args.sequential),
@@ -204,14 +270,14 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, kind, processes, concurrency, per_worker in plan:
                 result = scenario(
-                    server.grpc_addr, server.pid, kind, processes, concurrency, per_worker
+                    server.grpc_addr, server.pid, kind, processes, concurrency, per_worker, target
                 )
                 rows[name].append(result)
                 if args.json:
                     print(json.dumps({"scenario": name, **result}))
     print(
         f"configd puts: durable (synchronous=FULL), schema-validated, value {VALUE_BYTES} B; "
-        f"median of {args.rounds} rounds; {os.cpu_count()} cores"
+        f"{args.client} clients; median of {args.rounds} rounds; {os.cpu_count()} cores"
     )
     print(
         f"{'scenario':<20}{'ops/s':>10}{'p50 ms':>10}{'p99 ms':>10}"

@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.conftest import BenchRun
 
 
 @pytest.mark.timeout(180)
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed (optional)")
-def test_node_watchers_receive_every_delivery_with_its_commit_time(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "watch_bench.py"),
-            *("--watchers", "30", "--runs", "1", "--rounds", "3", "--interval", "0.2"),
-            *("--client", "node", "--procs", "2", "--json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=150,
-        cwd=tmp_path,
+def test_node_watchers_receive_every_delivery_with_its_commit_time(
+    run_bench: Callable[..., BenchRun],
+) -> None:
+    done, (row,) = run_bench(
+        "watch_bench.py",
+        *("--watchers", "30", "--runs", "1", "--rounds", "3", "--interval", "0.2"),
+        *("--client", "node", "--procs", "2", "--json"),
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    (row,) = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
     assert row["client"] == "node"
     assert row["open_failed"] == 0
