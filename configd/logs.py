@@ -55,6 +55,12 @@ def setup(level: str, fmt: str, stream: TextIO | None = None) -> None:
     """Configure the root logger: one handler on stderr, text or JSON."""
     if fmt not in FORMATS:
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    # Neither format shows the caller, thread or process, and a busy server logs a line per
+    # write: skip collecting them (the logging docs' "Optimization" switches; ~25% per line).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
