@@ -1,9 +1,9 @@
 """Shared helpers for configd benchmark scripts (not a test module, not part of the package).
 
-A benchmark starts its own `configd serve` subprocess on ephemeral loopback ports with a
-temporary data directory, reads the server's memory and CPU time from /proc (Linux), and
-summarises samples with nearest-rank percentiles. Timestamps that cross processes use
-`time.monotonic_ns()`: CLOCK_MONOTONIC is one system-wide clock on Linux.
+A benchmark starts its own `configd serve` subprocess (configd.testing.ConfigdProcess) on
+ephemeral loopback ports with a temporary data directory, reads the server's memory and CPU
+time from /proc (Linux), and summarises samples with nearest-rank percentiles. Timestamps that
+cross processes use `time.monotonic_ns()`: CLOCK_MONOTONIC is one system-wide clock on Linux.
 """
 
 from __future__ import annotations
@@ -11,20 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import resource
-import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
-_ADDRESS = re.compile(r"configd: (grpc|http) listening on (?:http://)?(\S+)")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -36,111 +29,6 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #    sendmsg calls, plus a read and a thread wake-up). Watch messages are small; probing for
 #    bandwidth buys nothing there.
 WATCHER_CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1), ("grpc.http2.bdp_probe", 0)]
-
-
-# -- the server under test ----------------------------------------------------------------------
-
-
-class ServerProcess:
-    """`python -m configd serve` on 127.0.0.1:0 with its own data directory.
-
-    `ServerProcess(data_dir, *extra_serve_args)`; with data_dir None a temporary directory is
-    used (and removed on stop). A context manager. The server's log (stderr) goes to
-    `log_path`, so a failed benchmark can show why."""
-
-    def __init__(
-        self, data_dir: Path | None = None, *args: str, python: str = sys.executable
-    ) -> None:
-        self.data_dir = data_dir
-        self.args = list(args)
-        self.python = python
-        self.grpc_addr = ""
-        self.http_addr = ""
-        self.log_path = Path(os.devnull)
-        self.process: subprocess.Popen[str] | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-
-    @property
-    def pid(self) -> int:
-        if self.process is None:
-            raise RuntimeError("the server is not running")
-        return self.process.pid
-
-    def start(self, timeout: float = 60.0) -> None:
-        if self.data_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="configd-bench-")
-            self.data_dir = Path(self._tmp.name) / "data"
-        self.log_path = self.data_dir.parent / "server.log"
-        with self.log_path.open("a") as log:
-            self.process = subprocess.Popen(
-                [
-                    self.python,
-                    "-m",
-                    "configd",
-                    "serve",
-                    "--no-auth",  # benchmarks measure the server, on loopback
-                    "--data-dir",
-                    str(self.data_dir),
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--http-listen",
-                    "127.0.0.1:0",
-                    *self.args,
-                ],
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-            )
-        found: dict[str, str] = {}
-        deadline = time.monotonic() + timeout
-        assert self.process.stdout is not None
-        while len(found) < 2:
-            line = self.process.stdout.readline()
-            if not line:
-                code = self.process.wait()
-                raise RuntimeError(f"configd exited during start ({code}):\n{self.logs()[-3000:]}")
-            match = _ADDRESS.search(line)
-            if match:
-                found[match.group(1)] = match.group(2)
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("configd did not print its addresses in time")
-        self.grpc_addr = found["grpc"]
-        self.http_addr = found["http"]
-
-    def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM, wait (SIGKILL after `timeout`); returns the exit code."""
-        code = 0
-        if self.process is not None:
-            process, self.process = self.process, None
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                code = process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                code = process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-        return code
-
-    def logs(self) -> str:
-        return self.log_path.read_text() if self.log_path.exists() else ""
-
-    def __enter__(self) -> ServerProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # -- load ---------------------------------------------------------------------------------------

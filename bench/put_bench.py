@@ -35,7 +35,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ServerProcess, closed_loop, cpu_seconds, percentile
+from _common import closed_loop, cpu_seconds, percentile
+
+from configd.testing import ConfigdProcess
 
 NAMESPACE = "bench/payments"
 SCHEMA = {
@@ -264,7 +266,7 @@ def main() -> None:
         ("put, 64 in flight", "put", 2, 32, args.per_worker),
         ("get, 64 in flight", "get", 2, 32, args.per_worker * 4),
     ]
-    with tempfile.TemporaryDirectory() as tmp, ServerProcess(Path(tmp) / "data") as server:
+    with tempfile.TemporaryDirectory() as tmp, ConfigdProcess(Path(tmp) / "data") as server:
         setup(server.grpc_addr)
         rows: dict[str, list[dict[str, float]]] = {name: [] for name, *_ in plan}
         for _ in range(args.rounds):

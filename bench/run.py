@@ -45,8 +45,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS_DIR, ServerProcess
+from _common import RESULTS_DIR
 from _watchers import CLIENT_KINDS
+
+from configd.testing import ConfigdProcess
 
 BENCH = Path(__file__).resolve().parent
 
@@ -186,7 +188,7 @@ class Budget:
 def kv_phase(
     results: Results,
     workloads: Sequence[str],
-    configd: ServerProcess | None,
+    configd: ConfigdProcess | None,
     etcd_binary: str | None,
     sizes: Sizes,
     rounds: int,
@@ -228,7 +230,7 @@ def kv_phase(
 
 
 def sdk_phase(
-    results: Results, server: ServerProcess, sizes: Sizes, rounds: int, budget: Budget
+    results: Results, server: ConfigdProcess, sizes: Sizes, rounds: int, budget: Budget
 ) -> None:
     """configd's SDK: get() cost and commit-to-visible latency (in this process)."""
     import grpc
@@ -560,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"etcd: {etcd_missing}", file=sys.stderr)
         else:
             etcd_version = detail
-    # Quiet logs, as for etcd (bench/_common.py's ServerProcess also turns auth off).
+    # Quiet logs, as for etcd (configd.testing.ConfigdProcess also turns auth off).
     serve_args = ["--log-level", "warning"]
     import put_bench
 
@@ -580,7 +582,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sdk = "sdk" in options.only and use_configd
     if kv or sdk:
         # One configd for the put/get workloads and then the SDK's (its own namespace).
-        with ServerProcess(None, *serve_args) if use_configd else nullcontext() as configd:
+        with ConfigdProcess(None, *serve_args) if use_configd else nullcontext() as configd:
             if kv:
                 kv_phase(results, kv, configd, etcd_binary, sizes, options.rounds, budget)
             if sdk:

@@ -35,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import grpc
 import grpc.aio
-from _common import RESULTS_DIR, ServerProcess, raise_open_files, rss_kib, summarize
+from _common import RESULTS_DIR, raise_open_files, rss_kib, summarize
 
+from configd.testing import ConfigdProcess
 from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
 
@@ -206,7 +207,7 @@ def main() -> None:
     raise_open_files(65536)
     seconds = args.minutes * 60
     ctx = mp.get_context("spawn")
-    with ServerProcess() as server:
+    with ConfigdProcess() as server:
         asyncio.run(_setup(server.grpc_addr))
         out: Any = ctx.Queue()
         procs = [

@@ -63,7 +63,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     WATCHER_CHANNEL_OPTIONS,
     JsonLines,
-    ServerProcess,
     cpu_seconds,
     median_of,
     open_fds,
@@ -72,6 +71,8 @@ from _common import (
     summarize,
 )
 from _watchers import CLIENT_KINDS, ClientReport, NodeClients, PythonClients, WatcherProcess
+
+from configd.testing import ConfigdProcess
 
 NAMESPACE = "bench/watch"
 WATCH_METHOD = "/configd.v1.ConfigService/Watch"
@@ -231,7 +232,7 @@ def run_once(
     raise_open_files(watchers + 4096)
     # No progress messages during the run: every message a watcher gets is measured.
     args = ["--watch-progress-interval", "3600", *server_args]
-    with ServerProcess(None, *args) as server:
+    with ConfigdProcess(None, *args) as server:
         channel = grpc.insecure_channel(server.grpc_addr)
         stub: Any = pb_grpc.ConfigServiceStub(channel)
         admin: Any = admin_pb2_grpc.AdminServiceStub(channel)
