@@ -13,7 +13,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from configd import jsontext
+from configd.changes import (
+    Value,
+    diff,
+    parse_document,
+    parse_value,
+    preview,
+    write_keys,
+)
 from configd.errors import (
     AlreadyExists,
     FutureRevision,
@@ -42,7 +49,6 @@ from configd.model import (
     WriteKind,
     WriteResult,
     frozen_entries,
-    key_bytes,
 )
 from configd.names import check_key, check_namespace, check_prefix
 from configd.preconditions import check_preconditions, enforce_preconditions
@@ -51,14 +57,6 @@ from configd.storage.base import Storage
 from configd.writer import LiveState, NoChange, Plan, Planned, StateView, Writer
 
 log = logging.getLogger("configd.write")
-
-
-@dataclass(frozen=True, slots=True)
-class Value:
-    """A JSON value parsed once, before it reaches the writer."""
-
-    text: str
-    parsed: object
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,11 +142,6 @@ class ConfigService:
 
     # -- argument checks --------------------------------------------------------------------
 
-    def _value(self, text: str, *, field: str) -> Value:
-        self.limits.check_size("max_value_bytes", len(text.encode()), f"{field}")
-        parsed = jsontext.loads(text, field=field)
-        return Value(jsontext.dumps(parsed), parsed)
-
     def _message(self, message: str) -> str:
         self.limits.check_size("max_message_bytes", len(message.encode()), "message")
         return message
@@ -179,85 +172,6 @@ class ConfigService:
                 f"namespace {name!r} does not exist; create it first (CreateNamespace)"
             )
         return namespace
-
-    # -- the one way keys change ------------------------------------------------------------
-
-    def _write_keys(
-        self,
-        namespace: Namespace,
-        updates: Mapping[str, Value | None],
-        *,
-        kind: WriteKind,
-        revision: int,
-        now: float,
-        author: str,
-        message: str,
-        schema: SchemaVersion | None = None,
-    ) -> Planned:
-        """Apply `updates` (None deletes) and, if given, a new `schema`; validate the whole
-        result; build the ChangeSet."""
-        entries = dict(namespace.entries)
-        changes: list[KeyChange] = []
-        size = namespace.size
-        for key in sorted(updates):
-            value = updates[key]
-            old = entries.get(key)
-            if old is not None:
-                size -= key_bytes(key, old)
-            if value is None:
-                if old is None:
-                    continue
-                del entries[key]
-                changes.append(KeyChange(key, old, None))
-                continue
-            new = Entry(
-                value.text,
-                value.parsed,
-                old.create_revision if old else revision,
-                revision,
-                old.version + 1 if old else 1,
-            )
-            entries[key] = new
-            size += key_bytes(key, new)
-            changes.append(KeyChange(key, old, new))
-        if not changes and schema is None:
-            raise NoChange
-        if len(entries) > self.limits.max_keys_per_namespace:
-            raise LimitExceeded(
-                f"namespace {namespace.name!r} would have {len(entries)} keys, over the limit "
-                f"of {self.limits.max_keys_per_namespace} (max_keys_per_namespace)",
-                limit="max_keys_per_namespace",
-                value=self.limits.max_keys_per_namespace,
-            )
-        updated = Namespace(
-            namespace.name,
-            namespace.create_revision,
-            revision,
-            schema or namespace.schema,
-            frozen_entries(entries),
-            size,
-        )
-        self.limits.check_size(
-            "max_document_bytes", size, f"the document of namespace {namespace.name!r}"
-        )
-        compile_schema(updated.schema.schema_json).validate(
-            updated.document(),
-            what=f"the resulting document of namespace {namespace.name!r}",
-            # Under a new schema every value must be checked again.
-            changed=None if schema is not None else (change.key for change in changes),
-        )
-        change_set = ChangeSet(
-            revision,
-            namespace.name,
-            kind,
-            tuple(changes),
-            author,
-            message,
-            now,
-            updated.schema,
-            namespace.create_revision,
-        )
-        return Planned(change_set, updated)
 
     def _next_schema(self, name: str, schema_text: str, revision: int) -> SchemaVersion:
         """The next schema version of `name`. Numbering continues across delete and
@@ -296,7 +210,7 @@ class ConfigService:
         check_namespace(name, self.limits)
         message = self._message(message)
         schema_text = self._schema_text(schema_json)
-        first = self._document(document_json) if document_json.strip() else None
+        first = parse_document(document_json, self.limits) if document_json.strip() else None
 
         def plan(view: StateView, revision: int, now: float) -> Planned:
             if view.get(name) is not None:
@@ -314,9 +228,10 @@ class ConfigService:
             namespace = Namespace(name, revision, revision, schema, frozen_entries({}))
             if first is not None:
                 return self._claim(
-                    self._write_keys(
+                    write_keys(
                         namespace,
                         first,
+                        self.limits,
                         kind=WriteKind.CREATE_NAMESPACE,
                         revision=revision,
                         now=now,
@@ -554,7 +469,7 @@ class ConfigService:
                     field=field,
                 )
             updates[op.key] = (
-                self._value(op.value_json, field=field.replace("key", "value_json"))
+                parse_value(op.value_json, self.limits, field=field.replace("key", "value_json"))
                 if isinstance(op, TxnPut)
                 else None
             )
@@ -567,9 +482,10 @@ class ConfigService:
                     raise KeyNotFound(
                         f"key {key!r} does not exist in namespace {namespace!r}; nothing deleted"
                     )
-            return self._write_keys(
+            return write_keys(
                 current,
                 updates,
+                self.limits,
                 kind=kind,
                 revision=revision,
                 now=now,
@@ -580,33 +496,6 @@ class ConfigService:
         return await self._run(plan)
 
     # -- whole documents --------------------------------------------------------------------
-
-    def _document(self, document_json: str) -> dict[str, Value]:
-        self.limits.check_size("max_document_bytes", len(document_json.encode()), "document_json")
-        document = jsontext.loads(document_json, field="document_json")
-        if not isinstance(document, dict):
-            raise InvalidArgument(
-                "document_json must be a JSON object whose properties are the keys, "
-                f"not a JSON {type(document).__name__}",
-                field="document_json",
-            )
-        values: dict[str, Value] = {}
-        for key, parsed in document.items():
-            check_key(key, self.limits, field=f"document_json key {key!r}")
-            text = jsontext.dumps(parsed)
-            self.limits.check_size("max_value_bytes", len(text.encode()), f"the value of {key!r}")
-            values[key] = Value(text, parsed)
-        return values
-
-    @staticmethod
-    def _diff(current: Namespace, target: Mapping[str, Value]) -> dict[str, Value | None]:
-        updates: dict[str, Value | None] = {
-            key: value
-            for key, value in target.items()
-            if key not in current.entries or current.entries[key].value_json != value.text
-        }
-        updates.update({key: None for key in current.entries if key not in target})
-        return updates
 
     async def apply(
         self,
@@ -625,20 +514,21 @@ class ConfigService:
         check_namespace(namespace, self.limits, field="namespace")
         message = self._message(message)
         check_preconditions(preconditions, self.limits)
-        target = self._document(document_json)
+        target = parse_document(document_json, self.limits)
         schema_text = self._schema_text(schema_json) if schema_json is not None else None
         if dry_run:
             current = self._require(self._state.namespaces, namespace)
             enforce_preconditions(current, preconditions)
-            updates = self._diff(current, target)
+            updates = diff(current, target)
             new_schema = None
             if schema_text is not None and schema_text != current.schema.schema_json:
                 new_schema = SchemaVersion(current.schema.version + 1, schema_text, 0)
             changed = new_schema is not None
             try:
-                planned = self._write_keys(
+                planned = write_keys(
                     current,
                     updates,
+                    self.limits,
                     kind=WriteKind.APPLY,
                     revision=self._state.revision + 1,
                     now=0.0,
@@ -649,7 +539,7 @@ class ConfigService:
             except NoChange:
                 return ApplyResult(0, current.mod_revision, ())
             except InvalidArgument as exc:
-                changes = self._preview(current, updates)
+                changes = preview(current, updates)
                 return ApplyResult(0, current.mod_revision, changes, exc.violations, changed)
             return ApplyResult(0, current.mod_revision, planned.change_set.changes, (), changed)
         result = await self._replace(
@@ -671,16 +561,6 @@ class ConfigService:
             schema_changed=result.change_set.schema.revision == result.revision,
         )
 
-    @staticmethod
-    def _preview(current: Namespace, updates: Mapping[str, Value | None]) -> tuple[KeyChange, ...]:
-        """The diff of a write that would fail validation (entries carry no real revision)."""
-        changes = []
-        for key in sorted(updates):
-            value = updates[key]
-            new = Entry(value.text, value.parsed, 0, 0, 0) if value is not None else None
-            changes.append(KeyChange(key, current.entries.get(key), new))
-        return tuple(changes)
-
     async def _replace(
         self,
         namespace: str,
@@ -699,9 +579,10 @@ class ConfigService:
             if schema_text is not None and schema_text != current.schema.schema_json:
                 schema = self._next_schema(namespace, schema_text, revision)
             return self._claim(
-                self._write_keys(
+                write_keys(
                     current,
-                    self._diff(current, target),
+                    diff(current, target),
+                    self.limits,
                     kind=kind,
                     revision=revision,
                     now=now,
