@@ -3,7 +3,8 @@
 Knows nothing of gRPC or protobuf. Reads are served from the in-memory state (current) or
 from storage (older revisions, history) and never wait for the writer. Every write is a plan
 run by the Writer: it is checked against the state it will really apply to (so preconditions
-and validation see earlier writes of the same batch) and produces exactly one revision.
+and validation see earlier writes of the same batch) and produces exactly one revision;
+configd.changes builds and validates the change itself.
 """
 
 from __future__ import annotations

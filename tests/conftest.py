@@ -13,8 +13,6 @@ import pytest
 from configd.testing import ConfigdProcess
 from configd_client._proto.configd.v1 import admin_pb2_grpc, config_pb2_grpc
 
-__all__ = ["ConfigdProcess"]  # tests import it from here
-
 
 @pytest.fixture
 def configd_server(tmp_path: Path) -> Iterator[ConfigdProcess]:

@@ -16,9 +16,9 @@ import pytest
 
 from configd.backup import RestoreError, restore
 from configd.storage.migrations import MIGRATIONS
+from configd.testing import ConfigdProcess
 from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
-from tests.conftest import ConfigdProcess
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -22,9 +22,9 @@ import grpc
 import grpc.aio
 import pytest
 
+from configd.testing import ConfigdProcess
 from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
-from tests.conftest import ConfigdProcess
 
 
 def _mount(*args: str) -> None:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from configd.testing import ConfigdProcess
 from fuzz.hostile import BASE_DOC, CASES, Target
-from tests.conftest import ConfigdProcess
 
 
 @pytest.fixture(scope="module")

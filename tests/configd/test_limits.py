@@ -11,12 +11,12 @@ import grpc.aio
 import pytest
 
 from configd.ratelimit import RateLimiter
+from configd.testing import ConfigdProcess
 from configd_client._proto.configd.v1 import admin_pb2, admin_pb2_grpc
 from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
 from configd_client.cli.session import translate
 from configd_client.errors import LimitExceeded
-from tests.conftest import ConfigdProcess
 
 NS = "lim/a"
 

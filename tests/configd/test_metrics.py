@@ -14,9 +14,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from configd.app import ConfigdServer, ServerConfig
+from configd.testing import ConfigdProcess
 from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
-from tests.conftest import ConfigdProcess
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

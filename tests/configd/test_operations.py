@@ -12,9 +12,9 @@ from pathlib import Path
 import grpc
 import grpc.aio
 
+from configd.testing import ConfigdProcess
 from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
-from tests.conftest import ConfigdProcess
 
 
 def json_lines(text: str) -> list[dict[str, object]]:

@@ -16,10 +16,10 @@ import grpc
 import grpc.aio
 import pytest
 
+from configd.testing import ConfigdProcess
 from configd_client._channel import ConnectOptions, TLSOptions, open_channel
 from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
-from tests.conftest import ConfigdProcess
 from tests.pki import CA, Issued, Pki, make_pki
 
 

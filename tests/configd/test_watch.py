@@ -23,12 +23,12 @@ import grpc
 import grpc.aio
 import pytest
 
+from configd.testing import ConfigdProcess
 from configd_client._proto.configd.v1 import admin_pb2, admin_pb2_grpc
 from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
 from configd_client._status import from_rpc_error
 from configd_client.errors import InvalidArgument
-from tests.conftest import ConfigdProcess
 
 # grpc ships no type information.
 Stub = Any

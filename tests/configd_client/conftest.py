@@ -14,7 +14,7 @@ from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
-    from tests.conftest import ConfigdProcess
+    from configd.testing import ConfigdProcess
 
 
 class Writer:

@@ -18,8 +18,8 @@ from configd_client import (
 )
 
 if TYPE_CHECKING:
+    from configd.testing import ConfigdProcess
     from tests.configd_client.conftest import Writer
-    from tests.conftest import ConfigdProcess
 
 SCHEMA = {
     "type": "object",

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from configd.testing import ConfigdProcess
     from tests.configd_client.conftest import Writer
-    from tests.conftest import ConfigdProcess
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "greeter"
 

@@ -21,8 +21,8 @@ from configd_client import (
 from configd_client._proto.configd.v1 import admin_pb2, admin_pb2_grpc
 
 if TYPE_CHECKING:
+    from configd.testing import ConfigdProcess
     from tests.configd_client.conftest import Writer
-    from tests.conftest import ConfigdProcess
 
 NS = "svc/prod"
 FAST = {"backoff_initial": 0.05, "backoff_max": 0.5}

@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from configd.testing import ConfigdProcess
 from configd_client import (
     AlreadyExists,
     AsyncConfigClient,
@@ -21,7 +22,6 @@ from configd_client._channel import ConnectOptions, open_channel
 from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
 from configd_client._status import from_rpc_error
-from tests.conftest import ConfigdProcess
 from tests.pki import Pki, make_pki
 
 

@@ -10,8 +10,8 @@ import pytest
 from configd_client import ClientState, ConfigClient, Snapshot
 
 if TYPE_CHECKING:
+    from configd.testing import ConfigdProcess
     from tests.configd_client.conftest import Writer
-    from tests.conftest import ConfigdProcess
 
 
 def test_reader_never_sees_half_a_transaction(

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from web_helpers import CHROMIUM, CHROMIUM_ARGS, configd_process_class, require_browser
+from web_helpers import CHROMIUM, CHROMIUM_ARGS, require_browser
+
+from configd.testing import ConfigdProcess
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
-
-    from tests.conftest import ConfigdProcess
 
 STATIC = Path(__file__).resolve().parents[2] / "configd" / "console" / "static"
 
@@ -43,12 +43,10 @@ def page_origin() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def api_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, page_origin: str
+    tmp_path_factory: pytest.TempPathFactory, page_origin: str
 ) -> Iterator[ConfigdProcess]:
     """configd allowing the page's origin; tests use distinct namespaces."""
-    server = configd_process_class(request.config)(
-        tmp_path_factory.mktemp("web") / "data", "--cors-origin", page_origin
-    )
+    server = ConfigdProcess(tmp_path_factory.mktemp("web") / "data", "--cors-origin", page_origin)
     server.start()
     try:
         yield server
@@ -58,10 +56,10 @@ def api_server(
 
 @pytest.fixture(scope="module")
 def auth_api_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, page_origin: str
+    tmp_path_factory: pytest.TempPathFactory, page_origin: str
 ) -> Iterator[ConfigdProcess]:
     """Like api_server, with authentication on (token: `auth_api_server.admin_token`)."""
-    server = configd_process_class(request.config)(
+    server = ConfigdProcess(
         tmp_path_factory.mktemp("web-auth") / "data", "--cors-origin", page_origin, auth=True
     )
     server.start()

@@ -13,7 +13,7 @@ import pytest
 from web_helpers import npm_available
 
 if TYPE_CHECKING:
-    from tests.conftest import ConfigdProcess
+    from configd.testing import ConfigdProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,15 +9,14 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from web_helpers import configctl, configd_process_class, require_browser
+from web_helpers import configctl, require_browser
 
+from configd.testing import ConfigdProcess
 from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator
-
-    from tests.conftest import ConfigdProcess
 
 require_browser()  # skips the module locally without Chromium/Playwright; fails in CI
 from playwright.sync_api import Page, expect  # noqa: E402
@@ -233,10 +232,9 @@ def test_console_served_by_configd_talks_to_its_own_origin(
 def test_disconnect_is_shown_and_the_view_resumes(
     page: Page,
     page_origin: str,
-    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    server = configd_process_class(request.config)(
+    server = ConfigdProcess(
         tmp_path_factory.mktemp("restart") / "data", "--cors-origin", page_origin
     )
     server.start()

@@ -8,12 +8,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from tests.conftest import ConfigdProcess
+    from configd.testing import ConfigdProcess
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -42,15 +42,6 @@ def require_browser() -> None:
         if os.environ.get("CI"):
             pytest.fail(message, pytrace=False)
         pytest.skip(message, allow_module_level=True)
-
-
-def configd_process_class(config: pytest.Config) -> type[ConfigdProcess]:
-    """The root conftest's ConfigdProcess (conftest modules are registered as plugins)."""
-    for plugin in config.pluginmanager.get_plugins():
-        cls: Any = getattr(plugin, "ConfigdProcess", None)
-        if isinstance(cls, type):
-            return cls
-    raise RuntimeError("tests/conftest.py must define ConfigdProcess")
 
 
 def configctl(server: ConfigdProcess, *args: str) -> str:

@@ -16,11 +16,11 @@ import grpc.aio
 import pytest
 
 from configd.api.auth import ACCESS, DEFAULT_ACCESS, access_for
+from configd.testing import ConfigdProcess
 from configd_client._proto.configd.v1 import admin_pb2, admin_pb2_grpc
 from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
 from tests.configd.grpcweb import grpcweb_helpers as web
-from tests.conftest import ConfigdProcess
 
 NS = "m/x"
 DENIED = grpc.StatusCode.PERMISSION_DENIED

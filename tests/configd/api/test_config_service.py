@@ -13,12 +13,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from configd.testing import ConfigdProcess
 from configd_client import errors
 from configd_client._proto.configd.v1 import admin_pb2
 from configd_client._proto.configd.v1 import config_pb2 as pb
 from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
 from configd_client._status import from_rpc_error
-from tests.conftest import ConfigdProcess
 
 DB_SCHEMA = json.dumps(
     {

@@ -11,7 +11,7 @@ from grpcweb_helpers import ORIGIN, call, expect_ok
 from configd_client._proto.configd.v1 import config_pb2 as pb
 
 if TYPE_CHECKING:
-    from tests.conftest import ConfigdProcess
+    from configd.testing import ConfigdProcess
 
 
 async def test_without_a_token_the_call_is_unauthenticated(

@@ -11,7 +11,7 @@ from grpcweb_helpers import CONFIG, ORIGIN, call
 from configd_client._proto.configd.v1 import config_pb2 as pb
 
 if TYPE_CHECKING:
-    from tests.conftest import ConfigdProcess
+    from configd.testing import ConfigdProcess
 
 REQUESTED = "content-type,x-grpc-web,x-user-agent,grpc-timeout,authorization,x-request-id"
 

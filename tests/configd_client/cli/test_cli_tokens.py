@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from cli_helpers import Configctl, Watcher
 
-from tests.conftest import ConfigdProcess
+from configd.testing import ConfigdProcess
 
 
 @pytest.fixture(scope="module")
