@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from configd import jsontext
 from configd.errors import InvalidArgument, LimitExceeded
@@ -21,7 +22,6 @@ from configd.model import (
     Namespace,
     SchemaVersion,
     WriteKind,
-    frozen_entries,
     key_bytes,
 )
 from configd.names import check_key
@@ -137,12 +137,12 @@ def write_keys(
         namespace.create_revision,
         revision,
         schema or namespace.schema,
-        frozen_entries(entries),
+        MappingProxyType(entries),  # `entries` is this write's own copy
         size,
     )
     limits.check_size("max_document_bytes", size, f"the document of namespace {namespace.name!r}")
     compile_schema(updated.schema.schema_json).validate(
-        updated.document(),
+        updated.document_view(),
         what=f"the resulting document of namespace {namespace.name!r}",
         # Under a new schema every value must be checked again.
         changed=None if schema is not None else (change.key for change in changes),

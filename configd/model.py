@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -73,6 +73,11 @@ class Namespace:
         """The parsed document, as the schema validator sees it."""
         return {key: entry.value for key, entry in self.entries.items()}
 
+    def document_view(self) -> DocumentView:
+        """The parsed document without building it: a write that checks only its changed
+        keys should not pay for every key of a large namespace."""
+        return DocumentView(self.entries)
+
     def document_json(self) -> str:
         """The document as JSON text, built from each value's canonical text."""
         parts = [
@@ -80,6 +85,24 @@ class Namespace:
             for key, entry in sorted(self.entries.items())
         ]
         return "{" + ",".join(parts) + "}"
+
+
+class DocumentView(Mapping[str, JSONValue]):
+    """A read-only mapping of key -> parsed value over a namespace's entries."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: Mapping[str, Entry]) -> None:
+        self._entries = entries
+
+    def __getitem__(self, key: str) -> JSONValue:
+        return self._entries[key].value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def key_bytes(key: str, entry: Entry) -> int:

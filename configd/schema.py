@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,13 +99,13 @@ class CompiledSchema:
         """Every violation (up to 100), sorted by path; empty if valid."""
         return self.document_schema.violations(document)
 
-    def is_valid_change(self, document: dict[str, JSONValue], changed: Iterable[str]) -> bool:
+    def is_valid_change(self, document: Mapping[str, JSONValue], changed: Iterable[str]) -> bool:
         """Whether `document` is valid, given that before the change of keys `changed` it
         satisfied this schema's per-key rules (true of every stored document: each write
         checks them, and a schema change checks the whole document). Checks only the
         changed values and the key names when the schema allows it, else everything."""
         if self.split is None:
-            return self.document_schema.is_valid(document)
+            return self.document_schema.is_valid(_plain(document))
         values = {key: document[key] for key in changed if key in document}
         if not self.split.per_key.is_valid(values):
             return False
@@ -113,19 +113,22 @@ class CompiledSchema:
 
     def validate(
         self,
-        document: dict[str, JSONValue] | JSONValue,
+        document: Mapping[str, JSONValue] | JSONValue,
         *,
         what: str,
         changed: Iterable[str] | None = None,
     ) -> None:
         """Raise SchemaViolation listing every violation if `document` is invalid.
 
-        With `changed`, the precondition of is_valid_change applies."""
-        if changed is not None and isinstance(document, dict):
+        With `changed`, the precondition of is_valid_change applies. A Mapping that is not a
+        dict (Namespace.document_view) is copied into one only if the whole document must be
+        checked."""
+        if changed is not None and isinstance(document, Mapping):
             if self.is_valid_change(document, changed):
                 return
-        elif self.document_schema.is_valid(document):
+        elif self.document_schema.is_valid(_plain(document)):
             return
+        document = _plain(document)
         violations = self.violations(document)
         if not violations:
             return
@@ -136,6 +139,13 @@ class CompiledSchema:
             f"{first.path or '/'}: {first.message}{more}; nothing was stored",
             violations=violations,
         )
+
+
+def _plain(document: Mapping[str, JSONValue] | JSONValue) -> JSONValue:
+    """A dict for the validator, which takes JSON types only."""
+    if isinstance(document, Mapping) and not isinstance(document, dict):
+        return dict(document)
+    return document
 
 
 def _refs(node: JSONValue) -> Iterator[str]:

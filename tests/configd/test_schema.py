@@ -3,6 +3,7 @@ import json
 import pytest
 
 from configd.errors import FieldViolation, InvalidSchema, SchemaViolation
+from configd.model import DocumentView, Entry
 from configd.schema import compile_schema
 
 DB_SCHEMA = """{
@@ -161,6 +162,14 @@ def test_checking_a_change_agrees_with_checking_the_whole_document(
     assert schema.violations(before) == ()
     changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     assert schema.is_valid_change(after, changed) == (schema.violations(after) == ())
+    # Writes pass the document as a view over the namespace's entries, not a built dict.
+    view = DocumentView({k: Entry(json.dumps(v), v, 1, 1, 1) for k, v in after.items()})
+    if schema.violations(after):
+        with pytest.raises(SchemaViolation) as refused:
+            schema.validate(view, what="the document", changed=changed)
+        assert refused.value.violations == schema.violations(after)
+    else:
+        schema.validate(view, what="the document", changed=changed)
 
 
 def test_only_schemas_of_the_simple_shape_are_split() -> None:
