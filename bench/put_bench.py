@@ -96,8 +96,8 @@ def client(
     """One client process: `concurrency` calls in flight on one channel."""
     import grpc
 
-    from configd_client._proto.configd.v1 import config_pb2 as pb
-    from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
+    from configd_client.wire import config_pb2 as pb
+    from configd_client.wire import config_pb2_grpc as pb_grpc
 
     async def run() -> tuple[list[float], float, float]:
         async with grpc.aio.insecure_channel(addr) as channel:
@@ -121,7 +121,7 @@ def client(
 def requests_hex(kind: str, concurrency: int, base: int, count: int) -> list[str]:
     """The requests a Node client sends in turn: the Python client's keys, one per concurrent
     caller, each with a new value on every round."""
-    from configd_client._proto.configd.v1 import config_pb2 as pb
+    from configd_client.wire import config_pb2 as pb
 
     messages = [
         pb.PutRequest(namespace=NAMESPACE, key=f"k{(base + i) % 50}", value_json=value(n))
@@ -231,8 +231,8 @@ def scenario(
 def setup(addr: str) -> None:
     import grpc
 
-    from configd_client._proto.configd.v1 import config_pb2 as pb
-    from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
+    from configd_client.wire import config_pb2 as pb
+    from configd_client.wire import config_pb2_grpc as pb_grpc
 
     async def run() -> None:
         async with grpc.aio.insecure_channel(addr) as channel:

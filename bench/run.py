@@ -236,7 +236,7 @@ def sdk_phase(
     import grpc
     import sdk_bench
 
-    from configd_client._proto.configd.v1 import config_pb2_grpc
+    from configd_client.wire import config_pb2_grpc
 
     with grpc.insecure_channel(server.grpc_addr) as channel:
         sdk_bench.prepare(config_pb2_grpc.ConfigServiceStub(channel))

@@ -39,8 +39,8 @@ from typing import Any
 import grpc
 
 from configd_client import AsyncConfigClient, ConfigClient, Snapshot
-from configd_client._proto.configd.v1 import config_pb2 as pb
-from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
+from configd_client.wire import config_pb2 as pb
+from configd_client.wire import config_pb2_grpc as pb_grpc
 
 NAMESPACE = "bench/sdk"
 KEYS = 100

@@ -38,8 +38,8 @@ import grpc.aio
 from _common import RESULTS_DIR, raise_open_files, rss_kib, summarize
 
 from configd.testing import ConfigdProcess
-from configd_client._proto.configd.v1 import config_pb2 as pb
-from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
+from configd_client.wire import config_pb2 as pb
+from configd_client.wire import config_pb2_grpc as pb_grpc
 
 NAMESPACES = [f"soak/svc-{i:02d}" for i in range(20)]
 KEYS = [f"k{i:02d}" for i in range(50)]

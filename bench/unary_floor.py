@@ -106,7 +106,7 @@ def node_client(
 
 def sqlite_put_cpu_us(puts: int) -> float:
     """CPU per durable put: configd's tables, PUTS_PER_TRANSACTION puts per transaction."""
-    from configd.storage.migrations import MIGRATIONS
+    from configd.storage.sqlite.migrations import MIGRATIONS
 
     namespace = "bench/payments"
     with tempfile.TemporaryDirectory() as tmp:

@@ -92,7 +92,7 @@ async def _client(conn: Connection, addr: str, count: int, first: int) -> None:
     import grpc
     import grpc.aio
 
-    from configd_client._proto.configd.v1 import config_pb2 as pb
+    from configd_client.wire import config_pb2 as pb
 
     loop = asyncio.get_running_loop()
     request = pb.WatchRequest(namespaces=[NAMESPACE], send_snapshot=True).SerializeToString()
@@ -225,9 +225,9 @@ def run_once(
     the server during the write phase and writes collapsed stacks there."""
     import grpc
 
-    from configd_client._proto.configd.v1 import admin_pb2, admin_pb2_grpc
-    from configd_client._proto.configd.v1 import config_pb2 as pb
-    from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
+    from configd_client.wire import admin_pb2, admin_pb2_grpc
+    from configd_client.wire import config_pb2 as pb
+    from configd_client.wire import config_pb2_grpc as pb_grpc
 
     raise_open_files(watchers + 4096)
     # No progress messages during the run: every message a watcher gets is measured.

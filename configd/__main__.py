@@ -1,3 +1,3 @@
-from configd.cli import main
+from configd.server.cli import main
 
 main()

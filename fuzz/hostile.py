@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 from hypothesis import strategies as st
 
-from configd_client._proto.configd.v1 import admin_pb2, config_pb2
+from configd_client.wire import admin_pb2, config_pb2
 
 CALL_DEADLINE = 5.0
 BASE = "h/base"

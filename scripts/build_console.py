@@ -1,4 +1,4 @@
-"""Build the web console (clients/web) into the Python package (configd/console/static).
+"""Build the web console (clients/web) into the Python package (configd/http/console/static).
 
     python scripts/build_console.py          # npm ci if needed, codegen, typecheck, bundle
     python scripts/build_console.py --check  # exit 1 if committed code or bundle is stale
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "clients" / "web"
 GEN_DIR = WEB / "src" / "gen"
 STATIC_SRC = WEB / "static"
-OUT_DIR = ROOT / "configd" / "console" / "static"
+OUT_DIR = ROOT / "configd" / "http" / "console" / "static"
 PROTO_DIR = ROOT / "protos"
 # Browser code decodes google.rpc error details (BadRequest field violations) too.
 PROTOS = [

@@ -3,9 +3,10 @@
     python scripts/gen_protos.py          # regenerate
     python scripts/gen_protos.py --check  # exit 1 if the committed code is stale
 
-The code lives in configd_client._proto so that both the server and the SDK import it
-without the SDK importing the server. protoc names modules after the .proto path
-(`configd.v1`), which would collide with the server package, so imports are re-rooted.
+The code lives in configd_client.wire.proto (re-exported by configd_client.wire) so that
+both the server and the SDK import it without the SDK importing the server. protoc names
+modules after the .proto path (`configd.v1`), which would collide with the server package,
+so imports are re-rooted.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "protos"
-OUT_DIR = ROOT / "clients" / "python" / "configd_client" / "_proto"
-PACKAGE = "configd_client._proto"
+OUT_DIR = ROOT / "clients" / "python" / "configd_client" / "wire" / "proto"
+PACKAGE = "configd_client.wire.proto"
 
 
 def generate(out_dir: Path) -> None:
@@ -51,7 +52,7 @@ def generate(out_dir: Path) -> None:
 
 def is_stale() -> bool:
     with tempfile.TemporaryDirectory() as tmp:
-        fresh = Path(tmp) / "_proto"
+        fresh = Path(tmp) / "proto"
         generate(fresh)
         fresh_files = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
         committed = {

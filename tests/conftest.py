@@ -11,7 +11,7 @@ import grpc.aio
 import pytest
 
 from configd.testing import ConfigdProcess
-from configd_client._proto.configd.v1 import admin_pb2_grpc, config_pb2_grpc
+from configd_client.wire import admin_pb2_grpc, config_pb2_grpc
 
 
 @pytest.fixture

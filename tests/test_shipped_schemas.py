@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from configd.schema import compile_schema
+from configd.core.schema import compile_schema
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 

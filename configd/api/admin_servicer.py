@@ -10,12 +10,12 @@ from typing import Any, TypeAlias
 
 from configd import __version__
 from configd.api.token_servicer import TokenServicer
-from configd.backup import BackupInfo, temporary_backup_path
-from configd.errors import Unavailable
-from configd.service import ConfigService
-from configd.watch import WatchHub
-from configd_client._proto.configd.v1 import admin_pb2 as pb
-from configd_client._proto.configd.v1 import admin_pb2_grpc as pb_grpc
+from configd.core.errors import Unavailable
+from configd.storage.sqlite.backup import BackupInfo, temporary_backup_path
+from configd.store.service import ConfigService
+from configd.watch.hub import WatchHub
+from configd_client.wire import admin_pb2 as pb
+from configd_client.wire import admin_pb2_grpc as pb_grpc
 
 # grpc ships no type information: its context is Any to the type checker.
 Context: TypeAlias = Any

@@ -27,12 +27,12 @@ from typing import Any
 from configd.api import identity
 from configd.api.decoding import Undecodable
 from configd.api.method import Handler, behavior_of, is_streaming, with_behavior
-from configd.auth.roles import Role, covers, covers_some
-from configd.auth.tokens import Token, TokenRegistry
-from configd.errors import LimitExceeded, PermissionDenied, Unauthenticated
-from configd.limits import Limits
-from configd.ratelimit import RateLimiter
-from configd.watch import WatchHub
+from configd.api.ratelimit import RateLimiter
+from configd.core.errors import LimitExceeded, PermissionDenied, Unauthenticated
+from configd.core.limits import Limits
+from configd.core.roles import Role, covers, covers_some
+from configd.store.tokens import Token, TokenRegistry
+from configd.watch.hub import WatchHub
 
 Scopes = Callable[[Any], Iterable[str]]
 

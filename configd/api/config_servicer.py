@@ -7,10 +7,10 @@ from typing import Any, TypeAlias
 
 from configd.api import convert
 from configd.api.identity import author, stream_guard
-from configd.service import ConfigService
-from configd.watch import WatchHub
-from configd_client._proto.configd.v1 import config_pb2 as pb
-from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
+from configd.store.service import ConfigService
+from configd.watch.hub import WatchHub
+from configd_client.wire import config_pb2 as pb
+from configd_client.wire import config_pb2_grpc as pb_grpc
 
 # grpc ships no type information: its context is Any to the type checker.
 Context: TypeAlias = Any

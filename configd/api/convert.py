@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from configd.errors import InvalidArgument
-from configd.model import (
+from configd.core.errors import InvalidArgument
+from configd.core.model import (
     ChangeSet,
     KeyAbsent,
     KeyChange,
@@ -20,7 +20,7 @@ from configd.model import (
     TxnPut,
     WriteResult,
 )
-from configd_client._proto.configd.v1 import config_pb2 as pb
+from configd_client.wire import config_pb2 as pb
 
 
 def namespace_info(namespace: Namespace) -> pb.NamespaceInfo:

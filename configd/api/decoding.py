@@ -16,7 +16,7 @@ from typing import Any
 from google.protobuf.message import DecodeError, Message
 
 from configd.api.method import Handler, behavior_of, with_behavior
-from configd.errors import ConfigdError, InvalidArgument, LimitExceeded
+from configd.core.errors import ConfigdError, InvalidArgument, LimitExceeded
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ import grpc
 import grpc.aio
 
 from configd.api.method import Handler, behavior_of, with_behavior
-from configd.errors import ConfigdError
-from configd_client._status import to_grpc_status
+from configd.core.errors import ConfigdError
+from configd_client.wire.status import to_grpc_status
 
 log = logging.getLogger("configd.api")
 

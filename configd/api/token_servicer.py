@@ -9,12 +9,12 @@ from typing import Any, TypeAlias
 
 from configd.api import convert
 from configd.api.identity import author
-from configd.auth.roles import Grant, Role
-from configd.auth.tokens import Token, TokenRegistry
-from configd.errors import InvalidArgument
-from configd.limits import Limits
-from configd.names import check_prefix
-from configd_client._proto.configd.v1 import admin_pb2 as pb
+from configd.core.errors import InvalidArgument
+from configd.core.limits import Limits
+from configd.core.names import check_prefix
+from configd.core.roles import Grant, Role
+from configd.store.tokens import Token, TokenRegistry
+from configd_client.wire import admin_pb2 as pb
 
 Context: TypeAlias = Any
 

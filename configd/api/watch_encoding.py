@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from configd.api import convert
-from configd.model import ChangeSet, Namespace
-from configd_client._proto.configd.v1 import config_pb2 as pb
+from configd.core.model import ChangeSet, Namespace
+from configd_client.wire import config_pb2 as pb
 
 
 class ProtoEncoder:

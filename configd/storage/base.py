@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from configd.model import ChangeSet, Namespace, SchemaVersion
+from configd.core.model import ChangeSet, Namespace, SchemaVersion
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,9 @@ import grpc
 import grpc.aio
 
 from configd.testing import ConfigdProcess
-from configd_client._proto.configd.v1 import admin_pb2, admin_pb2_grpc
-from configd_client._proto.configd.v1 import config_pb2 as pb
-from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
+from configd_client.wire import admin_pb2, admin_pb2_grpc
+from configd_client.wire import config_pb2 as pb
+from configd_client.wire import config_pb2_grpc as pb_grpc
 
 NAMESPACE_PREFIX = "crash/"
 

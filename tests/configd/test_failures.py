@@ -23,8 +23,8 @@ import grpc.aio
 import pytest
 
 from configd.testing import ConfigdProcess
-from configd_client._proto.configd.v1 import config_pb2 as pb
-from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
+from configd_client.wire import config_pb2 as pb
+from configd_client.wire import config_pb2_grpc as pb_grpc
 
 
 def _mount(*args: str) -> None:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 
-from configd_client._proto.configd.v1 import config_pb2 as pb
-from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
+from configd_client.wire import config_pb2 as pb
+from configd_client.wire import config_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
     from configd.testing import ConfigdProcess

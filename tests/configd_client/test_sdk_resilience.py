@@ -18,7 +18,7 @@ from configd_client import (
     Snapshot,
     Unavailable,
 )
-from configd_client._proto.configd.v1 import admin_pb2, admin_pb2_grpc
+from configd_client.wire import admin_pb2, admin_pb2_grpc
 
 if TYPE_CHECKING:
     from configd.testing import ConfigdProcess

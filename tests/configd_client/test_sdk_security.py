@@ -19,9 +19,9 @@ from configd_client import (
     Unauthenticated,
 )
 from configd_client._channel import ConnectOptions, open_channel
-from configd_client._proto.configd.v1 import config_pb2 as pb
-from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
-from configd_client._status import from_rpc_error
+from configd_client.wire import config_pb2 as pb
+from configd_client.wire import config_pb2_grpc as pb_grpc
+from configd_client.wire.status import from_rpc_error
 from tests.pki import Pki, make_pki
 
 

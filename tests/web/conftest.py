@@ -18,7 +18,7 @@ from configd.testing import ConfigdProcess
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-STATIC = Path(__file__).resolve().parents[2] / "configd" / "console" / "static"
+STATIC = Path(__file__).resolve().parents[2] / "configd" / "http" / "console" / "static"
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

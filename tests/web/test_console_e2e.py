@@ -12,8 +12,8 @@ import pytest
 from web_helpers import configctl, require_browser
 
 from configd.testing import ConfigdProcess
-from configd_client._proto.configd.v1 import config_pb2 as pb
-from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
+from configd_client.wire import config_pb2 as pb
+from configd_client.wire import config_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator

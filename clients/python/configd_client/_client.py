@@ -37,8 +37,6 @@ import grpc.aio
 from configd_client import _cache
 from configd_client._backoff import Backoff
 from configd_client._channel import ConnectOptions, TLSOptions, open_channel
-from configd_client._proto.configd.v1 import config_pb2 as pb
-from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
 from configd_client._snapshot import (
     JSONValue,
     Snapshot,
@@ -50,7 +48,6 @@ from configd_client._snapshot import (
     parse_json,
 )
 from configd_client._state import ClientState, ClientStatus
-from configd_client._status import from_rpc_error
 from configd_client._validate import DocumentChecker
 from configd_client.errors import (
     ConfigdError,
@@ -61,6 +58,9 @@ from configd_client.errors import (
     Unauthenticated,
     Unavailable,
 )
+from configd_client.wire import config_pb2 as pb
+from configd_client.wire import config_pb2_grpc as pb_grpc
+from configd_client.wire.status import from_rpc_error
 
 T = TypeVar("T")
 

@@ -3,7 +3,7 @@
 The server validates every write; the client checks again before it publishes a document, so
 a service never swaps to values that break the schema it received (a server bug, an older
 server, or the application's own stricter `schemas=` override). It uses the very validator
-the server uses (configd_client._schema), so both judge a document the same way. Validators
+the server uses (configd_client.wire.schema), so both judge a document the same way. Validators
 are compiled once per schema text. A remote `$ref` is never fetched: it fails as a violation.
 """
 
@@ -13,8 +13,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from configd_client._schema import DocumentSchema
 from configd_client.errors import FieldViolation, InvalidSchema, SchemaViolation
+from configd_client.wire.schema import DocumentSchema
 
 MAX_VIOLATIONS = 10
 _MAX_COMPILED = 64

@@ -17,10 +17,10 @@ import pytest
 
 from configd.api.auth import ACCESS, DEFAULT_ACCESS, access_for
 from configd.testing import ConfigdProcess
-from configd_client._proto.configd.v1 import admin_pb2, admin_pb2_grpc
-from configd_client._proto.configd.v1 import config_pb2 as pb
-from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
-from tests.configd.grpcweb import grpcweb_helpers as web
+from configd_client.wire import admin_pb2, admin_pb2_grpc
+from configd_client.wire import config_pb2 as pb
+from configd_client.wire import config_pb2_grpc as pb_grpc
+from tests.configd.http.grpcweb import grpcweb_helpers as web
 
 NS = "m/x"
 DENIED = grpc.StatusCode.PERMISSION_DENIED

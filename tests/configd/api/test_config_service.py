@@ -15,10 +15,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from configd.testing import ConfigdProcess
 from configd_client import errors
-from configd_client._proto.configd.v1 import admin_pb2
-from configd_client._proto.configd.v1 import config_pb2 as pb
-from configd_client._proto.configd.v1 import config_pb2_grpc as pb_grpc
-from configd_client._status import from_rpc_error
+from configd_client.wire import admin_pb2
+from configd_client.wire import config_pb2 as pb
+from configd_client.wire import config_pb2_grpc as pb_grpc
+from configd_client.wire.status import from_rpc_error
 
 DB_SCHEMA = json.dumps(
     {

@@ -7,7 +7,7 @@ import pytest
 from google.rpc import code_pb2
 
 from configd_client import errors
-from configd_client._status import from_rpc_error, to_grpc_status, to_status
+from configd_client.wire.status import from_rpc_error, to_grpc_status, to_status
 
 EXPECTED_CODES: dict[type[errors.ConfigdError], str] = {
     errors.ConfigdError: "INTERNAL",

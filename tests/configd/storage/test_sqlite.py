@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from configd.errors import StorageFailure
-from configd.model import ChangeSet, Entry, KeyChange, SchemaVersion, WriteKind
-from configd.storage.migrations import MIGRATIONS
-from configd.storage.sqlite import DB_FILE, SQLiteOptions, SQLiteStorage, Synchronous
+from configd.core.errors import StorageFailure
+from configd.core.model import ChangeSet, Entry, KeyChange, SchemaVersion, WriteKind
+from configd.storage.sqlite.migrations import MIGRATIONS
+from configd.storage.sqlite.store import DB_FILE, SQLiteOptions, SQLiteStorage, Synchronous
 
 SCHEMA = SchemaVersion(1, '{"type":"object"}', 1)
 

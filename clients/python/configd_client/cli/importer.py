@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from configd_client._proto.configd.v1 import config_pb2
-from configd_client._schema import DocumentSchema
 from configd_client.cli import diffs, documents, output
 from configd_client.cli.exits import CliFailure, ExitCode, violation_lines
 from configd_client.cli.session import Session
 from configd_client.errors import FieldViolation, NamespaceNotFound, PreconditionFailed
+from configd_client.wire import config_pb2
+from configd_client.wire.schema import DocumentSchema
 
 
 @dataclass(frozen=True, slots=True)

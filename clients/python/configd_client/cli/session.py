@@ -1,7 +1,7 @@
 """One connection to configd for one command: settings, stubs, and error translation.
 
 Every RPC goes through `Session.call`, so a failed call always surfaces as the typed
-`ConfigdError` from `configd_client._status`, never as a raw grpc exception.
+`ConfigdError` from `configd_client.wire.status`, never as a raw grpc exception.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import grpc
 import grpc.aio
 
 from configd_client._channel import ConnectOptions, open_channel
-from configd_client._proto.configd.v1 import config_pb2, config_pb2_grpc
-from configd_client._status import from_rpc_error
 from configd_client.errors import ConfigdError
+from configd_client.wire import config_pb2, config_pb2_grpc
+from configd_client.wire.status import from_rpc_error
 
 T = TypeVar("T")
 

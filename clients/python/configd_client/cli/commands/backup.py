@@ -11,12 +11,12 @@ import click
 import grpc
 
 from configd_client._channel import open_channel
-from configd_client._proto.configd.v1 import admin_pb2, admin_pb2_grpc
 from configd_client.cli import output
 from configd_client.cli.context import settings
 from configd_client.cli.exits import CliFailure, ExitCode, failure_from
 from configd_client.cli.session import Settings, translate
 from configd_client.errors import ConfigdError
+from configd_client.wire import admin_pb2, admin_pb2_grpc
 
 
 async def _download(current: Settings, partial: Path) -> tuple[int, int]:

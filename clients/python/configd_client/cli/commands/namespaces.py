@@ -6,10 +6,10 @@ from typing import Any
 
 import click
 
-from configd_client._proto.configd.v1 import config_pb2
 from configd_client.cli import documents, output
 from configd_client.cli.context import execute, message_option, output_option, settings
 from configd_client.cli.session import Session
+from configd_client.wire import config_pb2
 
 
 @click.group()

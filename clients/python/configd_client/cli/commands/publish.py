@@ -13,7 +13,6 @@ from typing import Any
 
 import click
 
-from configd_client._proto.configd.v1 import config_pb2
 from configd_client.cli import diffs, documents, output
 from configd_client.cli.context import (
     confirm,
@@ -26,6 +25,7 @@ from configd_client.cli.context import (
 from configd_client.cli.exits import CliFailure, ExitCode, violation_lines
 from configd_client.cli.session import Session, Settings
 from configd_client.errors import FieldViolation, PreconditionFailed
+from configd_client.wire import config_pb2
 
 
 @dataclass(frozen=True, slots=True)

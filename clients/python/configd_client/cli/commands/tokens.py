@@ -10,12 +10,12 @@ import click
 import grpc
 
 from configd_client._channel import open_channel
-from configd_client._proto.configd.v1 import admin_pb2, admin_pb2_grpc
 from configd_client.cli import output
 from configd_client.cli.context import output_option, settings
 from configd_client.cli.exits import failure_from
 from configd_client.cli.session import Settings, translate
 from configd_client.errors import ConfigdError
+from configd_client.wire import admin_pb2, admin_pb2_grpc
 
 _ROLES = {"read": admin_pb2.ROLE_READ, "write": admin_pb2.ROLE_WRITE, "admin": admin_pb2.ROLE_ADMIN}
 _ROLE_NAMES = {wire: name for name, wire in _ROLES.items()}

@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from configd_client._proto.configd.v1 import config_pb2
 from configd_client.cli import archive, consul, diffs, importer, output
 from configd_client.cli.context import (
     confirm,
@@ -20,6 +19,7 @@ from configd_client.cli.context import (
     yes_option,
 )
 from configd_client.cli.session import Session, Settings
+from configd_client.wire import config_pb2
 
 FORMAT_CHOICE = click.Choice(["json", "yaml"])
 

@@ -12,13 +12,13 @@ from typing import Any
 
 import click
 
-from configd_client._proto.configd.v1 import config_pb2
 from configd_client.cli import diffs, output
 from configd_client.cli.commands.history import change_set, kind_name
 from configd_client.cli.context import execute, output_option, settings
 from configd_client.cli.exits import ExitCode
 from configd_client.cli.session import Session, Settings
 from configd_client.errors import Unavailable
+from configd_client.wire import config_pb2
 
 MAX_BACKOFF = 5.0
 

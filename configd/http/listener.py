@@ -1,0 +1,48 @@
+"""The HTTP listener: health, metrics, gRPC-Web and the console, on one aiohttp app."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from configd.http import console, grpcweb
+from configd.store.service import ConfigService
+
+
+class HttpListener:
+    def __init__(
+        self, service: ConfigService, *, grpc_target: str, cors_origins: Sequence[str]
+    ) -> None:
+        self._service = service
+        self.app = web.Application()
+        self.app.router.add_get("/healthz", self._healthz)
+        self.grpc_target = grpc_target
+        self.cors_origins = tuple(cors_origins)
+        grpcweb.add_routes(self.app, grpc_target=grpc_target, cors_origins=self.cors_origins)
+        console.add_routes(self.app)
+        self._runner: web.AppRunner | None = None
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "revision": self._service.revision})
+
+    async def start(self, listen: str, *, ssl_context: ssl.SSLContext | None = None) -> str:
+        """Bind `listen` (host:port, port 0 picks one); returns the bound host:port. With
+        `ssl_context` it serves HTTPS (configd.server.tls)."""
+        host, _, port = listen.rpartition(":")
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, host or "0.0.0.0", int(port), reuse_address=True, ssl_context=ssl_context
+        )
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        bound = sockets[0].getsockname()[1] if sockets else int(port)
+        return f"{host or '0.0.0.0'}:{bound}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -1,0 +1,299 @@
+"""Assembling and running a configd server: storage, service, gRPC and HTTP listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import gc
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from configd import __version__
+from configd.api.admin_servicer import AdminServicer
+from configd.api.auth import Guard
+from configd.api.config_servicer import ConfigServicer
+from configd.api.handlers import generic_handler
+from configd.api.token_servicer import TokenServicer
+from configd.api.watch_encoding import ProtoEncoder
+from configd.core.errors import StorageFailure
+from configd.core.limits import Limits
+from configd.http import status
+from configd.http.listener import HttpListener
+from configd.server.metrics import ServerMetrics
+from configd.server.tls import ServerTLS, TLSFiles
+from configd.storage.sqlite.backup import backup_database
+from configd.storage.sqlite.store import DB_FILE, SQLiteOptions, SQLiteStorage
+from configd.storage.sqlite.tokens import SQLiteTokenStore
+from configd.store.compactor import Compactor, Retention
+from configd.store.service import ConfigService
+from configd.store.tokens import TokenRegistry
+from configd.watch.hub import WatchHub, WatchOptions
+from configd_client.wire import admin_pb2, config_pb2
+
+log = logging.getLogger("configd")
+
+CONFIG_SERVICE = config_pb2.DESCRIPTOR.services_by_name["ConfigService"]
+ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"]
+SERVICE_NAMES = (CONFIG_SERVICE.full_name, ADMIN_SERVICE.full_name)
+
+
+def _tune_gc() -> None:
+    """Start-up objects (modules, the loaded state) never need scanning again, and a watch
+    fan-out allocates many short-lived objects: fewer young collections save CPU there."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    data_dir: Path = Path("data")
+    listen: str = "127.0.0.1:7700"
+    http_listen: str = "127.0.0.1:7701"
+    limits: Limits = field(default_factory=Limits)
+    sqlite: SQLiteOptions = field(default_factory=SQLiteOptions)
+    cors_origins: tuple[str, ...] = ()
+    watch: WatchOptions = field(default_factory=WatchOptions)
+    retention: Retention = field(default_factory=Retention)
+    # Security (configd.auth, configd.server.tls): auth off only by an explicit --no-auth.
+    auth: bool = True
+    admin_token: str | None = None
+    tls: TLSFiles | None = None
+
+
+class State(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    CLOSED = "closed"
+
+
+class ConfigdServer:
+    """One configd process's server. `async with ConfigdServer(config) as server: ...`"""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.service = ConfigService(SQLiteStorage(config.data_dir, config.sqlite), config.limits)
+        self.hub: WatchHub | None = None
+        self._compactor: Compactor | None = None
+        self._grpc: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()
+        self._http: HttpListener | None = None
+        self._state = State.NEW
+        self.grpc_address = ""
+        self.http_address = ""
+        self.metrics: ServerMetrics | None = None
+        self._ready = False
+        self._started = time.monotonic()
+        self._reload_hooks: list[Callable[[], None]] = []
+        self.tokens = TokenRegistry(SQLiteTokenStore(config.data_dir))
+        self.admin_token_file: Path | None = None
+        self.tls = ServerTLS(config.tls) if config.tls is not None else None
+        if self.tls is not None:
+            self.add_reload_hook(self.tls.reload)
+        self._private_dir: Path | None = None
+        self._gateway_target = ""
+
+    async def __aenter__(self) -> ConfigdServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self._state is not State.NEW:
+            raise RuntimeError(f"server is {self._state.value}; create a new one to start")
+        self._state = State.RUNNING
+        try:
+            await self.service.open()
+            _tune_gc()
+            await self._open_auth()
+            self.hub = WatchHub(self.service, ProtoEncoder(), self.config.watch)
+            self.metrics = ServerMetrics(self.service, self.hub, self.config.data_dir)
+            self._compactor = Compactor(self.service, self.config.retention)
+            self._compactor.start()
+            await self._start_grpc(self.hub)
+            self._http = HttpListener(
+                self.service,
+                grpc_target=self._gateway_target or self.grpc_address,
+                cors_origins=self.config.cors_origins,
+            )
+            status.add_routes(
+                self._http.app,
+                metrics=self.metrics,
+                ready=lambda: self.ready,
+                configz=self.configz,
+            )
+            self.http_address = await self._http.start(
+                self.config.http_listen,
+                ssl_context=self.tls.ssl_context() if self.tls is not None else None,
+            )
+        except BaseException:
+            await self.stop()
+            raise
+        for name in (*SERVICE_NAMES, ""):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._ready = True
+
+    @property
+    def ready(self) -> bool:
+        """Storage open and gRPC serving; False from the moment a stop begins."""
+        return self._ready and self._state is State.RUNNING
+
+    def configz(self) -> Mapping[str, Any]:
+        """What /debug/configz shows an operator."""
+        hub = self.hub
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "uptime_seconds": round(time.monotonic() - self._started, 3),
+            "state": self._state.value,
+            "ready": self.ready,
+            "revision": self.service.revision,
+            "compact_revision": self.service.compact_revision,
+            "namespaces": len(self.service.namespaces),
+            "watchers": hub.watcher_count if hub is not None else 0,
+            "data_dir": str(self.config.data_dir.resolve()),
+            "grpc_address": self.grpc_address,
+            "http_address": self.http_address,
+            "log_level": logging.getLevelName(logging.getLogger().level).lower(),
+            "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
+            "limits": dataclasses.asdict(self.config.limits),
+            "watch": dataclasses.asdict(self.config.watch),
+            "retention": dataclasses.asdict(self.config.retention),
+            "sqlite": {
+                "synchronous": self.config.sqlite.synchronous.value.lower(),
+                "busy_timeout_ms": self.config.sqlite.busy_timeout_ms,
+            },
+        }
+
+    def add_reload_hook(self, hook: Callable[[], None]) -> None:
+        """Run `hook` on every reload (SIGHUP): log level, TLS certificates, ..."""
+        self._reload_hooks.append(hook)
+
+    def reload(self) -> None:
+        """Run every reload hook; one failing hook is logged and does not stop the others."""
+        log.info("reloading (%d hooks)", len(self._reload_hooks))
+        for hook in self._reload_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("reload hook %r failed", hook)
+
+    async def _open_auth(self) -> None:
+        await self.tokens.open()
+        if not self.config.auth:
+            log.warning(
+                "authentication is OFF (--no-auth): anyone who can reach %s and %s can read "
+                "and change every namespace; use it only on loopback",
+                self.config.listen,
+                self.config.http_listen,
+            )
+            return
+        self.admin_token_file = await self.tokens.bootstrap(
+            self.config.data_dir, self.config.admin_token
+        )
+
+    def _add_ports(self, server: grpc.aio.Server) -> int:
+        """Bind the listener (TLS if configured); returns the port. With TLS, the gRPC-Web
+        gateway reaches the server over a Unix socket in a private (0700) directory instead,
+        so it needs no client certificate; tokens are still checked on every call."""
+        self._gateway_target = ""
+        if self.tls is None:
+            return int(server.add_insecure_port(self.config.listen))
+        bound = int(server.add_secure_port(self.config.listen, self.tls.grpc_credentials()))
+        private = self.config.data_dir / "run"
+        if len(str(private.resolve())) > 90:  # Unix socket paths are limited to ~107 bytes
+            private = Path(tempfile.mkdtemp(prefix="configd-"))
+        private.mkdir(mode=0o700, exist_ok=True)
+        private.chmod(0o700)
+        self._private_dir = private
+        socket_path = private.resolve() / "grpc.sock"
+        socket_path.unlink(missing_ok=True)  # left by a killed server
+        target = f"unix:{socket_path}"
+        if server.add_insecure_port(target) == 0:
+            raise StorageFailure(f"cannot listen on {target} for the gRPC-Web gateway")
+        self._gateway_target = target
+        return bound
+
+    async def _start_grpc(self, hub: WatchHub) -> None:
+        limits = self.config.limits
+        server = grpc.aio.server(
+            options=[
+                # Over max_request_bytes is refused by api.decoding, naming the limit; this
+                # hard cap only bounds what is read before that check.
+                ("grpc.max_receive_message_length", 2 * limits.max_request_bytes),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                ("grpc.so_reuseport", 0),
+                # channelz keeps per-connection bookkeeping nobody here reads (~0.5 KiB/watcher).
+                ("grpc.enable_channelz", 0),
+            ],
+        )
+        admin = AdminServicer(
+            self.service,
+            hub,
+            data_dir=str(self.config.data_dir),
+            started=time.monotonic(),
+            backup=lambda dest: backup_database(self.config.data_dir / DB_FILE, dest),
+            tokens=TokenServicer(self.tokens, limits),
+        )
+        requests = self.metrics.requests if self.metrics is not None else None
+        guard = Guard(self.tokens, limits, hub) if self.config.auth else None
+        checks: dict[str, Any] = {"guard": guard, "max_request_bytes": limits.max_request_bytes}
+        server.add_generic_rpc_handlers(
+            (
+                generic_handler(
+                    ConfigServicer(self.service, hub), CONFIG_SERVICE, requests, **checks
+                ),
+                generic_handler(admin, ADMIN_SERVICE, requests, **checks),
+            )
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        host = self.config.listen.rpartition(":")[0]
+        try:
+            bound = self._add_ports(server)
+        except RuntimeError as exc:
+            raise StorageFailure(f"cannot listen on {self.config.listen}: {exc}") from exc
+        if bound == 0:
+            raise StorageFailure(
+                f"cannot listen on {self.config.listen}: the address is in use or invalid"
+            )
+        self.grpc_address = f"{host or '0.0.0.0'}:{bound}"
+        self._grpc = server
+        await server.start()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting calls, let in-flight ones finish (up to `grace` s), close storage."""
+        if self._state is State.CLOSED:
+            return
+        self._state = State.CLOSED
+        self._ready = False
+        await self._health.enter_graceful_shutdown()
+        if self._compactor is not None:
+            await self._compactor.stop()
+        if self.hub is not None:
+            self.hub.close()
+        if self._http is not None:
+            await self._http.stop()
+        if self._grpc is not None:
+            await self._grpc.stop(grace)
+        await self.tokens.close()
+        await self.service.close()
+        if self._private_dir is not None:
+            shutil.rmtree(self._private_dir, ignore_errors=True)

@@ -1,0 +1,262 @@
+"""The `configd` command: `configd serve` runs the server."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+
+from configd import __version__
+from configd.core.errors import ConfigdError
+from configd.core.limits import Limits
+from configd.server import logs
+from configd.server.app import ConfigdServer, ServerConfig
+from configd.server.security_options import SecurityOptions, security_options
+from configd.storage.sqlite.backup import RestoreError, restore
+from configd.storage.sqlite.store import SQLiteOptions, Synchronous
+from configd.store.compactor import Retention
+from configd.watch.hub import WatchOptions
+
+log = logging.getLogger("configd")
+
+
+def _limit_options(command: Any) -> Any:
+    """One --max-... flag per Limits field, so the limits are declared once."""
+    for field in reversed(dataclasses.fields(Limits)):
+        default = field.default
+        command = click.option(
+            "--" + field.name.replace("_", "-"),
+            field.name,
+            type=click.IntRange(min=1),
+            default=default,
+            show_default=True,
+            help=f"limit: {field.name.replace('_', ' ')}",
+        )(command)
+    return command
+
+
+@click.group()
+@click.version_option(__version__, prog_name="configd")
+def main() -> None:
+    """configd: a lightweight dynamic configuration center."""
+
+
+@main.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("data"),
+    show_default=True,
+    help="Directory of the SQLite database.",
+)
+@click.option(
+    "--listen",
+    default="127.0.0.1:7700",
+    show_default=True,
+    help="gRPC address (host:port; port 0 picks a free port).",
+)
+@click.option(
+    "--http-listen",
+    default="127.0.0.1:7701",
+    show_default=True,
+    help="HTTP address for gRPC-Web, the console (/ui), /metrics and /healthz.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    default="text",
+    show_default=True,
+    help="text for people; json for one JSON object per line with structured fields.",
+)
+@click.option(
+    "--log-level-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="File naming the log level (debug|info|warning|error); read at start and on "
+    "SIGHUP, overriding --log-level.",
+)
+@click.option(
+    "--synchronous",
+    type=click.Choice(["full", "normal"]),
+    default="full",
+    show_default=True,
+    help="SQLite durability. 'normal' is faster but a power loss (not a process "
+    "crash) can lose the last acknowledged writes.",
+)
+@click.option(
+    "--watch-progress-interval",
+    type=click.FloatRange(min=0.05),
+    default=5.0,
+    show_default=True,
+    help="Seconds of quiet after which a watch stream gets a progress message.",
+)
+@click.option(
+    "--watch-buffer",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Change sets buffered per watcher before it is moved to catch-up from history.",
+)
+@click.option(
+    "--history-keep-revisions",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Keep at least the last N revisions of history (0 = no count rule).",
+)
+@click.option(
+    "--history-keep-days",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Keep history younger than this (0 = no age rule). A revision is kept if either "
+    "rule keeps it; with both 0 history is never compacted.",
+)
+@click.option(
+    "--compaction-interval",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds between retention checks.",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    help="Browser origin allowed to call gRPC-Web (repeatable; none by default).",
+)
+@_limit_options
+@security_options
+def serve(
+    data_dir: Path,
+    listen: str,
+    http_listen: str,
+    log_level: str,
+    log_format: str,
+    log_level_file: Path | None,
+    synchronous: str,
+    watch_progress_interval: float,
+    watch_buffer: int,
+    history_keep_revisions: int,
+    history_keep_days: float,
+    compaction_interval: float,
+    cors_origins: tuple[str, ...],
+    security: SecurityOptions,
+    **limits: int,
+) -> None:
+    """Run the server.
+
+    \b
+    Example:
+      configd serve --data-dir /var/lib/configd --listen 127.0.0.1:7700
+    """
+    if log_level_file is not None and log_level_file.exists():
+        try:
+            log_level = logs.read_level_file(log_level_file)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--log-level-file") from exc
+    logs.setup(log_level, log_format)
+    config = ServerConfig(
+        data_dir=data_dir,
+        listen=listen,
+        http_listen=http_listen,
+        limits=Limits(**limits),
+        sqlite=SQLiteOptions(synchronous=Synchronous(synchronous.upper())),
+        cors_origins=cors_origins,
+        watch=WatchOptions(
+            buffer_size=watch_buffer,
+            progress_interval=watch_progress_interval,
+            max_watchers=security.max_watchers,
+        ),
+        **security.server_config(),
+        retention=Retention(
+            keep_revisions=history_keep_revisions,
+            keep_seconds=history_keep_days * 86400.0,
+            interval_seconds=compaction_interval,
+        ),
+    )
+    if synchronous == "normal":
+        log.warning("--synchronous normal: a power loss can lose acknowledged writes")
+    try:
+        run_event_loop(_serve(config, log_level_file))
+    except ConfigdError as exc:
+        click.echo(f"configd: cannot start: {exc.detail}", err=True)
+        sys.exit(1)
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop where it is installed (not on Windows), else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
+async def _serve(config: ServerConfig, log_level_file: Path | None = None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with ConfigdServer(config) as server:
+        if log_level_file is not None:
+            server.add_reload_hook(logs.LevelReloader(log_level_file))
+        loop.add_signal_handler(signal.SIGHUP, server.reload)
+        click.echo(f"configd: grpc listening on {server.grpc_address}")
+        scheme = "https" if server.tls is not None else "http"
+        click.echo(f"configd: http listening on {scheme}://{server.http_address}")
+        click.echo(f"configd: data in {config.data_dir.resolve()}")
+        if server.admin_token_file is not None:
+            click.echo(f"configd: admin token written to {server.admin_token_file} (mode 0600)")
+        sys.stdout.flush()
+        await stop.wait()
+        log.info("stopping: finishing in-flight calls")
+    log.info("stopped")
+
+
+@main.command(name="restore")
+@click.argument("backup", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Data directory to restore into (new or empty, unless --force).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the database of a non-empty data directory; the old one is kept, renamed.",
+)
+def restore_command(backup: Path, data_dir: Path, force: bool) -> None:
+    """Restore a backup (from `configctl backup FILE`) into a data directory.
+
+    The file is checked first (SQLite integrity_check, a configd schema version this configd
+    understands); the server must not be running on the directory.
+
+    \b
+    Example:
+      configd restore configd-backup.db --data-dir /var/lib/configd
+    """
+    try:
+        info = restore(backup, data_dir, force=force)
+    except RestoreError as exc:
+        click.echo(f"configd: cannot restore: {exc}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"configd: restored revision {info.revision} ({info.namespaces} namespaces, "
+        f"{info.size} bytes) into {data_dir}"
+    )

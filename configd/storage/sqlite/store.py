@@ -1,0 +1,486 @@
+"""SQLite storage (aiosqlite, WAL): the embedded default backend.
+
+Durability: `synchronous=FULL` by default, so a commit is on disk when `commit()` returns.
+Writes use one connection in a thread of its own (the service's writer task is the only caller,
+one batch at a time), and a whole transaction is a single hand-off to that thread: with one
+hand-off per statement, the event loop spent more time on thread wake-ups than on the write.
+History reads use a second, read-only aiosqlite connection, so they never wait for a write (WAL
+readers see the last committed state). sqlite3 errors become StorageFailure here and nowhere
+above.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO, Any, TypeVar
+
+import aiosqlite
+
+from configd.core.errors import StorageFailure
+from configd.core.model import (
+    ChangeSet,
+    Entry,
+    KeyChange,
+    Namespace,
+    SchemaVersion,
+    WriteKind,
+    frozen_entries,
+)
+from configd.storage.base import StoredState
+from configd.storage.sqlite.migrations import MIGRATIONS
+
+T = TypeVar("T")
+
+DB_FILE = "configd.db"
+LOCK_FILE = "configd.lock"
+
+
+class Synchronous(enum.Enum):
+    """SQLite's synchronous setting. NORMAL may lose the last commits on power loss (not on a
+    process crash): acknowledged writes could vanish, so FULL is the default."""
+
+    FULL = "FULL"
+    NORMAL = "NORMAL"
+
+
+@dataclass(frozen=True, slots=True)
+class SQLiteOptions:
+    synchronous: Synchronous = Synchronous.FULL
+    busy_timeout_ms: int = 5_000
+
+
+def _entry(value: str, create_revision: int, mod_revision: int, version: int) -> Entry:
+    return Entry(value, json.loads(value), create_revision, mod_revision, version)
+
+
+Statement = tuple[str, Sequence[Sequence[Any]]]
+
+
+def _transaction(db: sqlite3.Connection, statements: Sequence[Statement]) -> None:
+    """Run `statements` (each an executemany) as one IMMEDIATE transaction, in the writer
+    thread. All or nothing."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, rows in statements:
+            if rows:
+                db.executemany(sql, rows)
+        db.execute("COMMIT")
+    except BaseException:
+        # SQLite may already have rolled back (SQLITE_FULL, SQLITE_IOERR): a second
+        # ROLLBACK would fail and hide the real error.
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+class _WriterThread:
+    """The write connection and the one thread that uses it."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="configd-sqlite-writer")
+        self._db: sqlite3.Connection | None = None
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` with the connection, in the writer thread."""
+        db = self._db
+        if db is None:
+            raise StorageFailure("the database is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work, db)
+
+    async def open(self, path: Path, synchronous: Synchronous, busy_timeout_ms: int) -> None:
+        def connect() -> sqlite3.Connection:
+            db = sqlite3.connect(path, isolation_level=None)
+            try:
+                db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+                mode = db.execute("PRAGMA journal_mode = WAL").fetchone()
+                if mode is None or str(mode[0]).lower() != "wal":
+                    raise StorageFailure(f"cannot switch {path} to WAL mode (got {mode})")
+                db.execute(f"PRAGMA synchronous = {synchronous.value}")
+            except BaseException:
+                db.close()
+                raise
+            return db
+
+        self._db = await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+
+    async def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
+        self._executor.shutdown(wait=False)
+
+
+class SQLiteStorage:
+    """Storage in `<data_dir>/configd.db`; one process at a time (a lock file enforces it)."""
+
+    def __init__(self, data_dir: Path, options: SQLiteOptions | None = None) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / DB_FILE
+        self._options = options or SQLiteOptions()
+        self._writer: _WriterThread | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._lock: IO[bytes] | None = None
+        self._schemas: dict[tuple[str, int], SchemaVersion] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> StoredState:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageFailure(
+                f"cannot create data directory {self.data_dir}: {exc.strerror}"
+            ) from exc
+        self._take_lock()
+        try:
+            self._writer = _WriterThread()
+            await self._writer.open(
+                self.path, self._options.synchronous, self._options.busy_timeout_ms
+            )
+            await self._migrate(self._writer)
+            self._reader = await self._connect_reader()
+            return await self._load()
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StorageFailure(
+                f"cannot open database {self.path}: {exc}; check that it is a configd "
+                "database and that the directory is writable"
+            ) from exc
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                await self._reader.close()
+        if self._writer is not None:
+            await self._writer.close()
+        self._reader = self._writer = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def _take_lock(self) -> None:
+        try:
+            lock = open(self.data_dir / LOCK_FILE, "ab")  # noqa: SIM115 (held until close)
+        except OSError as exc:
+            raise StorageFailure(
+                f"cannot open lock file in {self.data_dir}: {exc.strerror}"
+            ) from exc
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise StorageFailure(
+                f"another configd process is using the data directory {self.data_dir}; "
+                "stop it or choose another --data-dir"
+            ) from None
+        self._lock = lock
+
+    async def _connect_reader(self) -> aiosqlite.Connection:
+        connection = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            await connection.execute(f"PRAGMA busy_timeout = {int(self._options.busy_timeout_ms)}")
+            await connection.execute("PRAGMA query_only = ON")
+        except BaseException:
+            # Its worker thread would otherwise keep the process alive.
+            await connection.close()
+            raise
+        return connection
+
+    async def _migrate(self, writer: _WriterThread) -> None:
+        def migrate(db: sqlite3.Connection) -> None:
+            row = db.execute("PRAGMA user_version").fetchone()
+            version = int(row[0]) if row else 0
+            if version > len(MIGRATIONS):
+                raise StorageFailure(
+                    f"database {self.path} has schema version {version}, newer than this "
+                    f"configd understands ({len(MIGRATIONS)}); upgrade configd"
+                )
+            for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                # executescript commits first; the version bump is part of the migration.
+                db.executescript(
+                    f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;"
+                )
+
+        await writer.run(migrate)
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _writer_thread(self) -> _WriterThread:
+        if self._writer is None:
+            raise StorageFailure("the database is closed")
+        return self._writer
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> Iterable[sqlite3.Row]:
+        if self._reader is None:
+            raise StorageFailure("the database is closed")
+        try:
+            return await self._reader.execute_fetchall(sql, params)
+        except sqlite3.Error as exc:
+            raise StorageFailure(f"reading {self.path} failed: {exc}") from exc
+
+    async def schema(self, namespace: str, version: int) -> SchemaVersion | None:
+        # Every schema version is loaded at open and added on commit; they are never dropped.
+        return self._schemas.get((namespace, version))
+
+    async def _schema(self, namespace: str, version: int) -> SchemaVersion:
+        schema = await self.schema(namespace, version)
+        if schema is None:
+            raise StorageFailure(f"schema version {version} of {namespace} is missing")
+        return schema
+
+    async def _load(self) -> StoredState:
+        for row in await self._fetchall("SELECT namespace, version, revision, schema FROM schemas"):
+            self._schemas[(row[0], row[1])] = SchemaVersion(row[1], row[3], row[2])
+        entries: dict[str, dict[str, Entry]] = {}
+        for row in await self._fetchall(
+            "SELECT namespace, key, value, create_revision, mod_revision, version FROM kv"
+        ):
+            entries.setdefault(row[0], {})[row[1]] = _entry(row[2], row[3], row[4], row[5])
+        namespaces = {}
+        for name, create_revision, mod_revision, schema_version in await self._fetchall(
+            "SELECT name, create_revision, mod_revision, schema_version FROM namespaces"
+        ):
+            namespaces[name] = Namespace(
+                name,
+                create_revision,
+                mod_revision,
+                self._schemas[(name, schema_version)],
+                frozen_entries(entries.get(name, {})),
+            )
+        rows = list(await self._fetchall("SELECT max(revision) FROM revisions"))
+        revision = int(rows[0][0] or 0)
+        rows = list(await self._fetchall("SELECT value FROM meta WHERE name = 'compact_revision'"))
+        compact_revision = int(rows[0][0]) if rows else 0
+        schema_versions: dict[str, int] = {}
+        for namespace, version in self._schemas:
+            schema_versions[namespace] = max(version, schema_versions.get(namespace, 0))
+        return StoredState(
+            revision, compact_revision, MappingProxyType(namespaces), schema_versions
+        )
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def commit(self, batch: Sequence[ChangeSet]) -> None:
+        if not batch:
+            return
+        revisions, changes, schemas = [], [], []
+        final_kv: dict[tuple[str, str], Entry | None] = {}
+        final_ns: dict[str, tuple[int, int, int] | None] = {}
+        for cs in batch:
+            revisions.append(
+                (
+                    cs.revision,
+                    cs.namespace,
+                    cs.kind.value,
+                    cs.author,
+                    cs.message,
+                    cs.time,
+                    cs.schema.version,
+                    cs.create_revision,
+                )
+            )
+            for change in cs.changes:
+                old, new = change.old, change.new
+                changes.append(
+                    (
+                        cs.namespace,
+                        change.key,
+                        cs.revision,
+                        old.value_json if old else None,
+                        old.create_revision if old else None,
+                        old.mod_revision if old else None,
+                        old.version if old else None,
+                        new.value_json if new else None,
+                        new.create_revision if new else None,
+                        new.version if new else None,
+                    )
+                )
+                final_kv[(cs.namespace, change.key)] = new
+            if cs.sets_schema:
+                schemas.append(
+                    (cs.namespace, cs.schema.version, cs.revision, cs.schema.schema_json)
+                )
+            final_ns[cs.namespace] = (
+                None
+                if cs.kind is WriteKind.DELETE_NAMESPACE
+                else (cs.create_revision, cs.revision, cs.schema.version)
+            )
+        upserts = [
+            (ns, key, e.value_json, e.create_revision, e.mod_revision, e.version)
+            for (ns, key), e in final_kv.items()
+            if e is not None
+        ]
+        removals = [(ns, key) for (ns, key), e in final_kv.items() if e is None]
+        ns_upserts = [(name, *state) for name, state in final_ns.items() if state is not None]
+        ns_removals = [(name,) for name, state in final_ns.items() if state is None]
+        statements: list[Statement] = [
+            ("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", revisions),
+            ("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", changes),
+            ("INSERT INTO schemas VALUES (?, ?, ?, ?)", schemas),
+            ("INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?, ?)", upserts),
+            ("DELETE FROM kv WHERE namespace = ? AND key = ?", removals),
+            ("INSERT OR REPLACE INTO namespaces VALUES (?, ?, ?, ?)", ns_upserts),
+            ("DELETE FROM namespaces WHERE name = ?", ns_removals),
+        ]
+        try:
+            await self._writer_thread().run(lambda db: _transaction(db, statements))
+        except sqlite3.Error as exc:
+            raise StorageFailure(
+                f"the write could not be stored ({exc}); nothing was committed"
+            ) from exc
+        for cs in batch:
+            if cs.sets_schema:
+                self._schemas[(cs.namespace, cs.schema.version)] = cs.schema
+
+    # -- history ---------------------------------------------------------------------------
+
+    _REVISION_COLUMNS = (
+        "revision, namespace, kind, author, message, time, schema_version, create_revision"
+    )
+
+    async def _change_sets(self, revision_rows: Iterable[sqlite3.Row]) -> list[ChangeSet]:
+        heads = list(revision_rows)
+        if not heads:
+            return []
+        numbers = [row[0] for row in heads]
+        by_revision: dict[int, list[KeyChange]] = {n: [] for n in numbers}
+        placeholders = ",".join("?" * len(numbers))
+        for row in await self._fetchall(
+            "SELECT revision, key, old_value, old_create_revision, old_mod_revision, old_version,"
+            " new_value, new_create_revision, new_version FROM changes"
+            f" WHERE revision IN ({placeholders}) ORDER BY revision, key",
+            numbers,
+        ):
+            old = _entry(row[2], row[3], row[4], row[5]) if row[2] is not None else None
+            new = _entry(row[6], row[7], row[0], row[8]) if row[6] is not None else None
+            by_revision[row[0]].append(KeyChange(row[1], old, new))
+        return [
+            ChangeSet(
+                revision=row[0],
+                namespace=row[1],
+                kind=WriteKind(row[2]),
+                changes=tuple(by_revision[row[0]]),
+                author=row[3],
+                message=row[4],
+                time=row[5],
+                schema=await self._schema(row[1], row[6]),
+                create_revision=row[7],
+            )
+            for row in heads
+        ]
+
+    async def history(
+        self, namespace: str, key: str | None, before_revision: int, limit: int
+    ) -> list[ChangeSet]:
+        bound = before_revision if before_revision > 0 else 2**63 - 1
+        if key is None:
+            rows = await self._fetchall(
+                f"SELECT {self._REVISION_COLUMNS} FROM revisions"
+                " WHERE namespace = ? AND revision < ? ORDER BY revision DESC LIMIT ?",
+                (namespace, bound, limit),
+            )
+        else:
+            rows = await self._fetchall(
+                f"SELECT {self._REVISION_COLUMNS} FROM revisions WHERE revision IN"
+                " (SELECT revision FROM changes WHERE namespace = ? AND key = ? AND revision < ?"
+                "  ORDER BY revision DESC LIMIT ?) ORDER BY revision DESC",
+                (namespace, key, bound, limit),
+            )
+        return await self._change_sets(rows)
+
+    async def change_set(self, revision: int) -> ChangeSet | None:
+        rows = await self._fetchall(
+            f"SELECT {self._REVISION_COLUMNS} FROM revisions WHERE revision = ?", (revision,)
+        )
+        found = await self._change_sets(rows)
+        return found[0] if found else None
+
+    async def changes_since(self, start_revision: int, limit: int) -> list[ChangeSet]:
+        rows = await self._fetchall(
+            f"SELECT {self._REVISION_COLUMNS} FROM revisions"
+            " WHERE revision >= ? ORDER BY revision LIMIT ?",
+            (start_revision, limit),
+        )
+        return await self._change_sets(rows)
+
+    async def namespace_at(self, name: str, revision: int) -> Namespace | None:
+        heads = list(
+            await self._fetchall(
+                "SELECT revision, kind, schema_version, create_revision FROM revisions"
+                " WHERE namespace = ? AND revision <= ? ORDER BY revision DESC LIMIT 1",
+                (name, revision),
+            )
+        )
+        if not heads or heads[0][1] == WriteKind.DELETE_NAMESPACE.value:
+            return None
+        mod_revision, _, schema_version, create_revision = heads[0]
+        entries: dict[str, Entry] = {}
+        # SQLite takes the bare columns from the row holding max(revision) of each key.
+        for key, value, key_create, key_mod, version in await self._fetchall(
+            "SELECT key, new_value, new_create_revision, max(revision), new_version FROM changes"
+            " WHERE namespace = ? AND revision <= ? AND revision >= ? GROUP BY key",
+            (name, revision, create_revision),
+        ):
+            if value is not None:
+                entries[key] = _entry(value, key_create, key_mod, version)
+        return Namespace(
+            name,
+            create_revision,
+            mod_revision,
+            await self._schema(name, schema_version),
+            frozen_entries(entries),
+        )
+
+    async def revision_at(self, when: float) -> int:
+        rows = list(
+            await self._fetchall("SELECT max(revision) FROM revisions WHERE time <= ?", (when,))
+        )
+        return int(rows[0][0] or 0)
+
+    async def compact(self, revision: int) -> None:
+        statements: list[Statement] = [
+            # Keep, per key, the newest change at or below the compaction revision (unless
+            # it deleted the key), so namespace_at works for every revision >= it.
+            (
+                "DELETE FROM changes WHERE revision < ? AND (new_value IS NULL OR revision <"
+                " (SELECT max(c.revision) FROM changes c WHERE c.namespace = changes.namespace"
+                "  AND c.key = changes.key AND c.revision <= ?))",
+                [(revision, revision)],
+            ),
+            # Likewise keep each namespace's newest write at or below it.
+            (
+                "DELETE FROM revisions WHERE revision < ? AND revision <"
+                " (SELECT max(r.revision) FROM revisions r WHERE r.namespace ="
+                "  revisions.namespace AND r.revision <= ?)",
+                [(revision, revision)],
+            ),
+            ("INSERT OR REPLACE INTO meta VALUES ('compact_revision', ?)", [(revision,)]),
+        ]
+        try:
+            await self._writer_thread().run(lambda db: _transaction(db, statements))
+        except sqlite3.Error as exc:
+            raise StorageFailure(f"compaction failed ({exc}); history is unchanged") from exc
+
+
+def database_size(data_dir: Path) -> int:
+    """Bytes used by the database and its WAL."""
+    total = 0
+    for name in (DB_FILE, DB_FILE + "-wal"):
+        with contextlib.suppress(FileNotFoundError):
+            total += os.stat(data_dir / name).st_size
+    return total

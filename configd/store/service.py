@@ -1,0 +1,697 @@
+"""The config store: namespaces, schemas, validated writes, revisions and history.
+
+Knows nothing of gRPC or protobuf. Reads are served from the in-memory state (current) or
+from storage (older revisions, history) and never wait for the writer. Every write is a plan
+run by the Writer: it is checked against the state it will really apply to (so preconditions
+and validation see earlier writes of the same batch) and produces exactly one revision;
+configd.core.changes builds and validates the change itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from configd.core.changes import (
+    Value,
+    diff,
+    parse_document,
+    parse_value,
+    preview,
+    write_keys,
+)
+from configd.core.errors import (
+    AlreadyExists,
+    FutureRevision,
+    InvalidArgument,
+    KeyNotFound,
+    LimitExceeded,
+    NamespaceNotEmpty,
+    NamespaceNotFound,
+    NotFound,
+    RevisionCompacted,
+)
+from configd.core.limits import Limits
+from configd.core.model import (
+    ApplyResult,
+    ChangeSet,
+    Entry,
+    HistoryPage,
+    KeyChange,
+    Namespace,
+    NamespaceView,
+    Precondition,
+    SchemaVersion,
+    TxnDelete,
+    TxnOp,
+    TxnPut,
+    WriteKind,
+    WriteResult,
+    frozen_entries,
+)
+from configd.core.names import check_key, check_namespace, check_prefix
+from configd.core.preconditions import check_preconditions, enforce_preconditions
+from configd.core.schema import DEFAULT_SCHEMA_JSON, canonical, compile_schema
+from configd.storage.base import Storage
+from configd.store.writer import LiveState, NoChange, Plan, Planned, StateView, Writer
+
+log = logging.getLogger("configd.write")
+
+
+@dataclass(frozen=True, slots=True)
+class NamespacePage:
+    namespaces: tuple[Namespace, ...]
+    next_after: str
+    revision: int
+
+
+class ConfigService:
+    """The config store. Open with `async with` or open()/close()."""
+
+    def __init__(self, storage: Storage, limits: Limits | None = None) -> None:
+        self.storage = storage
+        self.limits = limits or Limits()
+        self._state = LiveState(0, 0, {})
+        self._schema_versions: dict[str, int] = {}
+        self._writer: Writer | None = None
+
+    async def __aenter__(self) -> ConfigService:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        stored = await self.storage.open()
+        self._state = LiveState(stored.revision, stored.compact_revision, stored.namespaces)
+        self._schema_versions = dict(stored.schema_versions)
+        self._writer = Writer(self.storage, self._state)
+        self._writer.add_listener(self._log_commits_soon)
+        self._writer.start()
+
+    async def close(self) -> None:
+        """Finish queued writes, then close storage; harmless twice."""
+        if self._writer is not None:
+            await self._writer.stop()
+        await self.storage.close()
+
+    @property
+    def writer(self) -> Writer:
+        if self._writer is None:
+            raise RuntimeError("ConfigService is not open")
+        return self._writer
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def revision(self) -> int:
+        return self._state.revision
+
+    @property
+    def compact_revision(self) -> int:
+        return self._state.compact_revision
+
+    @property
+    def namespaces(self) -> Mapping[str, Namespace]:
+        return self._state.namespaces
+
+    def _log_commits_soon(self, change_sets: Sequence[ChangeSet]) -> None:
+        # Listeners run before the acknowledged writers resume; their continuations are queued
+        # already, so logging after them keeps ~40 us per line (x batch size) off every reply.
+        asyncio.get_running_loop().call_soon(self._log_commits, change_sets)
+
+    def _log_commits(self, change_sets: Sequence[ChangeSet]) -> None:
+        for cs in change_sets:
+            log.info(
+                "write revision=%d namespace=%s kind=%s keys=%s author=%s",
+                cs.revision,
+                cs.namespace,
+                cs.kind.name.lower(),
+                ",".join(c.key for c in cs.changes) or "-",
+                cs.author,
+                extra={
+                    "revision": cs.revision,
+                    "namespace": cs.namespace,
+                    "kind": cs.kind.name.lower(),
+                    "keys": [c.key for c in cs.changes],
+                    "author": cs.author,
+                },
+            )
+
+    # -- argument checks --------------------------------------------------------------------
+
+    def _message(self, message: str) -> str:
+        self.limits.check_size("max_message_bytes", len(message.encode()), "message")
+        return message
+
+    def _check_revision(self, revision: int, *, field: str = "revision") -> None:
+        if revision < 0:
+            raise InvalidArgument(
+                f"{field} {revision} is negative; use 0 for now or a revision number", field=field
+            )
+        if revision > self._state.revision:
+            raise FutureRevision(
+                f"{field} {revision} has not been written yet (the current revision is "
+                f"{self._state.revision})",
+                current_revision=self._state.revision,
+            )
+        if revision < self._state.compact_revision:
+            raise RevisionCompacted(
+                f"{field} {revision} has been compacted; the oldest revision kept is "
+                f"{self._state.compact_revision}",
+                compact_revision=self._state.compact_revision,
+            )
+
+    @staticmethod
+    def _require(view: StateView | Mapping[str, Namespace], name: str) -> Namespace:
+        namespace = view.get(name)
+        if namespace is None:
+            raise NamespaceNotFound(
+                f"namespace {name!r} does not exist; create it first (CreateNamespace)"
+            )
+        return namespace
+
+    def _next_schema(self, name: str, schema_text: str, revision: int) -> SchemaVersion:
+        """The next schema version of `name`. Numbering continues across delete and
+        re-create, so history never has two schemas with one number; plans claim the number
+        (_claim) only once they succeed, so a refused write leaves no gap."""
+        return SchemaVersion(self._schema_versions.get(name, 0) + 1, schema_text, revision)
+
+    def _claim(self, planned: Planned) -> Planned:
+        """Record the schema version a successful plan set (plans run one at a time)."""
+        if planned.change_set.sets_schema:
+            self._schema_versions[planned.change_set.namespace] = planned.change_set.schema.version
+        return planned
+
+    # -- namespaces -------------------------------------------------------------------------
+
+    def _schema_text(self, schema_json: str) -> str:
+        """Checked, canonical schema text (empty means the permissive default)."""
+        schema_text = canonical(schema_json) if schema_json.strip() else DEFAULT_SCHEMA_JSON
+        self.limits.check_size("max_schema_bytes", len(schema_text.encode()), "schema_json")
+        compile_schema(schema_text)
+        return schema_text
+
+    async def create_namespace(
+        self,
+        name: str,
+        schema_json: str,
+        *,
+        author: str,
+        message: str,
+        document_json: str = "",
+    ) -> WriteResult:
+        """Create `name`; with `document_json`, its first keys too, in the same revision.
+
+        A namespace created without a document starts empty: its schema applies from the
+        first write (so a schema may require keys that do not exist yet)."""
+        check_namespace(name, self.limits)
+        message = self._message(message)
+        schema_text = self._schema_text(schema_json)
+        first = parse_document(document_json, self.limits) if document_json.strip() else None
+
+        def plan(view: StateView, revision: int, now: float) -> Planned:
+            if view.get(name) is not None:
+                raise AlreadyExists(
+                    f"namespace {name!r} already exists; use SetSchema to change its schema"
+                )
+            if len(view) >= self.limits.max_namespaces:
+                raise LimitExceeded(
+                    f"the server holds its maximum of {self.limits.max_namespaces} namespaces "
+                    "(max_namespaces); delete unused ones or raise the limit",
+                    limit="max_namespaces",
+                    value=self.limits.max_namespaces,
+                )
+            schema = self._next_schema(name, schema_text, revision)
+            namespace = Namespace(name, revision, revision, schema, frozen_entries({}))
+            if first is not None:
+                return self._claim(
+                    write_keys(
+                        namespace,
+                        first,
+                        self.limits,
+                        kind=WriteKind.CREATE_NAMESPACE,
+                        revision=revision,
+                        now=now,
+                        author=author,
+                        message=message,
+                        schema=schema,
+                    )
+                )
+            change_set = ChangeSet(
+                revision,
+                name,
+                WriteKind.CREATE_NAMESPACE,
+                (),
+                author,
+                message,
+                now,
+                schema,
+                revision,
+            )
+            return self._claim(Planned(change_set, namespace))
+
+        return await self._run(plan)
+
+    async def delete_namespace(
+        self,
+        name: str,
+        *,
+        force: bool,
+        preconditions: Sequence[Precondition] = (),
+        author: str,
+        message: str,
+    ) -> WriteResult:
+        check_namespace(name, self.limits)
+        message = self._message(message)
+        check_preconditions(preconditions, self.limits)
+
+        def plan(view: StateView, revision: int, now: float) -> Planned:
+            namespace = self._require(view, name)
+            enforce_preconditions(namespace, preconditions)
+            if namespace.entries and not force:
+                raise NamespaceNotEmpty(
+                    f"namespace {name!r} still has {len(namespace.entries)} keys; delete them "
+                    "first or delete with force"
+                )
+            changes = tuple(
+                KeyChange(key, entry, None) for key, entry in sorted(namespace.entries.items())
+            )
+            change_set = ChangeSet(
+                revision,
+                name,
+                WriteKind.DELETE_NAMESPACE,
+                changes,
+                author,
+                message,
+                now,
+                namespace.schema,
+                namespace.create_revision,
+            )
+            return Planned(change_set, None)
+
+        return await self._run(plan)
+
+    def list_namespaces(self, prefix: str, *, page_size: int = 0, after: str = "") -> NamespacePage:
+        """Namespaces whose name starts with `prefix`, in name order, after `after`."""
+        check_prefix(prefix, self.limits)
+        limit = self.limits.page_size(page_size)
+        names = sorted(n for n in self._state.namespaces if n.startswith(prefix) and n > after)
+        page = names[:limit]
+        next_after = page[-1] if len(names) > limit else ""
+        return NamespacePage(
+            tuple(self._state.namespaces[n] for n in page), next_after, self._state.revision
+        )
+
+    async def get_namespace(self, name: str, revision: int = 0) -> NamespaceView:
+        check_namespace(name, self.limits)
+        namespace: Namespace | None
+        if revision == 0:
+            namespace = self._require(self._state.namespaces, name)
+            at = self._state.revision
+        else:
+            self._check_revision(revision)
+            namespace = await self.storage.namespace_at(name, revision)
+            if namespace is None:
+                raise NamespaceNotFound(f"namespace {name!r} did not exist at revision {revision}")
+            at = revision
+        return NamespaceView(namespace, at, self._state.revision, self._state.compact_revision)
+
+    # -- schemas ----------------------------------------------------------------------------
+
+    async def get_schema(self, name: str, version: int = 0) -> SchemaVersion:
+        check_namespace(name, self.limits)
+        namespace = self._require(self._state.namespaces, name)
+        if version == 0 or version == namespace.schema.version:
+            return namespace.schema
+        if version < 0:
+            raise InvalidArgument(
+                "version must be positive, or 0 for the current schema", field="version"
+            )
+        schema = await self.storage.schema(name, version)
+        if schema is None:
+            raise NotFound(
+                f"namespace {name!r} has no schema version {version}; the current version is "
+                f"{namespace.schema.version}"
+            )
+        return schema
+
+    async def set_schema(
+        self,
+        name: str,
+        schema_json: str,
+        *,
+        preconditions: Sequence[Precondition] = (),
+        author: str,
+        message: str,
+    ) -> WriteResult:
+        check_namespace(name, self.limits)
+        message = self._message(message)
+        check_preconditions(preconditions, self.limits)
+        if not schema_json.strip():
+            raise InvalidArgument("schema_json is empty; send a JSON Schema", field="schema_json")
+        schema_text = canonical(schema_json)
+        self.limits.check_size("max_schema_bytes", len(schema_text.encode()), "schema_json")
+        compiled = compile_schema(schema_text)
+
+        def plan(view: StateView, revision: int, now: float) -> Planned:
+            namespace = self._require(view, name)
+            enforce_preconditions(namespace, preconditions)
+            # An empty namespace is "not configured yet": the schema applies from its first write.
+            if namespace.entries:
+                compiled.validate(
+                    namespace.document(),
+                    what=f"the current document of namespace {name!r} (under the new schema)",
+                )
+            schema = self._next_schema(name, schema_text, revision)
+            updated = Namespace(
+                name, namespace.create_revision, revision, schema, namespace.entries
+            )
+            change_set = ChangeSet(
+                revision,
+                name,
+                WriteKind.SET_SCHEMA,
+                (),
+                author,
+                message,
+                now,
+                schema,
+                namespace.create_revision,
+            )
+            return self._claim(Planned(change_set, updated))
+
+        return await self._run(plan)
+
+    # -- keys -------------------------------------------------------------------------------
+
+    async def get(self, namespace: str, key: str, revision: int = 0) -> tuple[Entry, int]:
+        """The key's entry and the revision it was read at."""
+        check_key(key, self.limits)
+        view = await self.get_namespace(namespace, revision)
+        entry = view.namespace.entries.get(key)
+        if entry is None:
+            raise KeyNotFound(
+                f"key {key!r} does not exist in namespace {namespace!r}"
+                + (f" at revision {revision}" if revision else "")
+            )
+        return entry, view.revision
+
+    async def put(
+        self,
+        namespace: str,
+        key: str,
+        value_json: str,
+        *,
+        preconditions: Sequence[Precondition] = (),
+        author: str,
+        message: str,
+    ) -> WriteResult:
+        return await self.txn(
+            namespace,
+            [TxnPut(key, value_json)],
+            preconditions=preconditions,
+            author=author,
+            message=message,
+            kind=WriteKind.PUT,
+        )
+
+    async def delete(
+        self,
+        namespace: str,
+        key: str,
+        *,
+        preconditions: Sequence[Precondition] = (),
+        author: str,
+        message: str,
+    ) -> WriteResult:
+        return await self.txn(
+            namespace,
+            [TxnDelete(key)],
+            preconditions=preconditions,
+            author=author,
+            message=message,
+            kind=WriteKind.DELETE,
+        )
+
+    async def txn(
+        self,
+        namespace: str,
+        ops: Sequence[TxnOp],
+        *,
+        preconditions: Sequence[Precondition] = (),
+        author: str,
+        message: str,
+        kind: WriteKind = WriteKind.TXN,
+    ) -> WriteResult:
+        check_namespace(namespace, self.limits, field="namespace")
+        message = self._message(message)
+        check_preconditions(preconditions, self.limits)
+        if not ops:
+            raise InvalidArgument(
+                "ops is empty: a transaction needs at least one put or delete", field="ops"
+            )
+        if len(ops) > self.limits.max_ops_per_txn:
+            raise LimitExceeded(
+                f"the transaction has {len(ops)} operations, over the limit of "
+                f"{self.limits.max_ops_per_txn} (max_ops_per_txn); split it or use Apply",
+                limit="max_ops_per_txn",
+                value=self.limits.max_ops_per_txn,
+            )
+        updates: dict[str, Value | None] = {}
+        for index, op in enumerate(ops):
+            field = "key" if kind is not WriteKind.TXN else f"ops[{index}].key"
+            check_key(op.key, self.limits, field=field)
+            if op.key in updates:
+                raise InvalidArgument(
+                    f"key {op.key!r} appears twice in the transaction; give each key once",
+                    field=field,
+                )
+            updates[op.key] = (
+                parse_value(op.value_json, self.limits, field=field.replace("key", "value_json"))
+                if isinstance(op, TxnPut)
+                else None
+            )
+
+        def plan(view: StateView, revision: int, now: float) -> Planned:
+            current = self._require(view, namespace)
+            enforce_preconditions(current, preconditions)
+            for key, value in updates.items():
+                if value is None and key not in current.entries:
+                    raise KeyNotFound(
+                        f"key {key!r} does not exist in namespace {namespace!r}; nothing deleted"
+                    )
+            return write_keys(
+                current,
+                updates,
+                self.limits,
+                kind=kind,
+                revision=revision,
+                now=now,
+                author=author,
+                message=message,
+            )
+
+        return await self._run(plan)
+
+    # -- whole documents --------------------------------------------------------------------
+
+    async def apply(
+        self,
+        namespace: str,
+        document_json: str,
+        *,
+        preconditions: Sequence[Precondition] = (),
+        author: str,
+        message: str,
+        dry_run: bool = False,
+        schema_json: str | None = None,
+    ) -> ApplyResult:
+        """Replace the whole document, and the schema if `schema_json` is given, in one
+        revision. An unchanged document under an unchanged schema commits nothing
+        (revision 0)."""
+        check_namespace(namespace, self.limits, field="namespace")
+        message = self._message(message)
+        check_preconditions(preconditions, self.limits)
+        target = parse_document(document_json, self.limits)
+        schema_text = self._schema_text(schema_json) if schema_json is not None else None
+        if dry_run:
+            current = self._require(self._state.namespaces, namespace)
+            enforce_preconditions(current, preconditions)
+            updates = diff(current, target)
+            new_schema = None
+            if schema_text is not None and schema_text != current.schema.schema_json:
+                new_schema = SchemaVersion(current.schema.version + 1, schema_text, 0)
+            changed = new_schema is not None
+            try:
+                planned = write_keys(
+                    current,
+                    updates,
+                    self.limits,
+                    kind=WriteKind.APPLY,
+                    revision=self._state.revision + 1,
+                    now=0.0,
+                    author=author,
+                    message=message,
+                    schema=new_schema,
+                )
+            except NoChange:
+                return ApplyResult(0, current.mod_revision, ())
+            except InvalidArgument as exc:
+                changes = preview(current, updates)
+                return ApplyResult(0, current.mod_revision, changes, exc.violations, changed)
+            return ApplyResult(0, current.mod_revision, planned.change_set.changes, (), changed)
+        result = await self._replace(
+            namespace,
+            target,
+            preconditions,
+            WriteKind.APPLY,
+            author=author,
+            message=message,
+            schema_text=schema_text,
+        )
+        if result is None:
+            current = self._require(self._state.namespaces, namespace)
+            return ApplyResult(0, current.mod_revision, ())
+        return ApplyResult(
+            result.revision,
+            result.revision,
+            result.change_set.changes,
+            schema_changed=result.change_set.schema.revision == result.revision,
+        )
+
+    async def _replace(
+        self,
+        namespace: str,
+        target: Mapping[str, Value],
+        preconditions: Sequence[Precondition],
+        kind: WriteKind,
+        *,
+        author: str,
+        message: str,
+        schema_text: str | None = None,
+    ) -> WriteResult | None:
+        def plan(view: StateView, revision: int, now: float) -> Planned:
+            current = self._require(view, namespace)
+            enforce_preconditions(current, preconditions)
+            schema = None
+            if schema_text is not None and schema_text != current.schema.schema_json:
+                schema = self._next_schema(namespace, schema_text, revision)
+            return self._claim(
+                write_keys(
+                    current,
+                    diff(current, target),
+                    self.limits,
+                    kind=kind,
+                    revision=revision,
+                    now=now,
+                    author=author,
+                    message=message,
+                    schema=schema,
+                )
+            )
+
+        planned = await self.writer.submit(plan)
+        return None if planned is None else WriteResult(planned.change_set, planned.namespace)
+
+    async def rollback(
+        self,
+        namespace: str,
+        to_revision: int,
+        *,
+        preconditions: Sequence[Precondition] = (),
+        author: str,
+        message: str,
+    ) -> WriteResult | None:
+        """Restore the document of `to_revision` as a new write, validated by today's schema."""
+        check_namespace(namespace, self.limits, field="namespace")
+        message = self._message(message)
+        check_preconditions(preconditions, self.limits)
+        if to_revision == 0:
+            raise InvalidArgument(
+                "to_revision is required: the revision to restore", field="to_revision"
+            )
+        self._check_revision(to_revision, field="to_revision")
+        self._require(self._state.namespaces, namespace)
+        old = await self.storage.namespace_at(namespace, to_revision)
+        if old is None:
+            raise NamespaceNotFound(
+                f"namespace {namespace!r} did not exist at revision {to_revision}; "
+                "see History for revisions you can restore"
+            )
+        target = {key: Value(e.value_json, e.value) for key, e in old.entries.items()}
+        return await self._replace(
+            namespace,
+            target,
+            preconditions,
+            WriteKind.ROLLBACK,
+            author=author,
+            message=message or f"rollback to revision {to_revision}",
+        )
+
+    # -- history ----------------------------------------------------------------------------
+
+    async def history(
+        self, namespace: str, key: str = "", *, page_size: int = 0, before: int = 0
+    ) -> HistoryPage:
+        """Writes to `namespace` (or to one key), newest first, below revision `before`."""
+        check_namespace(namespace, self.limits, field="namespace")
+        if key:
+            check_key(key, self.limits)
+        if before < 0:
+            raise InvalidArgument("page token is invalid", field="page_token")
+        limit = self.limits.page_size(page_size)
+        compact = self._state.compact_revision
+        entries = [
+            cs
+            for cs in await self.storage.history(namespace, key or None, before, limit + 1)
+            if cs.revision >= compact
+        ]
+        if not entries and before == 0 and namespace not in self._state.namespaces:
+            raise NamespaceNotFound(f"namespace {namespace!r} has no history: it does not exist")
+        page = entries[:limit]
+        next_before = page[-1].revision if len(entries) > limit else 0
+        return HistoryPage(tuple(page), next_before, compact)
+
+    # -- compaction -------------------------------------------------------------------------
+
+    async def compact(self, revision: int, *, step: int = 1_000) -> int:
+        """Drop history below `revision`; returns the compaction revision now in force.
+
+        Runs in steps of `step` revisions, each between two write batches, so a large
+        compaction never holds writes back for long. The compaction revision is raised
+        before rows are deleted, so a reader that checks it after reading history always
+        knows whether what it read may have holes."""
+        if revision <= 0:
+            raise InvalidArgument(
+                "revision must be positive: history below it is dropped", field="revision"
+            )
+        if revision > self._state.revision:
+            raise FutureRevision(
+                f"cannot compact at {revision}: the current revision is {self._state.revision}",
+                current_revision=self._state.revision,
+            )
+        while self._state.compact_revision < revision:
+            target = min(revision, self._state.compact_revision + step)
+
+            async def run(target: int = target) -> None:
+                if target > self._state.compact_revision:
+                    self._state.compact_revision = target
+                    await self.storage.compact(target)
+
+            await self.writer.exclusive(run)
+        return self._state.compact_revision
+
+    async def revision_at(self, when: float) -> int:
+        """The newest revision committed at or before `when` (epoch seconds), or 0."""
+        return await self.storage.revision_at(when)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _run(self, plan: Plan) -> WriteResult:
+        """Submit a plan that always changes something (a put bumps the key's version)."""
+        planned = await self.writer.submit(plan)
+        assert planned is not None
+        return WriteResult(planned.change_set, planned.namespace)

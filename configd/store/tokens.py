@@ -1,0 +1,297 @@
+"""Bearer tokens: creation, lookup, expiry, revocation and the bootstrap admin token.
+
+A secret is `cfgd_` + 32 random bytes (secrets.token_urlsafe), shown once at creation. Only
+its SHA-256 is stored. A fast unsalted hash is right here, unlike for passwords: a secret
+has 256 bits of entropy, so there is no dictionary to try and a slow hash (bcrypt, argon2)
+would only add latency to every call. Lookup is a dict access by digest, then
+hmac.compare_digest on the digest; any timing difference concerns the SHA-256 of the
+caller's own input, which tells an attacker nothing about a valid secret.
+
+Every token lives in memory (there are few), so checking one costs one hash and one dict
+lookup; revocation removes it at once and tells listeners (open watch streams).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from configd.core.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
+from configd.core.roles import Grant, Role
+from configd.storage.sqlite.tokens import StoredToken
+
+log = logging.getLogger("configd.auth")
+
+SECRET_PREFIX = "cfgd_"
+ADMIN_TOKEN_NAME = "admin"
+ADMIN_TOKEN_FILE = "admin.token"
+BOOTSTRAP = "bootstrap"
+MIN_SECRET_CHARS = 32
+MAX_SECRET_CHARS = 512
+MAX_GRANTS = 100
+_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._@-]{0,62}[a-z0-9])?")
+
+
+class TokenStore(Protocol):
+    """Where tokens persist (configd.storage.sqlite.tokens.SQLiteTokenStore)."""
+
+    async def open(self) -> list[StoredToken]: ...
+
+    async def close(self) -> None: ...
+
+    async def insert(self, token: StoredToken) -> None: ...
+
+    async def replace(self, token: StoredToken) -> None: ...
+
+    async def revoke(self, name: str, when: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A token's public record: its name is the author of every write made with it."""
+
+    name: str
+    digest: bytes
+    grants: tuple[Grant, ...]
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    created_by: str = BOOTSTRAP
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    @classmethod
+    def from_stored(cls, stored: StoredToken) -> Token:
+        return cls(
+            stored.name,
+            stored.hash,
+            tuple(Grant(prefix, Role(role)) for prefix, role in stored.grants),
+            stored.created_at,
+            stored.expires_at,
+            stored.revoked_at,
+            stored.created_by,
+        )
+
+    def stored(self) -> StoredToken:
+        return StoredToken(
+            self.name,
+            self.digest,
+            tuple((g.prefix, int(g.role)) for g in self.grants),
+            self.created_at,
+            self.expires_at,
+            self.revoked_at,
+            self.created_by,
+        )
+
+
+def digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8", errors="surrogatepass")).digest()
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def check_token_name(name: str) -> str:
+    if _NAME.fullmatch(name) is None:
+        raise InvalidArgument(
+            f"token name {name[:80]!r} is not valid: use 1-64 lowercase letters, digits and "
+            "'.', '_', '@', '-' (not first or last), e.g. 'ci-deploy' or 'alice@payments'",
+            field="name",
+        )
+    return name
+
+
+class TokenRegistry:
+    """Every token, by digest of its secret. Open with open(), close with close()."""
+
+    def __init__(self, store: TokenStore) -> None:
+        self._store = store
+        self._by_name: dict[str, Token] = {}
+        self._active: dict[bytes, Token] = {}
+        self._revocation_listeners: list[Callable[[str], None]] = []
+
+    async def open(self) -> None:
+        for stored in await self._store.open():
+            self._remember(Token.from_stored(stored))
+
+    async def close(self) -> None:
+        await self._store.close()
+
+    def _remember(self, token: Token) -> None:
+        previous = self._by_name.get(token.name)
+        if previous is not None:
+            self._active.pop(previous.digest, None)
+        self._by_name[token.name] = token
+        if token.revoked_at is None:
+            self._active[token.digest] = token
+
+    def add_revocation_listener(self, listener: Callable[[str], None]) -> None:
+        """`listener(name)` runs when a token stops being valid by revocation."""
+        self._revocation_listeners.append(listener)
+
+    # -- per call -----------------------------------------------------------------------------
+
+    def authenticate(self, secret: str) -> Token:
+        """The token whose secret this is; Unauthenticated if unknown, revoked or expired."""
+        if not secret or len(secret) > MAX_SECRET_CHARS:
+            raise Unauthenticated(
+                "the bearer token is not valid; send 'authorization: Bearer <token>' "
+                "(configctl --token / CONFIGD_TOKEN)"
+            )
+        presented = digest(secret)
+        token = self._active.get(presented)
+        if token is None or not hmac.compare_digest(token.digest, presented):
+            raise Unauthenticated(
+                "the bearer token is not valid (unknown or revoked); ask an admin for a token "
+                "(configctl token create)"
+            )
+        self.verify(token)
+        return token
+
+    def verify(self, token: Token, now: float | None = None) -> None:
+        """Raise Unauthenticated if `token` has been revoked or has expired since."""
+        if self._active.get(token.digest) is None:
+            raise Unauthenticated(
+                f"token {token.name!r} has been revoked; ask an admin for a new token"
+            )
+        if token.expired(time.time() if now is None else now):
+            raise Unauthenticated(f"token {token.name!r} has expired; ask an admin for a new token")
+
+    # -- management -------------------------------------------------------------------------
+
+    async def create(
+        self, name: str, grants: Sequence[Grant], *, ttl_seconds: float, created_by: str
+    ) -> tuple[Token, str]:
+        """A new token and its secret (shown to the caller once, never stored)."""
+        check_token_name(name)
+        if not grants:
+            raise InvalidArgument(
+                "a token needs at least one grant (a role on a namespace prefix)", field="grants"
+            )
+        if len(grants) > MAX_GRANTS:
+            raise InvalidArgument(
+                f"a token has at most {MAX_GRANTS} grants; use shorter prefixes", field="grants"
+            )
+        if ttl_seconds < 0:
+            raise InvalidArgument(
+                "ttl_seconds is negative; use 0 for a token that never expires",
+                field="ttl_seconds",
+            )
+        now = time.time()
+        secret = new_secret()
+        token = Token(
+            name,
+            digest(secret),
+            tuple(dict.fromkeys(grants)),
+            now,
+            now + ttl_seconds if ttl_seconds else None,
+            None,
+            created_by,
+        )
+        if name in self._by_name:
+            raise AlreadyExists(
+                f"a token named {name!r} exists or existed (names are never reused, so the "
+                "audit history stays unambiguous); choose another name"
+            )
+        await self._store.insert(token.stored())
+        self._remember(token)
+        log.info(
+            "token created name=%s by=%s grants=%s expires_at=%s",
+            name,
+            created_by,
+            ",".join(f"{g.role.name.lower()}:{g.prefix!r}" for g in token.grants),
+            token.expires_at,
+        )
+        return token, secret
+
+    def tokens(self) -> list[Token]:
+        return sorted(self._by_name.values(), key=lambda t: t.name)
+
+    async def revoke(self, name: str) -> Token:
+        token = self._by_name.get(name)
+        if token is None:
+            raise NotFound(f"there is no token named {name!r}; list them with ListTokens")
+        if token.revoked_at is not None:
+            return token
+        now = time.time()
+        await self._store.revoke(name, now)
+        revoked = Token(
+            token.name,
+            token.digest,
+            token.grants,
+            token.created_at,
+            token.expires_at,
+            now,
+            token.created_by,
+        )
+        self._remember(revoked)
+        log.warning("token revoked name=%s", name)
+        for listener in self._revocation_listeners:
+            listener(name)
+        return revoked
+
+    # -- bootstrap --------------------------------------------------------------------------
+
+    async def bootstrap(self, data_dir: Path, admin_secret: str | None) -> Path | None:
+        """Make sure an admin can get in; returns the token file written, if any.
+
+        With `admin_secret` (--admin-token / CONFIGD_ADMIN_TOKEN) the token named "admin" is
+        that secret (replacing any earlier one). Otherwise, on the first start only (no token
+        was ever created), a new admin token is written to <data_dir>/admin.token, mode 0600."""
+        if admin_secret is not None:
+            if not MIN_SECRET_CHARS <= len(admin_secret) <= MAX_SECRET_CHARS:
+                raise InvalidArgument(
+                    f"the admin token must be {MIN_SECRET_CHARS} to {MAX_SECRET_CHARS} "
+                    "characters of random text (e.g. `openssl rand -base64 32`)",
+                    field="admin_token",
+                )
+            await self._install_admin(admin_secret)
+            log.info("admin token %r set from --admin-token / CONFIGD_ADMIN_TOKEN", "admin")
+            return None
+        if self._by_name:
+            return None
+        secret = new_secret()
+        path = data_dir / ADMIN_TOKEN_FILE
+        _write_private(path, secret + "\n")
+        await self._install_admin(secret)
+        log.warning(
+            "first start with authentication: admin token written to %s (mode 0600); "
+            "create narrower tokens with `configctl token create` and keep this one safe",
+            path,
+        )
+        return path
+
+    async def _install_admin(self, secret: str) -> None:
+        token = Token(ADMIN_TOKEN_NAME, digest(secret), (Grant("", Role.ADMIN),), time.time())
+        previous = self._by_name.get(ADMIN_TOKEN_NAME)
+        await self._store.replace(token.stored())
+        self._remember(token)
+        if previous is not None and previous.digest != token.digest:
+            for listener in self._revocation_listeners:
+                listener(ADMIN_TOKEN_NAME)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path`, readable by its owner only (mode 0600 from creation on)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def grants_text(grants: Iterable[Grant]) -> str:
+    return ", ".join(f"{g.role.name.lower()} on {g.prefix or '(all)'}" for g in grants)

@@ -1,0 +1,117 @@
+"""`configd serve` as an operator runs it: addresses, graceful stop, clear start-up errors."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+
+from configd.testing import ConfigdProcess
+from configd_client.wire import config_pb2 as pb
+from configd_client.wire import config_pb2_grpc as pb_grpc
+
+
+async def drain(call: Any) -> None:
+    while await call.read() is not grpc.aio.EOF:
+        pass
+
+
+def run_serve(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "configd", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+async def test_sigterm_ends_watches_with_unavailable_and_exits_zero(
+    configd_server: ConfigdProcess,
+) -> None:
+    async with grpc.aio.insecure_channel(configd_server.grpc_addr) as channel:
+        stub = pb_grpc.ConfigServiceStub(channel)
+        await stub.CreateNamespace(pb.CreateNamespaceRequest(name="app"))
+        call = stub.Watch(pb.WatchRequest(namespaces=["app"], send_snapshot=True))
+        first = await call.read()
+        assert first.HasField("snapshot")
+        code = await asyncio.to_thread(configd_server.stop)
+        assert code == 0
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            await drain(call)
+        assert ended.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert "stopped" in configd_server.logs()
+
+
+async def test_second_server_on_the_same_data_dir_is_refused(
+    configd_server: ConfigdProcess,
+) -> None:
+    async with grpc.aio.insecure_channel(configd_server.grpc_addr) as channel:
+        stub = pb_grpc.ConfigServiceStub(channel)
+        await stub.CreateNamespace(pb.CreateNamespaceRequest(name="app"))
+        await stub.Put(pb.PutRequest(namespace="app", key="k", value_json="1"))
+        result = await asyncio.to_thread(
+            run_serve,
+            "--data-dir",
+            str(configd_server.data_dir),
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        )
+        assert result.returncode == 1
+        assert "another configd process is using the data directory" in result.stderr
+        assert "Traceback" not in result.stderr
+        # The first server is untouched: it still reads and writes its data.
+        got = await stub.Get(pb.GetRequest(namespace="app", key="k"))
+        assert got.value_json == "1"
+        written = await stub.Put(pb.PutRequest(namespace="app", key="k", value_json="2"))
+        assert written.revision == 3
+
+
+def test_port_in_use_is_a_clear_error(configd_server: ConfigdProcess, tmp_path: Path) -> None:
+    result = run_serve(
+        "--data-dir",
+        str(tmp_path / "other"),
+        "--listen",
+        configd_server.grpc_addr,
+        "--http-listen",
+        "127.0.0.1:0",
+    )
+    assert result.returncode == 1
+    assert f"cannot listen on {configd_server.grpc_addr}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unusable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = run_serve(
+        "--data-dir",
+        str(blocker / "data"),
+        "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+    )
+    assert result.returncode == 1
+    assert "cannot create data directory" in result.stderr
+
+
+def test_corrupt_database_is_refused_without_touching_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    garbage = b"this is not a database" * 100
+    (data / "configd.db").write_bytes(garbage)
+    result = run_serve(
+        "--data-dir", str(data), "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"
+    )
+    assert result.returncode == 1
+    assert "cannot open database" in result.stderr
+    assert (data / "configd.db").read_bytes() == garbage
