@@ -4,8 +4,9 @@
     python scripts/check_licenses.py --all      # also the npm build tools (not shipped)
 
 Shipped means: the npm packages bundled into the console (production dependencies in
-clients/web/package-lock.json, dev tools excluded) and the Python packages `pip install configd`
-pulls in (the closure of the project's runtime dependencies, read from installed metadata).
+clients/web/package-lock.json, dev tools excluded) and the Python packages that
+`pip install './clients/python[cli]' .` pulls in: the closure of the runtime dependencies of both
+distributions (configd-client with its [cli] extra, and the server), read from installed metadata.
 The lockfile records each package's license, so no node_modules is needed.
 """
 
@@ -24,7 +25,11 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCKFILE = ROOT / "clients" / "web" / "package-lock.json"
-PYPROJECT = ROOT / "pyproject.toml"
+# The server's and the SDK's distributions, with the extras that ship (configctl is [cli]).
+PYPROJECTS = (
+    (ROOT / "pyproject.toml", ""),
+    (ROOT / "clients" / "python" / "pyproject.toml", "cli"),
+)
 
 FORBIDDEN = re.compile(r"\b(?:A|L)?GPL|GNU (?:Affero |Lesser |Library )?General Public", re.I)
 
@@ -81,13 +86,18 @@ def _python_license(dist: metadata.Distribution) -> str:
 
 
 def python_packages() -> list[Package]:
-    """The installed closure of configd's runtime dependencies (extras not requested)."""
-    project = tomllib.loads(PYPROJECT.read_text())["project"]
-    pending = [Requirement(r) for r in project["dependencies"]]
+    """The installed closure of both distributions' runtime dependencies and shipped extras."""
+    pending: list[tuple[Requirement, str]] = []
+    for pyproject, extra in PYPROJECTS:
+        project = tomllib.loads(pyproject.read_text())["project"]
+        requirements = [*project["dependencies"]]
+        if extra:
+            requirements += project["optional-dependencies"][extra]
+        pending += [(Requirement(r), "") for r in requirements]
     seen: dict[str, Package] = {}
     while pending:
-        requirement = pending.pop()
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+        requirement, extra = pending.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": extra}):
             continue
         key = requirement.name.lower().replace("_", "-")
         if key in seen:
@@ -100,7 +110,8 @@ def python_packages() -> list[Package]:
         seen[key] = Package(
             "pypi", dist.metadata["Name"], dist.version, _python_license(dist), True
         )
-        pending += [Requirement(r) for r in dist.requires or []]
+        wanted = requirement.extras or {""}
+        pending += [(Requirement(r), e) for r in dist.requires or [] for e in wanted]
     return sorted(seen.values(), key=lambda p: p.name.lower())
 
 
