@@ -11,6 +11,7 @@ from configd_client.wire.status import from_rpc_error, to_grpc_status, to_status
 
 EXPECTED_CODES: dict[type[errors.ConfigdError], str] = {
     errors.ConfigdError: "INTERNAL",
+    errors.InternalError: "INTERNAL",
     errors.InvalidArgument: "INVALID_ARGUMENT",
     errors.SchemaViolation: "INVALID_ARGUMENT",
     errors.InvalidSchema: "INVALID_ARGUMENT",
@@ -77,6 +78,9 @@ class _FailedCall(grpc.RpcError):
         errors.FutureRevision("new", current_revision=9),
         errors.NamespaceNotFound("missing"),
         errors.AlreadyExists("exists"),
+        errors.InternalError(
+            "internal error (incident 0123abcd4567): boom", incident="0123abcd4567"
+        ),
     ],
     ids=lambda e: type(e).__name__,
 )
@@ -91,5 +95,6 @@ def test_clients_get_back_the_same_error(error: errors.ConfigdError) -> None:
         "value",
         "compact_revision",
         "current_revision",
+        "incident",
     ):
         assert getattr(back, attribute, None) == getattr(error, attribute, None)
