@@ -64,9 +64,12 @@ class StateView:
     def stage(self, planned: Planned) -> None:
         """Record a successful plan's outcome for the plans after it (the writer calls this)."""
         change_set = planned.change_set
-        self._staged[change_set.namespace] = planned.namespace
-        if change_set.sets_schema:
-            self._staged_versions[change_set.namespace] = change_set.schema.version
+        name, version = change_set.namespace, change_set.schema.version
+        sets_schema = change_set.sets_schema
+        # Read everything first, so a malformed Planned stages nothing.
+        self._staged[name] = planned.namespace
+        if sets_schema:
+            self._staged_versions[name] = version
 
     @property
     def staged_namespaces(self) -> Mapping[str, Namespace | None]:

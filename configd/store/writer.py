@@ -138,6 +138,8 @@ class Writer:
         self._stopping = asyncio.Event()
         # Set while a storage call is past its deadline (monotonic time it started).
         self._stalled_since: float | None = None
+        self._unstalled = asyncio.Event()
+        self._unstalled.set()
         # Set once the loop has stopped on a bug: every later write gets it.
         self._failure: InternalError | None = None
         # The items taken off the queue and not yet answered (failed if the loop dies).
@@ -171,6 +173,10 @@ class Writer:
     def stalled(self) -> bool:
         """Whether writes are refused because a storage call is past its deadline."""
         return self._stalled_since is not None
+
+    async def resumed(self) -> None:
+        """Return once no storage call is past its deadline (at once if none is)."""
+        await self._unstalled.wait()
 
     def _refusal(self) -> ConfigdError | None:
         """Why a write would be refused now, or None."""
@@ -209,7 +215,9 @@ class Writer:
     async def _run(self) -> None:
         try:
             await self._loop()
-        except Exception as exc:
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a bug in the writer itself: stop loudly, refuse the rest
             self._failure = _incident(
                 exc,
                 "the writer stopped",
@@ -302,6 +310,7 @@ class Writer:
                 continue
             try:
                 result = request.plan(view, revision + 1, now)
+                view.stage(result)  # inside: a plan that returns garbage fails alone
             except NoChange:
                 request.future.set_result(None)
                 continue
@@ -312,7 +321,6 @@ class Writer:
                 request.future.set_exception(_incident(exc, "a write plan failed", _NOT_STORED))
                 continue
             revision += 1
-            view.stage(result)
             planned.append((request, result))
         return planned
 
@@ -356,6 +364,7 @@ class Writer:
             )
             _fail(futures, unknown)
             self._stalled_since = started
+            self._unstalled.clear()
             try:
                 refusal = self._refusal()
                 assert refusal is not None
@@ -365,6 +374,7 @@ class Writer:
                 stopping.cancel()
             finally:
                 self._stalled_since = None
+                self._unstalled.set()
             if not task.done():
                 log.warning(
                     "stopping with %s still outstanding; its outcome is the storage's", what
