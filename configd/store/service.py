@@ -554,9 +554,10 @@ class ConfigService:
         except InvalidArgument as exc:
             # The document fails validation: show the diff it would have made, and why.
             current = self._require(view, namespace)
-            updates, schema_changed = self._replacement(current, target, schema_text)
+            updates, new_schema = self._replacement(current, target, schema_text)
+            changes = preview(current, updates)
             return ApplyResult(
-                0, current.mod_revision, preview(current, updates), exc.violations, schema_changed
+                0, current.mod_revision, changes, exc.violations, new_schema is not None
             )
         current = self._require(view, namespace)
         return ApplyResult(
@@ -566,10 +567,12 @@ class ConfigService:
     @staticmethod
     def _replacement(
         current: Namespace, target: Mapping[str, Value], schema_text: str | None
-    ) -> tuple[dict[str, Value | None], bool]:
-        """The key updates that turn `current` into `target`, and whether the schema changes."""
-        schema_changes = schema_text is not None and schema_text != current.schema.schema_json
-        return diff(current, target), schema_changes
+    ) -> tuple[dict[str, Value | None], str | None]:
+        """The key updates that turn `current` into `target`, and the schema text to set (None:
+        the schema stays)."""
+        if schema_text == current.schema.schema_json:
+            schema_text = None
+        return diff(current, target), schema_text
 
     def _replace_plan(
         self,
@@ -587,11 +590,12 @@ class ConfigService:
         def plan(view: StateView, revision: int, now: float) -> Planned:
             current = self._require(view, namespace)
             enforce_preconditions(current, preconditions)
-            updates, schema_changes = self._replacement(current, target, schema_text)
-            schema = None
-            if schema_changes:
-                assert schema_text is not None
-                schema = self._next_schema(view, namespace, schema_text, revision)
+            updates, new_schema = self._replacement(current, target, schema_text)
+            schema = (
+                None
+                if new_schema is None
+                else self._next_schema(view, namespace, new_schema, revision)
+            )
             return write_keys(
                 current,
                 updates,

@@ -187,8 +187,8 @@ class Writer:
         if self._stalled_since is not None:
             waited = time.monotonic() - self._stalled_since
             return Unavailable(
-                f"the storage has not answered a commit for {waited:.0f} s; writes are refused "
-                "until it does: retry later"
+                f"the storage has not answered for {waited:.0f} s; writes are refused until it "
+                "does: retry later"
             )
         return None
 
@@ -272,7 +272,8 @@ class Writer:
 
     async def _run_exclusive(self, item: _Exclusive) -> None:
         try:
-            if await self._within_deadline(item.run(), [item.future], "maintenance"):
+            stored = await self._within_deadline(item.run(), [item.future], "maintenance")
+            if stored and not item.future.done():  # done: answered at the deadline
                 item.future.set_result(None)
         except Exception as exc:
             _fail([item.future], exc)
@@ -370,8 +371,10 @@ class Writer:
                 assert refusal is not None
                 self._refuse_queued(refusal)
                 stopping = asyncio.ensure_future(self._stopping.wait())
-                await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                stopping.cancel()
+                try:
+                    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stopping.cancel()
             finally:
                 self._stalled_since = None
                 self._unstalled.set()
