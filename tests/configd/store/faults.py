@@ -19,17 +19,21 @@ class FaultyStorage(SQLiteStorage):
         self.fail_next: BaseException | None = None
         self.hold: asyncio.Event | None = None
         self.commit_started = asyncio.Event()
+        self.commit_finished = asyncio.Event()
         self.history_fails: BaseException | None = None
 
     async def commit(self, batch: Sequence[ChangeSet]) -> None:
         self.commit_started.set()
-        if self.hold is not None:
-            hold, self.hold = self.hold, None
-            await hold.wait()
-        error, self.fail_next = self.fail_next, None
-        if error is not None:
-            raise error
-        await super().commit(batch)
+        try:
+            if self.hold is not None:
+                hold, self.hold = self.hold, None
+                await hold.wait()
+            error, self.fail_next = self.fail_next, None
+            if error is not None:
+                raise error
+            await super().commit(batch)
+        finally:
+            self.commit_finished.set()
 
     async def history(
         self, namespace: str, key: str | None, before_revision: int, limit: int

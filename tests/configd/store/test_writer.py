@@ -64,7 +64,7 @@ async def test_stop_commits_what_is_queued_then_refuses(tmp_path: Path) -> None:
     await asyncio.sleep(0)
     await service.close()
     assert all(p.done() and p.exception() is None for p in pending)
-    with pytest.raises(Exception, match="shutting down"):
+    with pytest.raises(Unavailable, match="shutting down"):
         await service.put("ns", "late", "1", **ME)
     await service.close()
 
@@ -252,6 +252,26 @@ async def test_a_hung_commit_that_finally_fails_applies_nothing(tmp_path: Path) 
         result = await service.put("ns", "b", "2", **ME)
         assert result.revision == before + 1
         assert service.namespaces["ns"].document() == {"b": 2}
+
+
+async def test_stop_does_not_wait_for_a_hung_commit(tmp_path: Path) -> None:
+    storage = FaultyStorage(tmp_path)
+    service = ConfigService(storage, commit_timeout=0.2)
+    await service.open()
+    await service.create_namespace("ns", "", **ME)
+    before = service.revision
+    release = storage.hold = asyncio.Event()
+    storage.commit_finished.clear()
+    with pytest.raises(Unavailable, match="outcome of the write is unknown"):
+        await service.put("ns", "a", "1", **ME)
+    await asyncio.wait_for(service.close(), 5)
+    with pytest.raises(Unavailable, match="shutting down"):
+        await service.put("ns", "b", "2", **ME)
+    release.set()  # too late: the storage is closed, so the abandoned commit stores nothing
+    await asyncio.wait_for(storage.commit_finished.wait(), 5)
+    async with ConfigService(SQLiteStorage(tmp_path)) as reopened:
+        assert reopened.revision == before
+        assert reopened.namespaces["ns"].document() == {}
 
 
 class _Escapes(BaseException):
