@@ -1,20 +1,21 @@
 """The one translation of errors to gRPC statuses, wrapped around every configd RPC.
 
 Domain errors (ConfigdError) carry their status code and become a rich google.rpc.Status;
-anything else is a bug: it is logged with an id and answered INTERNAL with that id.
+anything else is a bug: it is logged once with an incident id and answered as an
+InternalError (INTERNAL, the id in the message and in ErrorInfo), which the SDK turns back
+into configd_client.errors.InternalError.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 import grpc
 import grpc.aio
 
 from configd.api.method import Handler, behavior_of, with_behavior
-from configd.core.errors import ConfigdError
+from configd.core.errors import ConfigdError, InternalError
 from configd_client.wire.status import to_grpc_status
 
 log = logging.getLogger("configd.api")
@@ -30,12 +31,11 @@ def status_for(exc: BaseException) -> grpc.Status | None:
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str) -> None:
     if isinstance(exc, ConfigdError):
         await context.abort_with_status(to_grpc_status(exc))
-    incident = uuid.uuid4().hex[:12]
-    log.error("internal error in %s (incident %s)", method, incident, exc_info=exc)
-    await context.abort(
-        grpc.StatusCode.INTERNAL,
-        f"configd: internal error (incident {incident}); the server log has the details",
+    error = InternalError.new(
+        "the server log has the details; retry, and report the incident id if it persists"
     )
+    log.error("internal error in %s (incident %s)", method, error.incident, exc_info=exc)
+    await context.abort_with_status(to_grpc_status(error))
 
 
 def translating_errors(handler: Handler, method: str) -> Handler:

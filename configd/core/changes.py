@@ -1,8 +1,9 @@
 """The one way keys change: a namespace plus updates becomes a validated ChangeSet.
 
 Pure functions of their arguments (no I/O, no service state): ConfigService's write plans call
-write_keys against the state the Writer hands them, and Apply's dry run calls it against the
-current state, so a dry run and a real write can never disagree. The parsing helpers turn
+write_keys against the StateView they are given (configd.core.plan), and Apply's dry run runs
+the very same plan on a view of the current state, so a dry run and a real write cannot
+disagree. The parsing helpers turn
 request text into Values once, before a write reaches the writer.
 """
 
@@ -25,8 +26,8 @@ from configd.core.model import (
     key_bytes,
 )
 from configd.core.names import check_key
+from configd.core.plan import NoChange, Planned
 from configd.core.schema import compile_schema
-from configd.store.writer import NoChange, Planned
 
 
 @dataclass(frozen=True, slots=True)

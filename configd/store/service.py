@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -52,10 +53,11 @@ from configd.core.model import (
     frozen_entries,
 )
 from configd.core.names import check_key, check_namespace, check_prefix
+from configd.core.plan import NoChange, Plan, Planned, StateView
 from configd.core.preconditions import check_preconditions, enforce_preconditions
 from configd.core.schema import DEFAULT_SCHEMA_JSON, canonical, compile_schema
 from configd.storage.base import Storage
-from configd.store.writer import LiveState, NoChange, Plan, Planned, StateView, Writer
+from configd.store.writer import DEFAULT_COMMIT_TIMEOUT, LiveState, Writer
 
 log = logging.getLogger("configd.write")
 
@@ -70,11 +72,17 @@ class NamespacePage:
 class ConfigService:
     """The config store. Open with `async with` or open()/close()."""
 
-    def __init__(self, storage: Storage, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        limits: Limits | None = None,
+        *,
+        commit_timeout: float = DEFAULT_COMMIT_TIMEOUT,
+    ) -> None:
         self.storage = storage
         self.limits = limits or Limits()
         self._state = LiveState(0, 0, {})
-        self._schema_versions: dict[str, int] = {}
+        self._commit_timeout = commit_timeout
         self._writer: Writer | None = None
 
     async def __aenter__(self) -> ConfigService:
@@ -86,9 +94,10 @@ class ConfigService:
 
     async def open(self) -> None:
         stored = await self.storage.open()
-        self._state = LiveState(stored.revision, stored.compact_revision, stored.namespaces)
-        self._schema_versions = dict(stored.schema_versions)
-        self._writer = Writer(self.storage, self._state)
+        self._state = LiveState(
+            stored.revision, stored.compact_revision, stored.namespaces, stored.schema_versions
+        )
+        self._writer = Writer(self.storage, self._state, commit_timeout=self._commit_timeout)
         self._writer.add_listener(self._log_commits_soon)
         self._writer.start()
 
@@ -174,17 +183,11 @@ class ConfigService:
             )
         return namespace
 
-    def _next_schema(self, name: str, schema_text: str, revision: int) -> SchemaVersion:
-        """The next schema version of `name`. Numbering continues across delete and
-        re-create, so history never has two schemas with one number; plans claim the number
-        (_claim) only once they succeed, so a refused write leaves no gap."""
-        return SchemaVersion(self._schema_versions.get(name, 0) + 1, schema_text, revision)
-
-    def _claim(self, planned: Planned) -> Planned:
-        """Record the schema version a successful plan set (plans run one at a time)."""
-        if planned.change_set.sets_schema:
-            self._schema_versions[planned.change_set.namespace] = planned.change_set.schema.version
-        return planned
+    @staticmethod
+    def _next_schema(view: StateView, name: str, schema_text: str, revision: int) -> SchemaVersion:
+        """The next schema version of `name`, numbered by the view: the writer makes the
+        number live only when the write commits, so a refused or failed write leaves no gap."""
+        return SchemaVersion(view.next_schema_version(name), schema_text, revision)
 
     # -- namespaces -------------------------------------------------------------------------
 
@@ -225,21 +228,19 @@ class ConfigService:
                     limit="max_namespaces",
                     value=self.limits.max_namespaces,
                 )
-            schema = self._next_schema(name, schema_text, revision)
+            schema = self._next_schema(view, name, schema_text, revision)
             namespace = Namespace(name, revision, revision, schema, frozen_entries({}))
             if first is not None:
-                return self._claim(
-                    write_keys(
-                        namespace,
-                        first,
-                        self.limits,
-                        kind=WriteKind.CREATE_NAMESPACE,
-                        revision=revision,
-                        now=now,
-                        author=author,
-                        message=message,
-                        schema=schema,
-                    )
+                return write_keys(
+                    namespace,
+                    first,
+                    self.limits,
+                    kind=WriteKind.CREATE_NAMESPACE,
+                    revision=revision,
+                    now=now,
+                    author=author,
+                    message=message,
+                    schema=schema,
                 )
             change_set = ChangeSet(
                 revision,
@@ -252,7 +253,7 @@ class ConfigService:
                 schema,
                 revision,
             )
-            return self._claim(Planned(change_set, namespace))
+            return Planned(change_set, namespace)
 
         return await self._run(plan)
 
@@ -366,7 +367,7 @@ class ConfigService:
                     namespace.document(),
                     what=f"the current document of namespace {name!r} (under the new schema)",
                 )
-            schema = self._next_schema(name, schema_text, revision)
+            schema = self._next_schema(view, name, schema_text, revision)
             updated = Namespace(
                 name, namespace.create_revision, revision, schema, namespace.entries
             )
@@ -381,7 +382,7 @@ class ConfigService:
                 schema,
                 namespace.create_revision,
             )
-            return self._claim(Planned(change_set, updated))
+            return Planned(change_set, updated)
 
         return await self._run(plan)
 
@@ -517,33 +518,7 @@ class ConfigService:
         check_preconditions(preconditions, self.limits)
         target = parse_document(document_json, self.limits)
         schema_text = self._schema_text(schema_json) if schema_json is not None else None
-        if dry_run:
-            current = self._require(self._state.namespaces, namespace)
-            enforce_preconditions(current, preconditions)
-            updates = diff(current, target)
-            new_schema = None
-            if schema_text is not None and schema_text != current.schema.schema_json:
-                new_schema = SchemaVersion(current.schema.version + 1, schema_text, 0)
-            changed = new_schema is not None
-            try:
-                planned = write_keys(
-                    current,
-                    updates,
-                    self.limits,
-                    kind=WriteKind.APPLY,
-                    revision=self._state.revision + 1,
-                    now=0.0,
-                    author=author,
-                    message=message,
-                    schema=new_schema,
-                )
-            except NoChange:
-                return ApplyResult(0, current.mod_revision, ())
-            except InvalidArgument as exc:
-                changes = preview(current, updates)
-                return ApplyResult(0, current.mod_revision, changes, exc.violations, changed)
-            return ApplyResult(0, current.mod_revision, planned.change_set.changes, (), changed)
-        result = await self._replace(
+        plan = self._replace_plan(
             namespace,
             target,
             preconditions,
@@ -552,17 +527,54 @@ class ConfigService:
             message=message,
             schema_text=schema_text,
         )
-        if result is None:
+        if dry_run:
+            return self._dry_run(plan, namespace, target, schema_text)
+        planned = await self.writer.submit(plan)
+        if planned is None:
             current = self._require(self._state.namespaces, namespace)
             return ApplyResult(0, current.mod_revision, ())
         return ApplyResult(
-            result.revision,
-            result.revision,
-            result.change_set.changes,
-            schema_changed=result.change_set.schema.revision == result.revision,
+            planned.change_set.revision,
+            planned.change_set.revision,
+            planned.change_set.changes,
+            schema_changed=planned.change_set.sets_schema,
         )
 
-    async def _replace(
+    def _dry_run(
+        self, plan: Plan, namespace: str, target: Mapping[str, Value], schema_text: str | None
+    ) -> ApplyResult:
+        """Run Apply's own plan on a view of the current state, at the revision the write
+        would get; nothing is staged or stored."""
+        view = self._state.view()
+        try:
+            planned = plan(view, self._state.revision + 1, time.time())
+        except NoChange:
+            current = self._require(view, namespace)
+            return ApplyResult(0, current.mod_revision, ())
+        except InvalidArgument as exc:
+            # The document fails validation: show the diff it would have made, and why.
+            current = self._require(view, namespace)
+            updates, new_schema = self._replacement(current, target, schema_text)
+            changes = preview(current, updates)
+            return ApplyResult(
+                0, current.mod_revision, changes, exc.violations, new_schema is not None
+            )
+        current = self._require(view, namespace)
+        return ApplyResult(
+            0, current.mod_revision, planned.change_set.changes, (), planned.change_set.sets_schema
+        )
+
+    @staticmethod
+    def _replacement(
+        current: Namespace, target: Mapping[str, Value], schema_text: str | None
+    ) -> tuple[dict[str, Value | None], str | None]:
+        """The key updates that turn `current` into `target`, and the schema text to set (None:
+        the schema stays)."""
+        if schema_text == current.schema.schema_json:
+            schema_text = None
+        return diff(current, target), schema_text
+
+    def _replace_plan(
         self,
         namespace: str,
         target: Mapping[str, Value],
@@ -572,29 +584,31 @@ class ConfigService:
         author: str,
         message: str,
         schema_text: str | None = None,
-    ) -> WriteResult | None:
+    ) -> Plan:
+        """The plan that makes `target` the whole document (and `schema_text` the schema)."""
+
         def plan(view: StateView, revision: int, now: float) -> Planned:
             current = self._require(view, namespace)
             enforce_preconditions(current, preconditions)
-            schema = None
-            if schema_text is not None and schema_text != current.schema.schema_json:
-                schema = self._next_schema(namespace, schema_text, revision)
-            return self._claim(
-                write_keys(
-                    current,
-                    diff(current, target),
-                    self.limits,
-                    kind=kind,
-                    revision=revision,
-                    now=now,
-                    author=author,
-                    message=message,
-                    schema=schema,
-                )
+            updates, new_schema = self._replacement(current, target, schema_text)
+            schema = (
+                None
+                if new_schema is None
+                else self._next_schema(view, namespace, new_schema, revision)
+            )
+            return write_keys(
+                current,
+                updates,
+                self.limits,
+                kind=kind,
+                revision=revision,
+                now=now,
+                author=author,
+                message=message,
+                schema=schema,
             )
 
-        planned = await self.writer.submit(plan)
-        return None if planned is None else WriteResult(planned.change_set, planned.namespace)
+        return plan
 
     async def rollback(
         self,
@@ -622,14 +636,17 @@ class ConfigService:
                 "see History for revisions you can restore"
             )
         target = {key: Value(e.value_json, e.value) for key, e in old.entries.items()}
-        return await self._replace(
-            namespace,
-            target,
-            preconditions,
-            WriteKind.ROLLBACK,
-            author=author,
-            message=message or f"rollback to revision {to_revision}",
+        planned = await self.writer.submit(
+            self._replace_plan(
+                namespace,
+                target,
+                preconditions,
+                WriteKind.ROLLBACK,
+                author=author,
+                message=message or f"rollback to revision {to_revision}",
+            )
         )
+        return None if planned is None else WriteResult(planned.change_set, planned.namespace)
 
     # -- history ----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ same type. Messages start with "configd:" and say what was wrong and what to do.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -163,6 +164,23 @@ class StorageFailure(ConfigdError):
 
     code = "UNAVAILABLE"
     reason = "STORAGE_FAILURE"
+
+
+class InternalError(ConfigdError):
+    """A bug or an unexpected failure in the server; `incident` names its entry in the log."""
+
+    code = "INTERNAL"
+    reason = "INTERNAL_INCIDENT"
+
+    def __init__(self, message: str, *, incident: str = "") -> None:
+        super().__init__(message)
+        self.incident = incident
+
+    @classmethod
+    def new(cls, consequence: str) -> InternalError:
+        """An error with a fresh incident id, which the server logs with the traceback."""
+        incident = uuid.uuid4().hex[:12]
+        return cls(f"internal error (incident {incident}): {consequence}", incident=incident)
 
 
 def _all_error_types() -> tuple[type[ConfigdError], ...]:

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import grpc
+import grpc.aio
 import pytest
 from google.rpc import code_pb2
 
+from configd.api.config_servicer import ConfigServicer
+from configd.api.handlers import generic_handler
+from configd.api.watch_encoding import ProtoEncoder
+from configd.store.service import ConfigService
+from configd.watch.hub import WatchHub
 from configd_client import errors
+from configd_client.wire import config_pb2, config_pb2_grpc
 from configd_client.wire.status import from_rpc_error, to_grpc_status, to_status
+from tests.configd.store.faults import FaultyStorage
 
 EXPECTED_CODES: dict[type[errors.ConfigdError], str] = {
     errors.ConfigdError: "INTERNAL",
+    errors.InternalError: "INTERNAL",
     errors.InvalidArgument: "INVALID_ARGUMENT",
     errors.SchemaViolation: "INVALID_ARGUMENT",
     errors.InvalidSchema: "INVALID_ARGUMENT",
@@ -77,6 +92,9 @@ class _FailedCall(grpc.RpcError):
         errors.FutureRevision("new", current_revision=9),
         errors.NamespaceNotFound("missing"),
         errors.AlreadyExists("exists"),
+        errors.InternalError(
+            "internal error (incident 0123abcd4567): boom", incident="0123abcd4567"
+        ),
     ],
     ids=lambda e: type(e).__name__,
 )
@@ -91,5 +109,120 @@ def test_clients_get_back_the_same_error(error: errors.ConfigdError) -> None:
         "value",
         "compact_revision",
         "current_revision",
+        "incident",
     ):
         assert getattr(back, attribute, None) == getattr(error, attribute, None)
+
+
+# -- through a real gRPC server: what reaches a client when something fails unexpectedly ------
+
+INCIDENT = r"configd: internal error \(incident (?P<incident>[0-9a-f]{12})\): "
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault injected into the real storage, the call that meets it, what the client gets."""
+
+    name: str
+    arm: Callable[[FaultyStorage], None]
+    call: Callable[[config_pb2_grpc.ConfigServiceStub], Any]
+    code: grpc.StatusCode
+    message: str
+    error_type: type[errors.ConfigdError]
+
+
+def _put(stub: config_pb2_grpc.ConfigServiceStub) -> Any:
+    return stub.Put(config_pb2.PutRequest(namespace="ns", key="k", value_json="1"))
+
+
+def _history(stub: config_pb2_grpc.ConfigServiceStub) -> Any:
+    return stub.History(config_pb2.HistoryRequest(namespace="ns"))
+
+
+def _fail_commit(error: BaseException) -> Callable[[FaultyStorage], None]:
+    def arm(storage: FaultyStorage) -> None:
+        storage.fail_next = error
+
+    return arm
+
+
+def _fail_history(storage: FaultyStorage) -> None:
+    storage.history_fails = KeyError("a bug below the service")
+
+
+FAULTS = [
+    Fault(
+        "a bug in the commit",
+        _fail_commit(RuntimeError("a bug building rows")),
+        _put,
+        grpc.StatusCode.INTERNAL,
+        INCIDENT + "the write was not stored; retry, and report the incident id if it persists$",
+        errors.InternalError,
+    ),
+    Fault(
+        "an unmapped exception in a handler",
+        _fail_history,
+        _history,
+        grpc.StatusCode.INTERNAL,
+        INCIDENT + "the server log has the details; retry, and report the incident id if it "
+        "persists$",
+        errors.InternalError,
+    ),
+    Fault(
+        "the storage refuses the commit",
+        _fail_commit(errors.StorageFailure("the database is read-only")),
+        _put,
+        grpc.StatusCode.UNAVAILABLE,
+        "^configd: the database is read-only; retry the write, and if it keeps failing ask the "
+        "operator to check the server's disk and log$",
+        errors.StorageFailure,
+    ),
+]
+
+
+@pytest.fixture
+async def faulty_server(tmp_path: Path) -> AsyncIterator[tuple[FaultyStorage, str]]:
+    """A gRPC server assembled as configd's, in this process, over a FaultyStorage."""
+    storage = FaultyStorage(tmp_path)
+    async with ConfigService(storage) as service:
+        await service.create_namespace("ns", "", author="tester", message="")
+        hub = WatchHub(service, ProtoEncoder())
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers(
+            [
+                generic_handler(
+                    ConfigServicer(service, hub),
+                    config_pb2.DESCRIPTOR.services_by_name["ConfigService"],
+                )
+            ]
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            yield storage, f"127.0.0.1:{port}"
+        finally:
+            await server.stop(None)
+            hub.close()
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
+async def test_unexpected_failures_reach_the_client_through_the_error_table(
+    faulty_server: tuple[FaultyStorage, str], fault: Fault
+) -> None:
+    storage, address = faulty_server
+    fault.arm(storage)
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = config_pb2_grpc.ConfigServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await fault.call(stub)
+        assert caught.value.code() == fault.code
+        match = re.match(fault.message, caught.value.details() or "")
+        assert match is not None, caught.value.details()
+        back = from_rpc_error(caught.value)
+        assert type(back) is fault.error_type
+        if isinstance(back, errors.InternalError):
+            assert back.incident == match.group("incident")
+        # The server goes on: the next write is stored.
+        storage.history_fails = None
+        reply = await _put(stub)
+        assert reply.revision == 2

@@ -10,7 +10,7 @@ from configd.core.changes import Value, diff, parse_document, parse_value, previ
 from configd.core.errors import InvalidArgument, LimitExceeded, SchemaViolation
 from configd.core.limits import Limits
 from configd.core.model import Entry, Namespace, SchemaVersion, WriteKind
-from configd.store.writer import NoChange, Planned
+from configd.core.plan import NoChange, Planned
 
 SCHEMA = SchemaVersion(
     1,

@@ -317,3 +317,31 @@ async def test_apply_can_replace_schema_and_document_in_one_revision(
     unchanged = await service.apply("ns", '{"limit": 50}', schema_json=FLAGS_SCHEMA, **ME)
     assert unchanged.revision == 0
     assert not unchanged.schema_changed
+
+
+async def test_a_dry_run_previews_exactly_what_the_write_commits(service: ConfigService) -> None:
+    # Deleted and re-created: schema numbering continues (the next schema is version 3).
+    await service.create_namespace("ns", "", **ME)
+    await service.delete_namespace("ns", force=True, **ME)
+    await service.create_namespace("ns", "", **ME)
+    await service.apply("ns", '{"a": 1, "b": 2}', **ME)
+    before = service.revision
+
+    invalid = await service.apply(
+        "ns", '{"a": 1, "limit": 500}', schema_json=FLAGS_SCHEMA, dry_run=True, **ME
+    )
+    assert [v.path for v in invalid.violations] == ["/limit"]
+    assert invalid.schema_changed
+    assert [(c.key, c.new is not None) for c in invalid.changes] == [("b", False), ("limit", True)]
+
+    dry = await service.apply(
+        "ns", '{"a": 1, "limit": 50}', schema_json=FLAGS_SCHEMA, dry_run=True, **ME
+    )
+    assert service.revision == before  # nothing stored, nothing claimed
+    real = await service.apply("ns", '{"a": 1, "limit": 50}', schema_json=FLAGS_SCHEMA, **ME)
+    assert real.revision == before + 1
+    assert (dry.revision, dry.namespace_revision) == (0, before)
+    assert dry.changes == real.changes  # the same entries, at the revision the write got
+    assert dry.schema_changed == real.schema_changed is True
+    assert dry.violations == real.violations == ()
+    assert service.namespaces["ns"].schema.version == 3

@@ -19,6 +19,7 @@ from configd_client.errors import (
     FailedCondition,
     FieldViolation,
     FutureRevision,
+    InternalError,
     InvalidArgument,
     LimitExceeded,
     PreconditionFailed,
@@ -112,6 +113,8 @@ def to_status(error: ConfigdError) -> status_pb2.Status:
         info.metadata["compact_revision"] = str(error.compact_revision)
     elif isinstance(error, FutureRevision):
         info.metadata["current_revision"] = str(error.current_revision)
+    elif isinstance(error, InternalError):
+        info.metadata["incident"] = error.incident
     details.insert(0, _pack(info))
     code = getattr(code_pb2, error.code)
     return status_pb2.Status(
@@ -192,6 +195,8 @@ def from_rpc_error(exc: grpc.RpcError) -> ConfigdError:
         error = cls(status.message, compact_revision=int(meta.get("compact_revision", "0")))
     elif issubclass(cls, FutureRevision):
         error = cls(status.message, current_revision=int(meta.get("current_revision", "0")))
+    elif issubclass(cls, InternalError):
+        error = cls(status.message, incident=meta.get("incident", ""))
     else:
         error = cls(status.message)
     return error
