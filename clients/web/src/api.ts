@@ -95,9 +95,11 @@ export async function describeError(err: unknown): Promise<ApiError> {
   const page = window.location.origin;
   const answers = await answersAt(base);
   let message: string;
+  let label = "NOT CONNECTED";
   if (!answers) {
     message = `cannot reach configd at ${base}: is the server running, and is this its HTTP address?`;
   } else if (new URL(base).origin !== page) {
+    label = "BLOCKED";
     message =
       `configd at ${base} answers, but the browser blocked this page's call to it. ` +
       `The usual cause is that the server does not allow this page's origin: ` +
@@ -105,7 +107,7 @@ export async function describeError(err: unknown): Promise<ApiError> {
   } else {
     message = `the connection to configd at ${base} failed (the server answers again now)`;
   }
-  return { code: Code.Unavailable, codeName: "NOT CONNECTED", reason: NETWORK_REASON, message, violations: [] };
+  return { code: Code.Unavailable, codeName: label, reason: NETWORK_REASON, message, violations: [] };
 }
 
 async function answersAt(base: string): Promise<boolean> {

@@ -24,6 +24,7 @@ class Console {
   private readonly listError = byId("ns-list-error");
   private listWatch: LiveWatch | null = null;
   private listRetry = 0;
+  private refreshing = false;
 
   constructor(baseUrl: string) {
     this.client = makeClient(baseUrl);
@@ -40,7 +41,10 @@ class Console {
     byId("ns-refresh").addEventListener("click", () => void this.refresh());
     window.addEventListener("hashchange", () => this.route());
     byId("reconnect-now").addEventListener("click", () => this.page?.reconnect());
-    window.addEventListener("online", () => this.page?.reconnect());
+    window.addEventListener("online", () => {
+      this.page?.reconnect();
+      this.refreshIfDisconnected();
+    });
     this.setLiveState({ kind: "stopped" });
   }
 
@@ -49,7 +53,21 @@ class Console {
     this.route();
   }
 
+  /** After a reconnect: a list that failed for want of a connection is read again (once). */
+  private refreshIfDisconnected(): void {
+    if (!this.refreshing && this.listError.dataset.reason === NETWORK_REASON) void this.refresh();
+  }
+
   async refresh(): Promise<void> {
+    this.refreshing = true;
+    try {
+      await this.readList();
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  private async readList(): Promise<void> {
     const all: NamespaceInfo[] = [];
     let pageToken = "";
     let revision = -1n;
@@ -83,7 +101,7 @@ class Console {
       onChange: (change) => this.applyListChange(change),
       onSnapshot: () => void this.refresh(),
       onState: (state) => {
-        if (state.kind === "live" && this.listError.dataset.reason === NETWORK_REASON) void this.refresh();
+        if (state.kind === "live") this.refreshIfDisconnected();
       },
       // A token limited to some prefixes may not watch them all: the open page still reports.
       onRefused: () => {
@@ -173,7 +191,7 @@ class Console {
   }
 
   private setLiveState(state: LiveState): void {
-    if (state.kind === "live" && this.listError.dataset.reason === NETWORK_REASON) void this.refresh();
+    if (state.kind === "live") this.refreshIfDisconnected();
     this.status.dataset.state = state.kind;
     this.banner.hidden = state.kind !== "reconnecting";
     switch (state.kind) {
