@@ -94,7 +94,7 @@ export class NamespacePage {
     this.tabButtons = Object.fromEntries(
       tabs.map(([tab, label]) => [
         tab,
-        h("button", { type: "button", class: "tab", "data-tab": tab, onclick: () => this.show(tab) }, label),
+        h("button", { type: "button", role: "tab", class: "tab", "data-tab": tab, onclick: () => this.show(tab) }, label),
       ]),
     ) as Record<Tab, HTMLButtonElement>;
     this.sections = {
