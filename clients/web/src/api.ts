@@ -31,7 +31,11 @@ const auth: Interceptor = (next) => async (req) => {
   return next(req);
 };
 
+// The endpoint makeClient was given, named in the messages for network failures.
+let apiBase = "";
+
 export function makeClient(baseUrl: string): ConfigClient {
+  apiBase = baseUrl;
   const transport = createGrpcWebTransport({ baseUrl, useBinaryFormat: true, interceptors: [auth] });
   return createClient(ConfigService, transport);
 }
@@ -69,6 +73,50 @@ export function toApiError(err: unknown): ApiError {
     message += getToken() ? " (check the token above)" : " (enter a token above)";
   }
   return { code: ce.code, codeName: codeName(ce.code), reason: info?.reason ?? "", message, violations };
+}
+
+/** The call got no HTTP answer the page may read: fetch itself failed (TypeError). */
+export function isNetworkFailure(err: unknown): boolean {
+  const ce = ConnectError.from(err);
+  return ce.code === Code.Unknown && ce.cause instanceof TypeError;
+}
+
+/** Marks an ApiError built by describeError for a network failure (cleared on reconnect). */
+export const NETWORK_REASON = "network";
+
+/**
+ * Like toApiError, but a network failure ("Failed to fetch") becomes an explanation a user can
+ * act on. The browser hides why a call failed, so one probe tells the cases apart: a no-cors
+ * GET succeeds whenever something answers at the address, CORS or not.
+ */
+export async function describeError(err: unknown): Promise<ApiError> {
+  if (!isNetworkFailure(err)) return toApiError(err);
+  const base = apiBase || window.location.origin;
+  const page = window.location.origin;
+  const answers = await answersAt(base);
+  let message: string;
+  let label = "NOT CONNECTED";
+  if (!answers) {
+    message = `cannot reach configd at ${base}: is the server running, and is this its HTTP address?`;
+  } else if (new URL(base).origin !== page) {
+    label = "BLOCKED";
+    message =
+      `configd at ${base} answers, but the browser blocked this page's call to it. ` +
+      `The usual cause is that the server does not allow this page's origin: ` +
+      `start it with \`--cors-origin ${page}\``;
+  } else {
+    message = `the connection to configd at ${base} failed (the server answers again now)`;
+  }
+  return { code: Code.Unavailable, codeName: label, reason: NETWORK_REASON, message, violations: [] };
+}
+
+async function answersAt(base: string): Promise<boolean> {
+  try {
+    await fetch(`${base}/healthz`, { mode: "no-cors", cache: "no-store", signal: AbortSignal.timeout(5_000) });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function codeName(code: Code): string {

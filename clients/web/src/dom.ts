@@ -35,3 +35,12 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   if (el === null) throw new Error(`missing element #${id}`);
   return el as T;
 }
+
+/** Message text with `backquoted` parts (commands, flags) set as code, never split inside a word. */
+export function messageNodes(text: string): Node[] {
+  return text.split(/`([^`]+)`/).map((part, i) => {
+    if (i % 2 === 0) return document.createTextNode(part);
+    const words = part.split(" ").map((word) => h("span", { class: "nowrap" }, word));
+    return h("code", { class: "cmd" }, words.flatMap((w, j) => (j ? [" ", w] : [w])));
+  });
+}

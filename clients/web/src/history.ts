@@ -2,6 +2,7 @@
 
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { h } from "./dom";
+import { longText } from "./longtext";
 import { type ChangeSet, WriteKind } from "./gen/configd/v1/config_pb";
 
 export function kindName(kind: WriteKind): string {
@@ -22,8 +23,8 @@ export function renderEntry(
       "tr",
       { "data-key": c.key },
       h("td", { class: "key" }, c.key),
-      h("td", { class: "old" }, c.oldValueJson === undefined ? h("em", {}, "absent") : h("code", {}, c.oldValueJson)),
-      h("td", { class: "new" }, c.newValueJson === undefined ? h("em", {}, "removed") : h("code", {}, c.newValueJson)),
+      h("td", { class: "old" }, c.oldValueJson === undefined ? h("em", {}, "absent") : longText(c.oldValueJson)),
+      h("td", { class: "new" }, c.newValueJson === undefined ? h("em", {}, "removed") : longText(c.newValueJson)),
     ),
   );
   const rollback = h(

@@ -1,9 +1,9 @@
-// The live view's stream: Watch one namespace, resume from the last revision after any
+// The live view's stream: Watch namespaces (by name or prefix), resume from the last revision after any
 // failure with backoff, and report the connection state so the page can say so.
 
 import { create } from "@bufbuild/protobuf";
 import type { ConfigClient } from "./api";
-import { toApiError } from "./api";
+import { Code, describeError } from "./api";
 import type { ChangeSet, Snapshot } from "./gen/configd/v1/config_pb";
 import { WatchRequestSchema } from "./gen/configd/v1/config_pb";
 
@@ -14,9 +14,18 @@ export type LiveState =
   | { kind: "stopped" };
 
 export interface LiveHandlers {
+  /** Every change set of a watched namespace, in revision order, each once. */
   onChange(change: ChangeSet): void;
   onSnapshot(snapshot: Snapshot): void;
   onState(state: LiveState): void;
+  /** If given, a refusal (no access) ends the watch with this call instead of retrying. */
+  onRefused?(reason: string): void;
+}
+
+/** What to watch: exact namespace names and name prefixes ("" is every namespace). */
+export interface LiveSelector {
+  namespaces?: string[];
+  prefixes?: string[];
 }
 
 const BACKOFF_MIN_MS = 500;
@@ -29,10 +38,10 @@ export class LiveWatch {
   private lastSeen: bigint;
   private wake: (() => void) | null = null;
 
-  /** Deliver every change to `namespace` after revision `after`, until stop(). */
+  /** Deliver every change to the selected namespaces after revision `after`, until stop(). */
   constructor(
     private readonly client: ConfigClient,
-    private readonly namespace: string,
+    private readonly selector: LiveSelector,
     after: bigint,
     private readonly handlers: LiveHandlers,
   ) {
@@ -70,7 +79,8 @@ export class LiveWatch {
         this.handlers.onState({ kind: "connecting", from: this.lastSeen + 1n });
         armWatchdog();
         const request = create(WatchRequestSchema, {
-          namespaces: [this.namespace],
+          namespaces: this.selector.namespaces ?? [],
+          prefixes: this.selector.prefixes ?? [],
           startRevision: this.lastSeen + 1n,
         });
         const stream = this.client.watch(request, {
@@ -84,7 +94,7 @@ export class LiveWatch {
           if (event.case === "changeSet") {
             if (event.value.revision <= this.lastSeen) continue; // never apply twice
             this.lastSeen = event.value.revision;
-            if (event.value.namespace === this.namespace) this.handlers.onChange(event.value);
+            this.handlers.onChange(event.value);
           } else if (event.case === "snapshot") {
             this.lastSeen = event.value.revision;
             this.handlers.onSnapshot(event.value);
@@ -95,7 +105,14 @@ export class LiveWatch {
         }
       } catch (err) {
         if (this.abort.signal.aborted) break;
-        reason = toApiError(err).message;
+        const error = await describeError(err);
+        if (this.abort.signal.aborted) break;
+        reason = error.message;
+        const refused = error.code === Code.PermissionDenied || error.code === Code.Unauthenticated;
+        if (refused && this.handlers.onRefused) {
+          this.handlers.onRefused(reason);
+          break;
+        }
       } finally {
         clearTimeout(silence);
         this.abort.signal.removeEventListener("abort", onStop);

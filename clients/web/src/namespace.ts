@@ -2,8 +2,8 @@
 // diffs and rollback, kept current by a live Watch.
 
 import { create } from "@bufbuild/protobuf";
-import { Code, type ApiError, type ConfigClient, type Violation, toApiError } from "./api";
-import { clear, h } from "./dom";
+import { Code, type ApiError, type ConfigClient, describeError, NETWORK_REASON, type Violation } from "./api";
+import { clear, h, messageNodes } from "./dom";
 import {
   type ChangeSet,
   PreconditionSchema,
@@ -13,12 +13,18 @@ import {
 import { compact, jsonError, joinObject, pointerKey, pretty, splitObject } from "./jsontext";
 import { kindName, renderEntry } from "./history";
 import { LiveWatch, type LiveState } from "./live";
+import { longText } from "./longtext";
 
 type Tab = "document" | "json" | "schema" | "history";
+
+// Where the violations of a rejected new key are kept (no key can be this string).
+const NEW_ROW = "\u0000new";
 
 export interface PageHooks {
   onLiveState(state: LiveState): void;
   onNamespacesChanged(): void;
+  /** The namespace has `keys` keys as of its revision `revision`. */
+  onKeyCount(keys: number, revision: bigint): void;
 }
 
 export class NamespacePage {
@@ -34,6 +40,11 @@ export class NamespacePage {
   private editorBaseRevision = 0n;
   private closed = false;
   private pendingReload = 0;
+  private expanded = new Set<string>(); // keys whose long value is shown whole
+  private errorReason = ""; // the shown error's reason (a network failure clears on reconnect)
+  // A message about one write is true until the namespace moves past it, and only on its tab.
+  private noticeRevision = 0n;
+  private editorResultRevision = 0n;
 
   private readonly header = h("div", { class: "ns-header" });
   private readonly message = h("input", {
@@ -46,6 +57,15 @@ export class NamespacePage {
   private readonly notice = h("div", { id: "ns-notice", class: "notice", role: "status", hidden: true });
   private readonly table = h("table", { id: "doc-table", class: "doc" });
   private readonly liveLog = h("ol", { id: "live-log", class: "live-log" });
+  // Kept across renders, so what the user typed survives a refusal or a live change.
+  private readonly newKey = h("input", { type: "text", id: "new-key", placeholder: "new key", "aria-label": "new key" });
+  private readonly newValue = h("textarea", {
+    id: "new-value",
+    rows: 1,
+    spellcheck: "false",
+    placeholder: "JSON value, e.g. 42 or \"text\"",
+    "aria-label": "new value",
+  });
   private readonly editor = h("textarea", {
     id: "doc-editor",
     spellcheck: "false",
@@ -74,7 +94,7 @@ export class NamespacePage {
     this.tabButtons = Object.fromEntries(
       tabs.map(([tab, label]) => [
         tab,
-        h("button", { type: "button", class: "tab", "data-tab": tab, onclick: () => this.show(tab) }, label),
+        h("button", { type: "button", role: "tab", class: "tab", "data-tab": tab, onclick: () => this.show(tab) }, label),
       ]),
     ) as Record<Tab, HTMLButtonElement>;
     this.sections = {
@@ -118,15 +138,22 @@ export class NamespacePage {
       this.notice,
       Object.values(this.sections),
     );
+    this.show("document");
   }
 
   async open(): Promise<void> {
     // Without a first view (not found, no access) there is nothing to keep live.
     if (!(await this.reload()) || this.closed) return;
-    this.live = new LiveWatch(this.client, this.name, this.docRevision, {
-      onChange: (change) => this.applyChange(change, true),
+    this.live = new LiveWatch(this.client, { namespaces: [this.name] }, this.docRevision, {
+      onChange: (change) => {
+        if (change.namespace === this.name) this.applyChange(change, true);
+      },
       onSnapshot: (snapshot) => this.applySnapshot(snapshot),
-      onState: (state) => this.hooks.onLiveState(state),
+      onState: (state) => {
+        // Back online: an error that said "cannot reach configd" is no longer true.
+        if (state.kind === "live" && this.errorReason === NETWORK_REASON) this.hideError();
+        this.hooks.onLiveState(state);
+      },
     });
   }
 
@@ -155,12 +182,13 @@ export class NamespacePage {
       if (!this.editor.value) this.resetEditor();
       return true;
     } catch (err) {
-      this.showError(toApiError(err));
+      this.showError(await describeError(err));
       return false;
     }
   }
 
   private show(tab: Tab): void {
+    if (tab !== this.tab) this.hideNotice();
     this.tab = tab;
     for (const [name, section] of Object.entries(this.sections)) section.hidden = name !== tab;
     for (const [name, button] of Object.entries(this.tabButtons)) {
@@ -186,6 +214,7 @@ export class NamespacePage {
     this.docRevision = change.revision;
     this.nsRevision = change.revision;
     this.schemaVersion = change.schemaVersion || this.schemaVersion;
+    this.dropStaleMessages();
     this.render(new Set(change.changes.map((c) => c.key)));
     if (fromWatch) this.logLive(change);
     if (this.tab === "history") void this.loadHistory(true);
@@ -198,8 +227,9 @@ export class NamespacePage {
     this.values = splitObject(doc.documentJson);
     this.docRevision = snapshot.revision;
     this.nsRevision = doc.namespace?.modRevision ?? this.nsRevision;
+    this.dropStaleMessages();
     this.render();
-    if (snapshot.resync) this.showNotice(`Resynchronised at r${snapshot.revision} (history before it was compacted).`);
+    if (snapshot.resync) this.showNotice(`Resynchronised at r${snapshot.revision} (history before it was compacted).`, snapshot.revision);
   }
 
   private logLive(change: ChangeSet): void {
@@ -228,6 +258,12 @@ export class NamespacePage {
   // -- document table -----------------------------------------------------------------------
 
   private render(changed: Set<string> = new Set()): void {
+    // Rebuilding the table moves the inputs out and back: keep the user's caret where it was.
+    const focused = document.activeElement;
+    const caret =
+      (focused instanceof HTMLInputElement || focused instanceof HTMLTextAreaElement) && this.table.contains(focused)
+        ? { el: focused, start: focused.selectionStart, end: focused.selectionEnd }
+        : null;
     clear(this.header);
     this.header.append(
       h("h2", { id: "ns-title" }, this.name),
@@ -246,6 +282,11 @@ export class NamespacePage {
     for (const key of keys) body.append(this.renderRow(key, changed.has(key)));
     body.append(this.renderNewRow());
     this.table.append(body);
+    if (caret && this.table.contains(caret.el)) {
+      caret.el.focus();
+      caret.el.setSelectionRange(caret.start, caret.end);
+    }
+    this.hooks.onKeyCount(this.values.size, this.nsRevision);
   }
 
   private renderRow(key: string, changed: boolean): HTMLTableRowElement {
@@ -264,7 +305,7 @@ export class NamespacePage {
         "td",
         { class: "value editing" },
         editor,
-        changed ? h("div", { class: "notice" }, `Changed meanwhile to ${value ?? "(deleted)"}`) : null,
+        changed ? h("div", { class: "notice" }, "Changed meanwhile to ", value === undefined ? "(deleted)" : longText(value)) : null,
       );
       actions = h(
         "td",
@@ -273,7 +314,14 @@ export class NamespacePage {
         h("button", { type: "button", class: "cancel-btn", onclick: () => this.cancelEdit(key) }, "Cancel"),
       );
     } else {
-      valueCell = h("td", { class: "value" }, h("code", {}, value ?? "(deleted)"));
+      const shown =
+        value === undefined
+          ? h("code", {}, "(deleted)")
+          : longText(value, this.expanded.has(key), (open) => {
+              if (open) this.expanded.add(key);
+              else this.expanded.delete(key);
+            });
+      valueCell = h("td", { class: "value" }, shown);
       actions = h(
         "td",
         { class: "actions" },
@@ -295,41 +343,54 @@ export class NamespacePage {
   }
 
   private renderNewRow(): HTMLTableRowElement {
-    const keyInput = h("input", { type: "text", id: "new-key", placeholder: "new key", "aria-label": "new key" });
-    const valueInput = h("textarea", { id: "new-value", rows: 1, placeholder: "JSON value, e.g. 42 or \"text\"", "aria-label": "new value" });
-    const violations = this.rowViolations.get("\u0000new") ?? [];
+    const violations = this.rowViolations.get(NEW_ROW) ?? [];
     return h(
       "tr",
       { class: "new-row" },
-      h("td", {}, keyInput),
+      h("td", {}, this.newKey),
       h(
         "td",
         {},
-        valueInput,
+        this.newValue,
         violations.length
-          ? h("ul", { class: "violations" }, violations.map((v) => h("li", { class: "violation" }, violationText(v))))
+          ? h(
+              "ul",
+              { id: "new-violations", class: "violations" },
+              violations.map((v) => h("li", { class: "violation", "data-path": v.path }, violationText(v))),
+            )
           : null,
       ),
       h(
         "td",
         { class: "actions" },
-        h(
-          "button",
-          {
-            type: "button",
-            id: "new-add",
-            onclick: () => {
-              const key = keyInput.value.trim();
-              if (!key) return;
-              const editor = this.makeEditor(key, valueInput.value);
-              this.editing.set(key, editor);
-              void this.publishValue(key);
-            },
-          },
-          "Add",
-        ),
+        h("button", { type: "button", id: "new-add", onclick: () => void this.addKey() }, "Add"),
       ),
     );
+  }
+
+  /** Add the key typed in the new row; on a refusal both inputs keep what was typed. */
+  private async addKey(): Promise<void> {
+    const key = this.newKey.value.trim();
+    const text = this.newValue.value.trim();
+    const refuse = (message: string): void => {
+      this.rowViolations.set(NEW_ROW, [{ path: key ? `/${key}` : "", keyword: "input", message }]);
+      this.render();
+    };
+    if (!key) return refuse("enter a key name");
+    if (this.values.has(key)) return refuse(`${key} exists already: use its Edit button`);
+    const problem = text ? jsonError(text) : "empty";
+    if (problem !== null) return refuse(`not valid JSON: ${problem} (put text in double quotes)`);
+    this.hideNotice();
+    try {
+      const result = await this.client.put({ namespace: this.name, key, valueJson: compact(text), message: this.message.value });
+      this.newKey.value = "";
+      this.newValue.value = "";
+      this.rowViolations.delete(NEW_ROW);
+      this.afterWrite(`Added ${key} at r${result.revision}.`, result.revision);
+      this.render();
+    } catch (err) {
+      this.reportWriteError(await describeError(err), key);
+    }
   }
 
   private makeEditor(key: string, text: string): HTMLTextAreaElement {
@@ -361,18 +422,15 @@ export class NamespacePage {
       this.render();
       return;
     }
+    this.hideNotice();
     try {
       const result = await this.client.put({ namespace: this.name, key, valueJson: compact(text), message: this.message.value });
       this.editing.delete(key);
       this.rowViolations.delete(key);
-      this.rowViolations.delete("\u0000new");
-      this.hideError();
-      this.showNotice(`Published ${key} at r${result.revision}.`);
-      this.expectRevision(result.revision);
+      this.afterWrite(`Published ${key} at r${result.revision}.`, result.revision);
       this.render();
-      if (!this.values.has(key)) this.hooks.onNamespacesChanged();
     } catch (err) {
-      this.reportWriteError(toApiError(err), key);
+      this.reportWriteError(await describeError(err), key);
     }
   }
 
@@ -382,39 +440,35 @@ export class NamespacePage {
       button.textContent = `Really delete ${key}?`;
       return;
     }
+    this.hideNotice();
     try {
       const result = await this.client.delete({ namespace: this.name, key, message: this.message.value });
-      this.showNotice(`Deleted ${key} at r${result.revision}.`);
-      this.expectRevision(result.revision);
+      this.afterWrite(`Deleted ${key} at r${result.revision}.`, result.revision);
     } catch (err) {
-      this.reportWriteError(toApiError(err), key);
+      this.reportWriteError(await describeError(err), key);
     }
   }
 
-  /** Violations go next to the key they point into; the rest (e.g. `required`) above the table. */
+  /**
+   * Violations go next to the key they point into; for a new key, also those about the whole
+   * document (e.g. additionalProperties), which only the new key can have caused. The rest go
+   * above the table, with the error's message.
+   */
   private reportWriteError(error: ApiError, editedKey: string | null): void {
-    for (const key of [...this.rowViolations.keys()]) this.rowViolations.delete(key);
+    this.rowViolations.clear();
+    const isNew = editedKey !== null && !this.values.has(editedKey) && !this.editing.has(editedKey);
     const general: Violation[] = [];
+    const place = (slot: string, v: Violation): void => {
+      this.rowViolations.set(slot, [...(this.rowViolations.get(slot) ?? []), v]);
+    };
     for (const v of error.violations) {
       const key = pointerKey(v.path);
-      if (key !== null && (this.values.has(key) || this.editing.has(key))) {
-        this.rowViolations.set(key, [...(this.rowViolations.get(key) ?? []), v]);
-      } else if (editedKey !== null && !this.values.has(editedKey) && key === editedKey) {
-        this.rowViolations.set("\u0000new", [...(this.rowViolations.get("\u0000new") ?? []), v]);
-      } else {
-        general.push(v);
-      }
+      if (isNew && (key === editedKey || key === null)) place(NEW_ROW, v);
+      else if (key !== null && (this.values.has(key) || this.editing.has(key))) place(key, v);
+      else general.push(v);
     }
-    if (editedKey !== null && !this.values.has(editedKey)) {
-      // A rejected new key: keep it in the "new" row, not as an editing row.
-      this.editing.delete(editedKey);
-      const moved = this.rowViolations.get(editedKey);
-      if (moved) {
-        this.rowViolations.set("\u0000new", [...(this.rowViolations.get("\u0000new") ?? []), ...moved]);
-        this.rowViolations.delete(editedKey);
-      }
-    }
-    this.showError({ ...error, violations: general });
+    if (general.length > 0 || error.violations.length === 0) this.showError({ ...error, violations: general });
+    else this.hideError();
     this.render();
   }
 
@@ -452,23 +506,33 @@ export class NamespacePage {
         this.editorViolations.append(h("li", { class: "violation", "data-path": v.path }, `${v.path || "(document)"}: ${violationText(v)}`));
       }
       const changes = result.changes.map((c) =>
-        h("li", {}, h("code", {}, c.key), ": ", c.oldValueJson ?? "(absent)", " → ", c.newValueJson ?? "(removed)"),
+        h(
+          "li",
+          {},
+          h("code", {}, c.key),
+          ": ",
+          c.oldValueJson === undefined ? "(absent)" : longText(c.oldValueJson),
+          " → ",
+          c.newValueJson === undefined ? "(removed)" : longText(c.newValueJson),
+        ),
       );
       if (dryRun) {
         this.editorResult.append(
           h("p", {}, result.valid ? "Valid." : "Not valid.", ` ${result.changes.length} key(s) would change.`),
           h("ul", { class: "diff" }, changes),
         );
+        this.editorResultRevision = this.nsRevision;
       } else {
         this.editorResult.append(h("p", {}, result.revision ? `Published at r${result.revision}.` : "No change."));
+        this.editorResultRevision = result.revision || this.nsRevision;
         if (result.revision) {
           this.editorBaseRevision = result.revision;
-          this.expectRevision(result.revision);
+          this.afterWrite(null, result.revision);
         }
       }
       this.hideError();
     } catch (err) {
-      const error = toApiError(err);
+      const error = await describeError(err);
       for (const v of error.violations) {
         this.editorViolations.append(h("li", { class: "violation", "data-path": v.path }, `${v.path || "(document)"}: ${violationText(v)}`));
       }
@@ -487,7 +551,7 @@ export class NamespacePage {
       this.schemaView.textContent = pretty(schema.schemaJson || "{}");
       this.schemaView.dataset.version = String(schema.version);
     } catch (err) {
-      this.showError(toApiError(err));
+      this.showError(await describeError(err));
     }
   }
 
@@ -502,7 +566,7 @@ export class NamespacePage {
       const more = this.sections.history.querySelector<HTMLButtonElement>("#history-more");
       if (more) more.hidden = !page.nextPageToken;
     } catch (err) {
-      this.showError(toApiError(err));
+      this.showError(await describeError(err));
     }
   }
 
@@ -512,17 +576,17 @@ export class NamespacePage {
       button.textContent = `Confirm: restore the document of r${revision}`;
       return;
     }
+    this.hideNotice();
     try {
       const result = await this.client.rollback({
         namespace: this.name,
         toRevision: revision,
         message: this.message.value || `rollback to r${revision} from the console`,
       });
-      this.showNotice(`Rolled back to r${revision}: new revision r${result.revision}.`);
-      this.expectRevision(result.revision);
+      this.afterWrite(`Rolled back to r${revision}: new revision r${result.revision}.`, result.revision);
       void this.loadHistory(true);
     } catch (err) {
-      this.showError(toApiError(err));
+      this.showError(await describeError(err));
     }
   }
 
@@ -533,22 +597,47 @@ export class NamespacePage {
     this.errorBox.append(
       h("strong", {}, error.codeName),
       " ",
-      h("span", { class: "message" }, error.message),
+      h("span", { class: "message" }, messageNodes(error.message)),
       error.violations.length
         ? h("ul", { class: "violations" }, error.violations.map((v) => h("li", { class: "violation", "data-path": v.path }, `${v.path || "(document)"}: ${violationText(v)}`)))
         : "",
     );
+    this.errorReason = error.reason;
+    this.errorBox.dataset.reason = error.reason;
     this.errorBox.hidden = false;
   }
 
   private hideError(): void {
     this.errorBox.hidden = true;
+    this.errorReason = "";
+    delete this.errorBox.dataset.reason;
     clear(this.errorBox);
   }
 
-  private showNotice(text: string): void {
+  /** A write of ours committed at `revision`: say so, clear the error and the used message. */
+  private afterWrite(notice: string | null, revision: bigint): void {
+    this.hideError();
+    this.message.value = "";
+    if (notice !== null) this.showNotice(notice, revision);
+    this.expectRevision(revision);
+  }
+
+  /** Show `text`, true of the namespace at `revision`, until it moves on or the tab changes. */
+  private showNotice(text: string, revision: bigint): void {
     this.notice.textContent = text;
+    this.noticeRevision = revision;
     this.notice.hidden = false;
+  }
+
+  private hideNotice(): void {
+    this.notice.hidden = true;
+    this.notice.textContent = "";
+  }
+
+  /** Messages about an earlier revision no longer describe the namespace. */
+  private dropStaleMessages(): void {
+    if (!this.notice.hidden && this.nsRevision > this.noticeRevision) this.hideNotice();
+    if (this.nsRevision > this.editorResultRevision) clear(this.editorResult);
   }
 }
 

@@ -1,4 +1,4 @@
-"""Routes for the console: /ui redirects to /ui/, which serves index.html and its assets."""
+"""Routes for the console: / and /ui redirect to /ui/, which serves index.html and its assets."""
 
 from __future__ import annotations
 
@@ -66,6 +66,10 @@ class _Assets:
     async def redirect(self, request: web.Request) -> web.StreamResponse:
         raise web.HTTPPermanentRedirect(f"{PREFIX}/")
 
+    async def root(self, request: web.Request) -> web.StreamResponse:
+        # Temporary: the root may serve something else one day, and browsers cache a 308.
+        raise web.HTTPFound(f"{PREFIX}/")
+
     def _serve(self, request: web.Request, name: str) -> web.StreamResponse:
         asset = self._files.get(name)
         if asset is None:
@@ -95,8 +99,9 @@ class _Assets:
 
 
 def add_routes(app: web.Application) -> None:
-    """Serve the console at /ui/ (its assets as /ui/<file>)."""
+    """Serve the console at /ui/ (its assets as /ui/<file>); / leads there."""
     assets = _Assets(static_dir())
+    app.router.add_get("/", assets.root)
     app.router.add_get(PREFIX, assets.redirect)
     app.router.add_get(f"{PREFIX}/", assets.index)
     app.router.add_get(PREFIX + r"/{name:[A-Za-z0-9_.-]+}", assets.asset)
