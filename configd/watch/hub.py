@@ -16,7 +16,7 @@ feed publishes a batch in the step that advances its revision, so no change set 
 between the two.
 
 Bounded memory: each watcher's buffer holds at most `buffer_size` references to change sets
-that are encoded once and shared by every watcher. The writer never waits for a watcher: when
+that are encoded once and shared by every watcher. Publishing never waits for a watcher: when
 a buffer is full the watcher is marked lagging and its buffer dropped; its stream then
 re-subscribes and catches up from history, and is live again once caught up.
 """
