@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TypeAlias
 
 from configd import __version__
 from configd.api.token_servicer import TokenServicer
 from configd.core.errors import Unavailable
-from configd.storage.sqlite.backup import BackupInfo, temporary_backup_path
+from configd.storage.base import StorageAdmin
 from configd.store.service import ConfigService
 from configd.watch.hub import WatchHub
 from configd_client.wire import admin_pb2 as pb
@@ -31,11 +33,11 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
         *,
         data_dir: str,
         started: float,
-        backup: Callable[[Path], Awaitable[BackupInfo]] | None = None,
+        storage: StorageAdmin | None = None,
         tokens: TokenServicer | None = None,
     ) -> None:
         self._tokens = tokens
-        self._backup = backup
+        self._storage = storage
         self._service = service
         self._hub = hub
         self._data_dir = data_dir
@@ -82,11 +84,11 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
     async def Backup(
         self, request: pb.BackupRequest, context: Context
     ) -> AsyncIterator[pb.BackupChunk]:
-        if self._backup is None:
-            raise Unavailable("this server cannot make backups (no SQLite storage)")
-        path = temporary_backup_path()
+        if self._storage is None:
+            raise Unavailable("this server cannot make backups (its storage offers none)")
+        path = _temporary_file()
         try:
-            info = await self._backup(path)
+            info = await self._storage.backup(path)
             with path.open("rb") as file:
                 while data := await asyncio.to_thread(file.read, BACKUP_CHUNK):
                     yield pb.BackupChunk(
@@ -97,3 +99,10 @@ class AdminServicer(pb_grpc.AdminServiceServicer):  # type: ignore[misc]
                     )
         finally:
             path.unlink(missing_ok=True)
+
+
+def _temporary_file() -> Path:
+    """A fresh temporary file for a backup in progress (the caller removes it)."""
+    fd, name = tempfile.mkstemp(prefix="configd-backup-")
+    os.close(fd)
+    return Path(name)

@@ -21,7 +21,7 @@ from configd.api.auth import Guard
 from configd.api.decoding import checked
 from configd.api.errors import translating_errors
 from configd.api.method import writing
-from configd.server.metrics import RequestMetrics
+from configd.api.metrics import RequestMetrics
 
 
 def _serialize(message: Message | bytes) -> bytes:

@@ -1,9 +1,9 @@
 """Operator endpoints on the HTTP listener: /metrics, /readyz and /debug/configz.
 
-/healthz (in http_app) answers "the process is alive"; /readyz answers "send me traffic": the
-storage is open and the gRPC server serves, and it turns 503 as soon as a graceful stop
-begins. /debug/configz is what an operator asks first: version, uptime, revisions, counts,
-limits and where the data lives, as JSON.
+/healthz (in http.listener) answers "the process is alive"; /readyz answers "send me
+traffic": the storage is open and the gRPC server serves, and it turns 503 as soon as a
+graceful stop begins. /debug/configz is what an operator asks first: version, uptime,
+revisions, counts, limits and where the data lives, as JSON.
 """
 
 from __future__ import annotations
@@ -14,18 +14,21 @@ from typing import Any
 
 from aiohttp import web
 
-from configd.server.metrics import ServerMetrics
+Exposition = Callable[[], tuple[bytes, str]]
+"""The metrics page, rendered at each scrape: its body and its content type."""
 
 
 def add_routes(
     app: web.Application,
     *,
-    metrics: ServerMetrics,
+    metrics: Exposition,
     ready: Callable[[], bool],
     configz: Callable[[], Mapping[str, Any]],
 ) -> None:
+    """The routes; the assembly passes what they show (no import of the layer above)."""
+
     async def metrics_handler(request: web.Request) -> web.Response:
-        body, content_type = metrics.exposition()
+        body, content_type = metrics()
         response = web.Response(body=body)
         response.headers["Content-Type"] = content_type
         return response

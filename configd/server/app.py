@@ -34,8 +34,7 @@ from configd.http import status
 from configd.http.listener import HttpListener
 from configd.server.metrics import ServerMetrics
 from configd.server.tls import ServerTLS, TLSFiles
-from configd.storage.sqlite.backup import backup_database
-from configd.storage.sqlite.store import DB_FILE, SQLiteOptions, SQLiteStorage
+from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
 from configd.storage.sqlite.tokens import SQLiteTokenStore
 from configd.store.compactor import Compactor, Retention
 from configd.store.service import ConfigService
@@ -85,7 +84,9 @@ class ConfigdServer:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.service = ConfigService(SQLiteStorage(config.data_dir, config.sqlite), config.limits)
+        # The one place that chooses the backend; everything else sees its Protocols.
+        self._storage = SQLiteStorage(config.data_dir, config.sqlite)
+        self.service = ConfigService(self._storage, config.limits)
         self.hub: WatchHub | None = None
         self._compactor: Compactor | None = None
         self._grpc: grpc.aio.Server | None = None
@@ -121,8 +122,16 @@ class ConfigdServer:
             await self.service.open()
             _tune_gc()
             await self._open_auth()
-            self.hub = WatchHub(self.service, ProtoEncoder(), self.config.watch)
-            self.metrics = ServerMetrics(self.service, self.hub, self.config.data_dir)
+            # Committed change sets reach the hub through the service's feed; catch-up reads
+            # history from storage.
+            self.hub = WatchHub(
+                self.service,
+                self._storage,
+                ProtoEncoder(),
+                limits=self.config.limits,
+                options=self.config.watch,
+            )
+            self.metrics = ServerMetrics(self.service, self.hub, self._storage)
             self._compactor = Compactor(self.service, self.config.retention)
             self._compactor.start()
             await self._start_grpc(self.hub)
@@ -133,7 +142,7 @@ class ConfigdServer:
             )
             status.add_routes(
                 self._http.app,
-                metrics=self.metrics,
+                metrics=self.metrics.exposition,
                 ready=lambda: self.ready,
                 configz=self.configz,
             )
@@ -247,7 +256,7 @@ class ConfigdServer:
             hub,
             data_dir=str(self.config.data_dir),
             started=time.monotonic(),
-            backup=lambda dest: backup_database(self.config.data_dir / DB_FILE, dest),
+            storage=self._storage,
             tokens=TokenServicer(self.tokens, limits),
         )
         requests = self.metrics.requests if self.metrics is not None else None

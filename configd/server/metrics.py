@@ -1,30 +1,19 @@
-"""Prometheus metrics: request metrics for every configd RPC and a collector for the core.
+"""Prometheus metrics of one server: its registry and the scrape-time collectors.
 
-Two parts, both per server (one CollectorRegistry each, no globals, so several servers can
-live in one process, as in tests):
+One CollectorRegistry per server (no globals, so several servers can live in one process, as
+in tests), holding:
 
-* `RequestMetrics` counts every ConfigService/AdminService call by method and status code,
-  with its latency. It wraps each method handler once, at registration (`instrument`), inside
-  the error translation: it sees the domain exception itself (so schema violations are
-  counted as validation failures) and derives the final status code exactly as the
-  translation will. gRPC-Web calls are forwarded to the same gRPC server, so they are counted
-  here too. A grpc.aio ServerInterceptor would cost more per call (an extra coroutine and a
-  freshly wrapped handler per RPC, and it runs for health/reflection calls too) and would only
-  see the status after the translation, not the domain error.
-* `CoreCollector` reads the plain counters the core keeps (service revision, writer commit
-  listener, watch hub, database size) at scrape time, so storage, writer, watch and service
-  never import prometheus_client.
+* the request metrics (configd.api.metrics.RequestMetrics, which wraps every RPC handler);
+* `CoreCollector`, which reads the plain counters the core keeps (service revision, writer
+  commit listener, watch hub, storage size) at scrape time, so storage, writer, watch and
+  service never import prometheus_client;
+* the process collector (memory, CPU, file descriptors).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
-from typing import Any
 
-import grpc
-import grpc.aio
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -32,92 +21,17 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from prometheus_client.metrics import Counter, Histogram
 from prometheus_client.process_collector import ProcessCollector
 
 from configd import __version__
-from configd.api.method import Handler, behavior_of, is_streaming, with_behavior
-from configd.core.errors import ConfigdError, SchemaViolation
+from configd.api.metrics import RequestMetrics
 from configd.core.model import ChangeSet
-from configd.core.stats import LATENCY_BUCKETS
 from configd.core.stats import Histogram as PlainHistogram
-from configd.storage.sqlite.store import database_size
+from configd.storage.base import StorageAdmin
 from configd.store.service import ConfigService
 from configd.watch.hub import WatchHub
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-
-
-class RequestMetrics:
-    """configd_grpc_requests_total and configd_grpc_request_duration_seconds."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter(
-            "configd_grpc_requests",
-            "Finished configd RPCs (gRPC and gRPC-Web) by method and status code.",
-            ["method", "code"],
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "configd_grpc_request_duration_seconds",
-            "Latency of unary configd RPCs by method and status code.",
-            ["method", "code"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.validation_failures = Counter(
-            "configd_validation_failures",
-            "Writes refused because the resulting document did not satisfy the schema.",
-            ["method"],
-            registry=registry,
-        )
-        # Label children looked up once per (method, code), not on every call.
-        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
-
-    def _observe(self, method: str, code: str, seconds: float | None) -> None:
-        children = self._children.get((method, code))
-        if children is None:
-            children = (
-                self.requests.labels(method, code),
-                self.latency.labels(method, code),
-            )
-            self._children[(method, code)] = children
-        children[0].inc()
-        if seconds is not None:
-            children[1].observe(seconds)
-
-    def _failed(self, method: str, exc: BaseException, context: Any) -> str:
-        """The status code the error translation will answer `exc` with."""
-        if isinstance(exc, ConfigdError):
-            if isinstance(exc, SchemaViolation):
-                self.validation_failures.labels(method).inc()
-            return exc.code
-        if isinstance(exc, grpc.aio.AbortError):
-            code = context.code()
-            return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
-        if not isinstance(exc, Exception):
-            return "CANCELLED"  # asyncio.CancelledError or GeneratorExit: the client went away
-        return "INTERNAL"
-
-    def instrument(self, handler: Handler, method: str) -> Handler:
-        """`handler` (an RpcMethodHandler) counted and timed; `method` is "Service/Method".
-
-        A stream's duration is its lifetime, not a latency: streams are counted, not timed."""
-        behavior = behavior_of(handler)
-        timed = not is_streaming(handler)
-
-        async def instrumented(request: Any, context: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                response = await behavior(request, context)
-            except BaseException as exc:
-                elapsed = time.perf_counter() - started if timed else None
-                self._observe(method, self._failed(method, exc, context), elapsed)
-                raise
-            self._observe(method, "OK", time.perf_counter() - started if timed else None)
-            return response
-
-        return with_behavior(handler, instrumented)
 
 
 class WriteStats:
@@ -148,11 +62,11 @@ class CoreCollector:
     """Reads the core's plain counters at scrape time."""
 
     def __init__(
-        self, service: ConfigService, hub: WatchHub, data_dir: Path, writes: WriteStats
+        self, service: ConfigService, hub: WatchHub, storage: StorageAdmin, writes: WriteStats
     ) -> None:
         self._service = service
         self._hub = hub
-        self._data_dir = data_dir
+        self._storage = storage
         self._writes = writes
 
     def describe(self) -> Iterator[Metric]:
@@ -206,19 +120,19 @@ class CoreCollector:
         yield GaugeMetricFamily(
             "configd_database_size_bytes",
             "Size of the SQLite database and its WAL.",
-            value=database_size(self._data_dir),
+            value=self._storage.disk_bytes(),
         )
 
 
 class ServerMetrics:
     """One server's registry: request metrics, the core collector and process metrics."""
 
-    def __init__(self, service: ConfigService, hub: WatchHub, data_dir: Path) -> None:
+    def __init__(self, service: ConfigService, hub: WatchHub, storage: StorageAdmin) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.requests = RequestMetrics(self.registry)
         self.writes = WriteStats(lambda: service.writer.last_commit_seconds)
-        service.writer.add_listener(self.writes)
-        self.registry.register(CoreCollector(service, hub, data_dir, self.writes))
+        service.subscribe(self.writes)
+        self.registry.register(CoreCollector(service, hub, storage, self.writes))
         ProcessCollector(registry=self.registry)
 
     def exposition(self) -> tuple[bytes, str]:

@@ -1,14 +1,19 @@
-"""The storage interface: what the service needs from a durable backend.
+"""The storage interfaces: what the server needs from a durable backend.
+
+`Storage` is what the config service needs; `StorageAdmin` what operators need besides
+(backup, size); `TokenStore` where bearer tokens persist. Code above configd/storage/ reaches
+a backend only through these, never its files or its driver.
 
 Revision semantics: every ChangeSet carries its own global revision; a backend stores batches
 atomically and durably, and never assigns or reorders revisions itself. SQLite is the embedded
-default; a PostgreSQL backend is planned behind this same Protocol.
+default; a PostgreSQL backend is planned behind these same Protocols.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from configd.core.model import ChangeSet, Namespace, SchemaVersion
@@ -70,4 +75,71 @@ class Storage(Protocol):
     async def compact(self, revision: int) -> None:
         """Drop history below `revision`, keeping what namespace_at needs for any revision at
         or above it; the compaction revision becomes `revision`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BackupInfo:
+    """A verified backup file: its revision, compaction revision and namespace count."""
+
+    path: Path
+    revision: int
+    compact_revision: int
+    namespaces: int
+    schema_version: int  # the backend's own (database schema) version, not a namespace schema
+    size: int
+    sha256: str
+
+
+class StorageAdmin(Protocol):
+    """Operations on a backend that are not about configuration. Separate from Storage, so
+    that what the service runs on needs no more than Storage."""
+
+    async def backup(self, dest: Path) -> BackupInfo:
+        """Write one consistent snapshot of the stored state to the file `dest` (replaced):
+        every write up to BackupInfo.revision and none after, while writes go on. Raises
+        StorageFailure if it cannot; the stored state is never changed."""
+        ...
+
+    def disk_bytes(self) -> int:
+        """Bytes the stored state occupies now (cheap: called at every metrics scrape)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    """A bearer token as stored: the sha256 of its secret, never the secret."""
+
+    name: str
+    hash: bytes
+    grants: tuple[tuple[str, int], ...]  # (namespace prefix, role number)
+    created_at: float
+    expires_at: float | None
+    revoked_at: float | None
+    created_by: str
+
+
+class TokenStore(Protocol):
+    """Where tokens persist. Every change is durable when the call returns; failures raise
+    StorageFailure."""
+
+    async def open(self) -> list[StoredToken]:
+        """Open (the Storage of the same data must be open already) and return every token,
+        revoked ones included, in name order."""
+        ...
+
+    async def close(self) -> None:
+        """Close; calling it twice is harmless."""
+        ...
+
+    async def insert(self, token: StoredToken) -> None:
+        """Store a new token; AlreadyExists if its name was ever used."""
+        ...
+
+    async def replace(self, token: StoredToken) -> None:
+        """Store `token`, replacing any token of the same name (the bootstrap admin token)."""
+        ...
+
+    async def revoke(self, name: str, when: float) -> None:
+        """Mark the token `name` revoked at `when` (epoch seconds) unless it is already."""
         ...

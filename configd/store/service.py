@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from configd.core.changes import (
@@ -126,6 +126,11 @@ class ConfigService:
     @property
     def namespaces(self) -> Mapping[str, Namespace]:
         return self._state.namespaces
+
+    def subscribe(self, listener: Callable[[Sequence[ChangeSet]], None]) -> None:
+        """Call `listener` with every batch committed from now on, in the step that advances
+        `revision` (so the service is the watch hub's configd.watch.feed.ChangeFeed)."""
+        self.writer.add_listener(listener)
 
     def _log_commits_soon(self, change_sets: Sequence[ChangeSet]) -> None:
         # Listeners run before the acknowledged writers resume; their continuations are queued

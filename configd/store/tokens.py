@@ -23,11 +23,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from configd.core.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
 from configd.core.roles import Grant, Role
-from configd.storage.sqlite.tokens import StoredToken
+from configd.storage.base import StoredToken, TokenStore
 
 log = logging.getLogger("configd.auth")
 
@@ -39,20 +38,6 @@ MIN_SECRET_CHARS = 32
 MAX_SECRET_CHARS = 512
 MAX_GRANTS = 100
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9._@-]{0,62}[a-z0-9])?")
-
-
-class TokenStore(Protocol):
-    """Where tokens persist (configd.storage.sqlite.tokens.SQLiteTokenStore)."""
-
-    async def open(self) -> list[StoredToken]: ...
-
-    async def close(self) -> None: ...
-
-    async def insert(self, token: StoredToken) -> None: ...
-
-    async def replace(self, token: StoredToken) -> None: ...
-
-    async def revoke(self, name: str, when: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

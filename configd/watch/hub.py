@@ -4,15 +4,19 @@ Contract (docs/architecture.md, "The watch contract"): change sets arrive in str
 increasing revision order, each exactly once; a watch can start at any revision still in
 history; below the compaction revision it gets a resync snapshot instead.
 
+The hub sees the rest of the server through two narrow seams (configd.watch.feed): a
+ChangeFeed (applied revision, namespaces, commit listeners) and a HistoryReader.
+
 How the hand-over stays gap-free and duplicate-free: a watcher *subscribes first* (from then
 on every matching change set is appended to its buffer), noting the revision R it subscribed
-at. It then replays history up to R from storage (every revision <= R is durable before it is
-published), and only then drains its buffer, skipping anything below the next revision it
-owes. Subscribing and reading R happen in one step of the event loop, and the writer
-publishes a batch in one step too, so no change set can fall between the two.
+at. It then replays history up to R from the history reader (every revision <= R is durable
+before it is published), and only then drains its buffer, skipping anything below the next
+revision it owes. Subscribing and reading R happen in one step of the event loop, and the
+feed publishes a batch in the step that advances its revision, so no change set can fall
+between the two.
 
 Bounded memory: each watcher's buffer holds at most `buffer_size` references to change sets
-that are encoded once and shared by every watcher. The writer never waits for a watcher: when
+that are encoded once and shared by every watcher. Publishing never waits for a watcher: when
 a buffer is full the watcher is marked lagging and its buffer dropped; its stream then
 re-subscribes and catches up from history, and is live again once caught up.
 """
@@ -27,10 +31,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from configd.core.errors import InvalidArgument, LimitExceeded, Unavailable
+from configd.core.limits import Limits
 from configd.core.model import ChangeSet, Namespace
 from configd.core.names import check_namespace, check_prefix
 from configd.core.stats import Histogram
-from configd.store.service import ConfigService
+from configd.watch.feed import ChangeFeed, HistoryReader
 
 log = logging.getLogger("configd.watch")
 
@@ -112,12 +117,20 @@ class Watcher:
 
 
 class WatchHub:
-    """Registered as a commit listener of the service's writer."""
+    """Fans out what `feed` publishes; catches watchers up from `history`."""
 
     def __init__(
-        self, service: ConfigService, encoder: Encoder, options: WatchOptions | None = None
+        self,
+        feed: ChangeFeed,
+        history: HistoryReader,
+        encoder: Encoder,
+        *,
+        limits: Limits,
+        options: WatchOptions | None = None,
     ) -> None:
-        self._service = service
+        self._feed = feed
+        self._history = history
+        self._limits = limits
         self._encoder = encoder
         self.options = options or WatchOptions()
         self._by_name: dict[str, set[Watcher]] = {}
@@ -130,7 +143,7 @@ class WatchHub:
         self.lagging_moves = 0  # watchers moved from live to catch-up, for metrics
         # Live deliveries: seconds from a change set's commit time to handing it to the stream.
         self.delivery_lag = Histogram()
-        service.writer.add_listener(self.publish)
+        feed.subscribe(self.publish)
 
     @property
     def watcher_count(self) -> int:
@@ -140,7 +153,7 @@ class WatchHub:
 
     def selector(self, names: Iterable[str], prefixes: Iterable[str]) -> Selector:
         """Check a watch's selection and build its Selector."""
-        limits = self._service.limits
+        limits = self._limits
         name_set = frozenset(check_namespace(n, limits, field="namespaces") for n in names)
         # Violations name the WatchRequest field ("prefixes"), as they do for "namespaces".
         prefix_list = tuple(
@@ -173,7 +186,7 @@ class WatchHub:
         shared, holders = self._selectors.get(selector, (selector, 0))
         self._selectors[shared] = (shared, holders + 1)
         watcher = Watcher(shared, self.options.buffer_size)
-        watcher.subscribed_at = self._service.revision
+        watcher.subscribed_at = self._feed.revision
         for name in selector.names:
             self._by_name.setdefault(name, set()).add(watcher)
         if selector.prefixes:
@@ -203,7 +216,7 @@ class WatchHub:
         watcher.overflowed = False
         watcher.subscribed_at = revision
 
-    # -- publishing (called by the writer, must never wait) ---------------------------------
+    # -- publishing (called by the feed, must never wait) ---------------------------------
 
     def publish(self, change_sets: Sequence[ChangeSet]) -> None:
         for change_set in change_sets:
@@ -267,9 +280,9 @@ class WatchHub:
 
     def _snapshot(self, selector: Selector, revision: int, resync: bool) -> bytes:
         namespaces = [
-            ns for name, ns in sorted(self._service.namespaces.items()) if selector.matches(name)
+            ns for name, ns in sorted(self._feed.namespaces.items()) if selector.matches(name)
         ]
-        return self._encoder.snapshot(revision, resync, namespaces, self._service.compact_revision)
+        return self._encoder.snapshot(revision, resync, namespaces, self._feed.compact_revision)
 
     def stream(
         self,
@@ -313,7 +326,7 @@ class WatchHub:
         watcher = self._subscribe(selector)
         watcher.owner = owner
         watcher.check = check
-        service = self._service
+        feed = self._feed
         loop = asyncio.get_running_loop()
         watcher.last_sent = loop.time()
         watcher.progress_timer = loop.call_at(
@@ -332,7 +345,7 @@ class WatchHub:
                 if self._closed:
                     raise Unavailable("the server is shutting down; reconnect to a running server")
                 if watcher.overflowed:
-                    self._reset(watcher, service.revision)
+                    self._reset(watcher, feed.revision)
                 if watcher.next_revision <= watcher.subscribed_at:
                     async for data in self._catch_up(watcher):
                         yield data
@@ -348,10 +361,10 @@ class WatchHub:
                     continue
                 if watcher.progress_due:
                     # The buffer is empty and the watcher is not lagging, with no await since
-                    # that was checked: everything up to service.revision has been delivered.
+                    # that was checked: everything up to feed.revision has been delivered.
                     watcher.progress_due = False
                     watcher.last_sent = loop.time()
-                    yield self._encoder.progress(service.revision, service.compact_revision)
+                    yield self._encoder.progress(feed.revision, feed.compact_revision)
                     continue
                 # Woken by a publish, the progress timer, interrupt() or close().
                 watcher.waiter = loop.create_future()
@@ -363,19 +376,19 @@ class WatchHub:
     async def _catch_up(self, watcher: Watcher) -> AsyncGenerator[bytes, None]:
         """History from watcher.next_revision through the revision it subscribed at (or a
         resync snapshot when that is below the compaction revision)."""
-        service = self._service
+        feed = self._feed
         loop = asyncio.get_running_loop()
         while watcher.next_revision <= watcher.subscribed_at:
-            if watcher.next_revision < service.compact_revision:
-                self._reset(watcher, service.revision)
+            if watcher.next_revision < feed.compact_revision:
+                self._reset(watcher, feed.revision)
                 watcher.next_revision = watcher.subscribed_at + 1
                 watcher.last_sent = loop.time()
                 yield self._snapshot(watcher.selector, watcher.subscribed_at, True)
                 return
-            page = await service.storage.changes_since(
+            page = await self._history.changes_since(
                 watcher.next_revision, self.options.catch_up_page
             )
-            if watcher.next_revision < service.compact_revision:
+            if watcher.next_revision < feed.compact_revision:
                 continue  # compaction ran while we read: the page may have holes
             if not page:
                 watcher.next_revision = watcher.subscribed_at + 1

@@ -19,31 +19,17 @@ import fcntl
 import hashlib
 import os
 import sqlite3
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiosqlite
 
 from configd.core.errors import StorageFailure
+from configd.storage.base import BackupInfo
+from configd.storage.sqlite.files import DB_FILE, LOCK_FILE
 from configd.storage.sqlite.migrations import MIGRATIONS
-from configd.storage.sqlite.store import DB_FILE, LOCK_FILE
 
 _TABLES = frozenset({"meta", "revisions", "changes", "schemas", "namespaces", "kv"})
-
-
-@dataclass(frozen=True, slots=True)
-class BackupInfo:
-    """A verified database file: its revision, compaction revision and namespace count."""
-
-    path: Path
-    revision: int
-    compact_revision: int
-    namespaces: int
-    schema_version: int
-    size: int
-    sha256: str
 
 
 class RestoreError(Exception):
@@ -124,13 +110,6 @@ async def backup_database(db_path: Path, dest: Path) -> BackupInfo:
         return inspect(dest, full_check=False)
     except RestoreError as exc:
         raise StorageFailure(f"the backup copy is unusable: {exc}") from exc
-
-
-def temporary_backup_path() -> Path:
-    """A fresh temporary file for a backup in progress (the caller removes it)."""
-    fd, name = tempfile.mkstemp(prefix="configd-backup-", suffix=".db")
-    os.close(fd)
-    return Path(name)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -16,7 +16,6 @@ import contextlib
 import enum
 import fcntl
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,13 +36,12 @@ from configd.core.model import (
     WriteKind,
     frozen_entries,
 )
-from configd.storage.base import StoredState
+from configd.storage.base import BackupInfo, StoredState
+from configd.storage.sqlite.backup import backup_database
+from configd.storage.sqlite.files import DB_FILE, LOCK_FILE, database_size
 from configd.storage.sqlite.migrations import MIGRATIONS
 
 T = TypeVar("T")
-
-DB_FILE = "configd.db"
-LOCK_FILE = "configd.lock"
 
 
 class Synchronous(enum.Enum):
@@ -123,7 +121,9 @@ class _WriterThread:
 
 
 class SQLiteStorage:
-    """Storage in `<data_dir>/configd.db`; one process at a time (a lock file enforces it)."""
+    """Storage in `<data_dir>/configd.db`; one process at a time (a lock file enforces it).
+
+    A configd.storage.base.Storage and StorageAdmin."""
 
     def __init__(self, data_dir: Path, options: SQLiteOptions | None = None) -> None:
         self.data_dir = data_dir
@@ -347,6 +347,15 @@ class SQLiteStorage:
             if cs.sets_schema:
                 self._schemas[(cs.namespace, cs.schema.version)] = cs.schema
 
+    # -- operations (StorageAdmin) -------------------------------------------------------
+
+    async def backup(self, dest: Path) -> BackupInfo:
+        """A consistent snapshot of the database in `dest` (configd.storage.sqlite.backup)."""
+        return await backup_database(self.path, dest)
+
+    def disk_bytes(self) -> int:
+        return database_size(self.data_dir)
+
     # -- history ---------------------------------------------------------------------------
 
     _REVISION_COLUMNS = (
@@ -475,12 +484,3 @@ class SQLiteStorage:
             await self._writer_thread().run(lambda db: _transaction(db, statements))
         except sqlite3.Error as exc:
             raise StorageFailure(f"compaction failed ({exc}); history is unchanged") from exc
-
-
-def database_size(data_dir: Path) -> int:
-    """Bytes used by the database and its WAL."""
-    total = 0
-    for name in (DB_FILE, DB_FILE + "-wal"):
-        with contextlib.suppress(FileNotFoundError):
-            total += os.stat(data_dir / name).st_size
-    return total

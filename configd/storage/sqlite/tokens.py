@@ -11,27 +11,13 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiosqlite
 
 from configd.core.errors import AlreadyExists, StorageFailure
-from configd.storage.sqlite.store import DB_FILE
-
-
-@dataclass(frozen=True, slots=True)
-class StoredToken:
-    """A token as stored: the sha256 of its secret, never the secret."""
-
-    name: str
-    hash: bytes
-    grants: tuple[tuple[str, int], ...]  # (namespace prefix, role number)
-    created_at: float
-    expires_at: float | None
-    revoked_at: float | None
-    created_by: str
-
+from configd.storage.base import StoredToken
+from configd.storage.sqlite.files import DB_FILE
 
 _COLUMNS = "name, hash, grants, created_at, expires_at, revoked_at, created_by"
 
@@ -62,7 +48,8 @@ def _token(row: Sequence[object]) -> StoredToken:
 
 
 class SQLiteTokenStore:
-    """Tokens in `<data_dir>/configd.db`; open after SQLiteStorage (which migrates it)."""
+    """A configd.storage.base.TokenStore: tokens in `<data_dir>/configd.db`; open after
+    SQLiteStorage (which migrates it)."""
 
     def __init__(self, data_dir: Path, busy_timeout_ms: int = 5_000) -> None:
         self.path = data_dir / DB_FILE

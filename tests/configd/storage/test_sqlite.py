@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from configd.core.errors import StorageFailure
 from configd.core.model import ChangeSet, Entry, KeyChange, SchemaVersion, WriteKind
+from configd.storage.sqlite.backup import restore
 from configd.storage.sqlite.migrations import MIGRATIONS
 from configd.storage.sqlite.store import DB_FILE, SQLiteOptions, SQLiteStorage, Synchronous
 
@@ -132,3 +134,31 @@ async def test_reads_do_not_wait_for_an_open_write_transaction(tmp_path: Path) -
         await writer.run(lambda db: db.execute("ROLLBACK"))
     finally:
         await storage.close()
+
+
+async def test_backup_and_size_through_the_storage_admin_methods(tmp_path: Path) -> None:
+    """What the admin service and /metrics use instead of reaching for the database file."""
+    storage = SQLiteStorage(tmp_path / "live")
+    await storage.open()
+    try:
+        await storage.commit([create(1)])
+        small = storage.disk_bytes()
+        assert small > 0
+        await storage.commit(
+            [put(revision, f"k{revision}", json.dumps("x" * 4000)) for revision in range(2, 40)]
+        )
+        assert storage.disk_bytes() > small + 38 * 4000
+        info = await storage.backup(tmp_path / "copy")
+        await storage.commit([put(40, "late", "1")])  # after the backup: not in it
+    finally:
+        await storage.close()
+    assert (info.revision, info.compact_revision, info.namespaces) == (39, 0, 1)
+    assert info.size == (tmp_path / "copy").stat().st_size
+    restore(tmp_path / "copy", tmp_path / "restored")
+    restored = SQLiteStorage(tmp_path / "restored")
+    state = await restored.open()
+    try:
+        assert state.revision == 39
+        assert "late" not in state.namespaces["ns"].entries
+    finally:
+        await restored.close()

@@ -1,0 +1,20 @@
+"""The files the SQLite backend keeps in a data directory (named here once: store, tokens,
+backup and restore all use them)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+DB_FILE = "configd.db"
+LOCK_FILE = "configd.lock"
+
+
+def database_size(data_dir: Path) -> int:
+    """Bytes used by the database and its WAL."""
+    total = 0
+    for name in (DB_FILE, DB_FILE + "-wal"):
+        with contextlib.suppress(FileNotFoundError):
+            total += os.stat(data_dir / name).st_size
+    return total
