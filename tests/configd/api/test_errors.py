@@ -186,7 +186,7 @@ async def faulty_server(tmp_path: Path) -> AsyncIterator[tuple[FaultyStorage, st
     storage = FaultyStorage(tmp_path)
     async with ConfigService(storage) as service:
         await service.create_namespace("ns", "", author="tester", message="")
-        hub = WatchHub(service, ProtoEncoder())
+        hub = WatchHub(service, storage, ProtoEncoder(), limits=service.limits)
         server = grpc.aio.server()
         server.add_generic_rpc_handlers(
             [
