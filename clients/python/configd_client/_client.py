@@ -38,14 +38,11 @@ from configd_client import _cache
 from configd_client._backoff import Backoff
 from configd_client._channel import ConnectOptions, TLSOptions, open_channel
 from configd_client._snapshot import (
-    JSONValue,
     Snapshot,
     _Doc,
     _empty_doc,
     _View,
-    dump_json,
     freeze,
-    parse_json,
 )
 from configd_client._state import ClientState, ClientStatus
 from configd_client._validate import DocumentChecker
@@ -60,6 +57,9 @@ from configd_client.errors import (
 )
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
+from configd_client.wire.jsontext import JSONValue
+from configd_client.wire.jsontext import dumps as dump_json
+from configd_client.wire.jsontext import loads as parse_json
 from configd_client.wire.status import from_rpc_error
 
 T = TypeVar("T")

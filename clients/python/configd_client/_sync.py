@@ -18,8 +18,9 @@ from typing import Any, Self, TypeVar
 
 from configd_client._channel import ConnectOptions, TLSOptions
 from configd_client._client import AsyncConfigClient
-from configd_client._snapshot import JSONValue, Snapshot
+from configd_client._snapshot import Snapshot
 from configd_client._state import ClientStatus
+from configd_client.wire.jsontext import JSONValue
 
 T = TypeVar("T")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -10,7 +9,7 @@ import click
 from configd_client.cli import documents, output
 from configd_client.cli.context import execute, message_option, output_option, settings
 from configd_client.cli.session import Session
-from configd_client.wire import config_pb2
+from configd_client.wire import config_pb2, jsontext
 
 
 @click.group()
@@ -44,7 +43,7 @@ def get(namespace: str, version: int | None, output_format: str | None) -> None:
         )
 
     reply = execute(current, work)
-    parsed = json.loads(reply.schema_json) if reply.schema_json else {}
+    parsed = jsontext.loads(reply.schema_json) if reply.schema_json else {}
     data = {
         "namespace": namespace,
         "version": reply.version,

@@ -18,7 +18,7 @@ from configd_client.cli.context import execute, output_option, settings
 from configd_client.cli.exits import ExitCode
 from configd_client.cli.session import Session, Settings
 from configd_client.errors import Unavailable
-from configd_client.wire import config_pb2
+from configd_client.wire import config_pb2, jsontext
 
 MAX_BACKOFF = 5.0
 
@@ -34,7 +34,7 @@ def _emit_event(fmt: str, data: dict[str, Any], human: list[str]) -> None:
 
 def _snapshot(fmt: str, snapshot: Any) -> None:
     documents = {
-        doc.namespace.name: json.loads(doc.document_json or "{}") for doc in snapshot.namespaces
+        doc.namespace.name: jsontext.loads(doc.document_json or "{}") for doc in snapshot.namespaces
     }
     data = {
         "type": "snapshot",
