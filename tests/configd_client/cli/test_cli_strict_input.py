@@ -86,7 +86,8 @@ def test_apply_refuses_a_document_with_a_duplicate_key(
     configctl: Configctl, existing: str, tmp_path: Path, name: str, text: str, reason: str
 ) -> None:
     path = write(tmp_path, name, text)
-    _refused(configctl, existing, ["apply", existing, "-f", path, "--yes"], reason.format(path=path))
+    args = ["apply", existing, "-f", path, "--yes"]
+    _refused(configctl, existing, args, reason.format(path=path))
 
 
 def test_yaml_merge_keys_may_still_be_overridden(
