@@ -43,7 +43,7 @@ def test_put_refuses_a_literal_value_with_a_duplicate_key(
         existing,
         ["put", existing, "db", '{"host": "a", "host": "b"}'],
         'VALUE must be JSON (duplicate key "host"); to store the text as a string, quote it: '
-        + "'\"{\\\"host\\\": \\\"a\\\", \\\"host\\\": \\\"b\\\"}\"' (or use @FILE)",
+        + '\'"{\\"host\\": \\"a\\", \\"host\\": \\"b\\"}"\' (or use @FILE)',
     )
 
 
