@@ -11,6 +11,7 @@
 from configd_client._bind import BindError
 from configd_client._channel import ConnectOptions, TLSOptions
 from configd_client._client import AsyncConfigClient
+from configd_client._options import ClientOptions
 from configd_client._snapshot import Snapshot
 from configd_client._state import ClientState, ClientStatus
 from configd_client._sync import ConfigClient
@@ -38,6 +39,7 @@ __all__ = [
     "AlreadyExists",
     "AsyncConfigClient",
     "BindError",
+    "ClientOptions",
     "ClientState",
     "ClientStatus",
     "ConfigClient",

@@ -24,8 +24,7 @@ import contextlib
 import dataclasses
 import inspect
 import logging
-import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -36,7 +35,8 @@ import grpc.aio
 
 from configd_client import _cache
 from configd_client._backoff import Backoff
-from configd_client._channel import ConnectOptions, TLSOptions, open_channel
+from configd_client._channel import open_channel
+from configd_client._options import ClientOptions
 from configd_client._snapshot import (
     Snapshot,
     _Doc,
@@ -126,12 +126,9 @@ class AsyncConfigClient:
 
     Use as `async with AsyncConfigClient("payments/prod") as config: config.get("timeout")`.
     `namespaces` are exact names, `prefixes` select every namespace whose name starts with one.
-    `start_timeout` bounds how long start() waits for the server when there is no usable cache
-    (None waits until the server answers); with a cache, start() falls back to it as soon as the
-    first connection attempt fails. `schemas` maps namespace names to extra JSON Schemas the
-    application itself requires; a document failing them is rejected like one failing the
-    namespace's own schema. `idle_timeout` is how long a silent stream is trusted (the server
-    sends progress while idle); it must exceed the server's progress interval.
+    Everything else is a ClientOptions: pass `options=`, its fields as keyword arguments
+    (`cache_path=...`, `start_timeout=...`), or both (the keywords win); an unknown keyword is a
+    TypeError naming it.
     """
 
     def __init__(
@@ -139,31 +136,23 @@ class AsyncConfigClient:
         namespaces: str | Iterable[str] = (),
         *,
         prefixes: Iterable[str] = (),
-        addr: str | None = None,
-        token: str | None = None,
-        tls: TLSOptions | None = None,
-        connect: ConnectOptions | None = None,
-        cache_path: str | os.PathLike[str] | None = None,
-        start_timeout: float | None = 10.0,
-        schemas: Mapping[str, Mapping[str, Any] | str] | None = None,
-        idle_timeout: float = 30.0,
-        backoff_initial: float = 0.05,
-        backoff_max: float = 5.0,
-        logger: logging.Logger | None = None,
+        options: ClientOptions | None = None,
+        **kwargs: Any,
     ) -> None:
         names = (namespaces,) if isinstance(namespaces, str) else tuple(namespaces)
-        if not names and not tuple(prefixes):
+        prefixes = tuple(prefixes)
+        if not names and not prefixes:
             raise ValueError("configd: watch at least one namespace or prefix")
         self._selection = _cache.Selection(tuple(sorted(set(names))), tuple(sorted(set(prefixes))))
-        if connect is not None and (addr or token or tls):
-            raise ValueError("configd: pass either connect= or addr/token/tls, not both")
-        self._options = connect or ConnectOptions.from_env(addr, token, tls)
-        self._cache_path = Path(cache_path) if cache_path is not None else None
-        self._start_timeout = start_timeout
-        self._idle_timeout = idle_timeout
-        self._backoff = Backoff(backoff_initial, backoff_max)
-        self._checker = DocumentChecker(schemas)
-        self._log = logger or _LOGGER
+        settings = ClientOptions.build(options, kwargs)
+        self.options = settings
+        self._options = settings.connect_options()
+        self._cache_path = Path(settings.cache_path) if settings.cache_path is not None else None
+        self._start_timeout = settings.start_timeout
+        self._idle_timeout = settings.idle_timeout
+        self._backoff = Backoff(settings.backoff_initial, settings.backoff_max)
+        self._checker = DocumentChecker(settings.schemas)
+        self._log = settings.logger or _LOGGER
         only = self._selection.namespaces
         self._single = only[0] if len(only) == 1 and not self._selection.prefixes else None
         self._empty_single = _empty_doc(self._single) if self._single is not None else None
