@@ -30,12 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import grpc
-import grpc.aio
-
 from configd_client import _cache
 from configd_client._backoff import Backoff
-from configd_client._channel import open_channel
 from configd_client._options import ClientOptions
 from configd_client._snapshot import (
     Snapshot,
@@ -45,6 +41,7 @@ from configd_client._snapshot import (
     freeze,
 )
 from configd_client._state import ClientState, ClientStatus
+from configd_client._stream import WatchStream
 from configd_client._validate import DocumentChecker
 from configd_client.errors import (
     ConfigdError,
@@ -56,11 +53,9 @@ from configd_client.errors import (
     Unavailable,
 )
 from configd_client.wire import config_pb2 as pb
-from configd_client.wire import config_pb2_grpc as pb_grpc
 from configd_client.wire.jsontext import JSONValue
 from configd_client.wire.jsontext import dumps as dump_json
 from configd_client.wire.jsontext import loads as parse_json
-from configd_client.wire.status import from_rpc_error
 
 T = TypeVar("T")
 
@@ -165,13 +160,11 @@ class AsyncConfigClient:
         self._rejected: set[str] = set()
         self._callbacks: list[ChangeCallback] = []
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._channel: grpc.aio.Channel | None = None
-        self._stub: Any = None
+        self._stream: WatchStream | None = None
         self._task: asyncio.Task[None] | None = None
         self._first_data: asyncio.Future[None] | None = None
         self._first_failure: asyncio.Event | None = None
         self._has_cache = False
-        self._received = False
         self._cache_dirty = False
         self._cache_task: asyncio.Task[None] | None = None
         self._cache_error = ""
@@ -301,8 +294,14 @@ class AsyncConfigClient:
             )
             cached_view = self._view_from_cache(cached) if cached is not None else None
             self._has_cache = cached_view is not None
-        self._channel = open_channel(self._options)
-        self._stub = pb_grpc.ConfigServiceStub(self._channel)
+        self._stream = WatchStream(
+            self._options,
+            namespaces=self._selection.namespaces,
+            prefixes=self._selection.prefixes,
+            idle_timeout=self._idle_timeout,
+            backoff=self._backoff,
+            retry=self._retry,
+        )
         self._task = asyncio.create_task(self._run(), name="configd-watch")
         try:
             await self._wait_started(cached_view, cached)
@@ -369,82 +368,45 @@ class AsyncConfigClient:
             if not future.done():
                 future.set_exception(RuntimeError("configd: the client was closed"))
         self._waiters.clear()
-        if self._channel is not None:
-            await self._channel.close(None)
+        if self._stream is not None:
+            await self._stream.aclose()
         self._set_status(state=ClientState.CLOSED)
 
     # -- the watch loop --------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        while True:
-            self._received = False
-            try:
-                await self._watch_once()
-                error: ConfigdError = Unavailable("the server ended the watch stream")
-            except grpc.aio.AioRpcError as exc:
-                error = from_rpc_error(exc)
-            except TimeoutError:
-                error = Unavailable(
-                    f"no message from the server for {self._idle_timeout}s; reconnecting"
-                )
-            except _ProtocolError as exc:
-                self._mirrors = None  # reload everything from a snapshot on the next stream
-                error = Unavailable(f"cannot apply a watch message ({exc}); resyncing")
-                self._log.error("configd: %s", error.detail)
-            except Exception as exc:
-                self._mirrors = None
-                error = Unavailable(f"unexpected failure handling the watch stream: {exc!r}")
-                self._log.exception("configd: %s", error.detail)
-            if self._received:
-                self._backoff.reset()
-            if self._note_failure(error):
-                return
-            delay = (
-                self._backoff.longest()
-                if isinstance(error, _CREDENTIAL_ERRORS)
-                else self._backoff.next()
-            )
-            await asyncio.sleep(delay)
-            await self._reopen_channel()
-
-    async def _reopen_channel(self) -> None:
-        # A channel that failed to connect retries on grpc's own schedule (backoff growing to
-        # minutes), which would hide a restarted server from us; a new channel connects now,
-        # so our backoff alone decides when to retry.
-        if self._channel is not None:
-            await self._channel.close(None)  # if cancelled here, aclose() closes it again
-        self._channel = open_channel(self._options)
-        self._stub = pb_grpc.ConfigServiceStub(self._channel)
-
-    async def _watch_once(self) -> None:
-        resume = self._mirrors is not None
-        request = pb.WatchRequest(
-            namespaces=self._selection.namespaces,
-            prefixes=self._selection.prefixes,
-            start_revision=self._view.revision + 1 if resume else 0,
-            send_snapshot=not resume,
-        )
-        call = self._stub.Watch(request)
+        stream = self._stream
+        assert stream is not None
         try:
-            while True:
-                async with asyncio.timeout(self._idle_timeout):
-                    message = await call.read()
-                if message is grpc.aio.EOF:
-                    return
-                if not self._received:
-                    self._received = True
-                    if self._status.state is not ClientState.CONNECTED and (
-                        resume or message.HasField("snapshot")
-                    ):
-                        self._set_status(state=ClientState.CONNECTED)
-                        self._log.info(
-                            "configd: watching %s at %s",
-                            self._describe_selection(),
-                            self._options.addr,
-                        )
-                await self._handle(message)
-        finally:
-            call.cancel()
+            async for message in stream:
+                if stream.first_of_connection:
+                    self._connected(message)
+                try:
+                    await self._handle(message)
+                except _ProtocolError as exc:
+                    self._mirrors = None  # reload everything from a snapshot on the next stream
+                    error = Unavailable(f"cannot apply a watch message ({exc}); resyncing")
+                    self._log.error("configd: %s", error.detail)
+                    stream.resync(error)
+                except Exception as exc:
+                    self._mirrors = None
+                    error = Unavailable(f"unexpected failure handling the watch stream: {exc!r}")
+                    self._log.exception("configd: %s", error.detail)
+                    stream.resync(error)
+        except ConfigdError:
+            return  # refused at start with nothing to fall back on: start() raises it
+
+    def _connected(self, message: Any) -> None:
+        if self._status.state is not ClientState.CONNECTED and (
+            self._mirrors is not None or message.HasField("snapshot")
+        ):
+            self._set_status(state=ClientState.CONNECTED)
+            self._log.info(
+                "configd: watching %s at %s", self._describe_selection(), self._options.addr
+            )
+
+    def _retry(self, error: ConfigdError, received: bool) -> bool:
+        return not self._note_failure(error)
 
     def _note_failure(self, error: ConfigdError) -> bool:
         """Record a broken stream; True if start() must fail with it (nothing to fall back on)."""
