@@ -31,7 +31,6 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from configd_client import _cache
-from configd_client._backoff import Backoff
 from configd_client._options import ClientOptions
 from configd_client._snapshot import (
     Snapshot,
@@ -145,7 +144,6 @@ class AsyncConfigClient:
         self._cache_path = Path(settings.cache_path) if settings.cache_path is not None else None
         self._start_timeout = settings.start_timeout
         self._idle_timeout = settings.idle_timeout
-        self._backoff = Backoff(settings.backoff_initial, settings.backoff_max)
         self._checker = DocumentChecker(settings.schemas)
         self._log = settings.logger or _LOGGER
         only = self._selection.namespaces
@@ -299,7 +297,8 @@ class AsyncConfigClient:
             namespaces=self._selection.namespaces,
             prefixes=self._selection.prefixes,
             idle_timeout=self._idle_timeout,
-            backoff=self._backoff,
+            backoff_initial=self.options.backoff_initial,
+            backoff_max=self.options.backoff_max,
             retry=self._retry,
         )
         self._task = asyncio.create_task(self._run(), name="configd-watch")

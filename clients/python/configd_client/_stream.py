@@ -44,8 +44,9 @@ class WatchStream:
     and a snapshot if `send_snapshot`; every later one resumes after `revision`, the highest
     revision the stream has delivered (a snapshot's revision replaces it). Each connection is
     a new channel, so a restarted server is found as soon as the backoff allows. `retry`
-    decides which losses to survive (default: all); errors that retrying soon cannot fix
-    (bad credentials) wait the longest backoff.
+    decides which losses to survive (default: all). Reconnect delays double from
+    `backoff_initial` to `backoff_max` seconds, with jitter; errors that retrying soon cannot
+    fix (bad credentials) wait the longest.
     """
 
     def __init__(
@@ -57,7 +58,8 @@ class WatchStream:
         start_revision: int = 0,
         send_snapshot: bool = True,
         idle_timeout: float = 30.0,
-        backoff: Backoff | None = None,
+        backoff_initial: float = 0.05,
+        backoff_max: float = 5.0,
         retry: RetryPolicy = _always,
     ) -> None:
         self._connect = connect
@@ -66,7 +68,7 @@ class WatchStream:
         self._start_revision = start_revision
         self._send_snapshot = send_snapshot
         self._idle_timeout = idle_timeout
-        self._backoff = backoff or Backoff()
+        self._backoff = Backoff(backoff_initial, backoff_max)
         self._retry = retry
         self._revision = start_revision - 1 if start_revision > 0 else 0
         self._resuming = False  # True once a snapshot or a start revision pins where we are
