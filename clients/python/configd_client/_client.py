@@ -238,7 +238,10 @@ class AsyncConfigClient:
     ) -> int:
         """Wait until the client has processed `revision`; returns the client's revision.
 
-        Raises TimeoutError after `timeout` seconds. A revision whose document the client
+        Processed means: the values of `revision` (or a later one) are what get() returns, and
+        every on_change callback for those revisions has returned (a coroutine callback has
+        finished), so this returns after the callbacks, never before them. Raises TimeoutError
+        after `timeout` seconds. A revision whose document the client
         rejected counts as processed: check `status.rejected`. A revision that touched no
         watched namespace is confirmed by the server's next idle progress report (seconds).
         """
@@ -636,7 +639,6 @@ class AsyncConfigClient:
         if not self._first_data.done():
             self._first_data.set_result(None)
         self._schedule_cache_write()
-        self._wake_waiters()
         for name, old_doc, new_doc, changed in changes:
             old = Snapshot(name, old_view.revision, old_doc)
             new = Snapshot(name, new_view.revision, new_doc)
@@ -651,6 +653,8 @@ class AsyncConfigClient:
                         callback,
                         revision,
                     )
+        # After the callbacks: wait_for_revision(R) promises that they have seen R.
+        self._wake_waiters()
 
     def _wake_waiters(self) -> None:
         if not self._waiters:

@@ -94,7 +94,10 @@ class ConfigClient:
         return callback
 
     def wait_for_revision(self, revision: int, timeout: float | None = None) -> int:
-        """Block until the client has processed `revision`; TimeoutError after `timeout`."""
+        """Block until the client has processed `revision`; TimeoutError after `timeout`.
+
+        As AsyncConfigClient.wait_for_revision: it returns after the on_change callbacks for
+        `revision` have returned in the client's thread, never before them."""
         if threading.current_thread() is self._thread:
             raise RuntimeError(
                 "configd: wait_for_revision() would block the client's own thread "
