@@ -47,46 +47,53 @@ def test_put_refuses_a_literal_value_with_a_duplicate_key(
     )
 
 
-@pytest.mark.parametrize(
-    ("name", "text", "reason"),
-    [
-        ("v.json", '{"host": "a",\n "host": "b"}', 'invalid JSON in {path}: duplicate key "host"'),
-        (
-            "v.yaml",
-            "host: a\nport: 1\nhost: b\n",
-            'invalid YAML in {path}: duplicate key "host" at line 3 column 1',
-        ),
-        (
-            "v.yaml",
-            "outer:\n  host: a\n  host: b\n",
-            'invalid YAML in {path}: duplicate key "host" at line 3 column 3',
-        ),
-        ("v.yaml", "ratio: .inf\n", "{path}: at /ratio: inf is not a JSON number"),
-    ],
-)
-def test_put_refuses_a_file_with_a_duplicate_key_or_a_non_json_value(
-    configctl: Configctl, existing: str, tmp_path: Path, name: str, text: str, reason: str
-) -> None:
-    path = write(tmp_path, name, text)
-    _refused(configctl, existing, ["put", existing, "db", f"@{path}"], reason.format(path=path))
+# (command, file name, file text, the reason given, where {path} is the file).
+FILE_CASES = [
+    (
+        "put",
+        "v.json",
+        '{"host": "a",\n "host": "b"}',
+        'invalid JSON in {path}: duplicate key "host"',
+    ),
+    (
+        "put",
+        "v.yaml",
+        "host: a\nport: 1\nhost: b\n",
+        'invalid YAML in {path}: duplicate key "host" at line 3 column 1',
+    ),
+    (
+        "put",
+        "v.yaml",
+        "outer:\n  host: a\n  host: b\n",
+        'invalid YAML in {path}: duplicate key "host" at line 3 column 3',
+    ),
+    ("put", "v.yaml", "ratio: .inf\n", "{path}: at /ratio: inf is not a JSON number"),
+    ("apply", "d.json", '{"port": 1, "port": 2}', 'invalid JSON in {path}: duplicate key "port"'),
+    (
+        "apply",
+        "d.yaml",
+        "port: 1\nport: 2\n",
+        'invalid YAML in {path}: duplicate key "port" at line 2 column 1',
+    ),
+]
+COMMANDS = {
+    "put": lambda ns, path: ["put", ns, "db", f"@{path}"],
+    "apply": lambda ns, path: ["apply", ns, "-f", path, "--yes"],
+}
 
 
-@pytest.mark.parametrize(
-    ("name", "text", "reason"),
-    [
-        ("d.json", '{"port": 1, "port": 2}', 'invalid JSON in {path}: duplicate key "port"'),
-        (
-            "d.yaml",
-            "port: 1\nport: 2\n",
-            'invalid YAML in {path}: duplicate key "port" at line 2 column 1',
-        ),
-    ],
-)
-def test_apply_refuses_a_document_with_a_duplicate_key(
-    configctl: Configctl, existing: str, tmp_path: Path, name: str, text: str, reason: str
+@pytest.mark.parametrize(("command", "name", "text", "reason"), FILE_CASES)
+def test_a_file_with_a_duplicate_key_or_a_non_json_value_is_refused(
+    configctl: Configctl,
+    existing: str,
+    tmp_path: Path,
+    command: str,
+    name: str,
+    text: str,
+    reason: str,
 ) -> None:
     path = write(tmp_path, name, text)
-    args = ["apply", existing, "-f", path, "--yes"]
+    args = COMMANDS[command](existing, path)
     _refused(configctl, existing, args, reason.format(path=path))
 
 
