@@ -9,6 +9,7 @@ How it works (the threaded ConfigClient runs this same code in a background loop
   leaves no window between the read and the watch in which a write could be missed.
 - Reconnects resume with `start_revision = last revision + 1` and no snapshot; the server
   replays exactly what was missed, or sends a `resync` snapshot when history was compacted.
+  The stream, its resume and its backoff are WatchStream's (the one `configctl watch` uses).
 - The client keeps two copies of each namespace: the mirror (the server's document, kept
   exactly, so that each change set applies to the right base) and the published `_Doc` (the
   last document that passed the client's schema check). Each applied revision builds a new
@@ -139,7 +140,7 @@ class AsyncConfigClient:
             raise ValueError("configd: watch at least one namespace or prefix")
         self._selection = _cache.Selection(tuple(sorted(set(names))), tuple(sorted(set(prefixes))))
         settings = ClientOptions.build(options, kwargs)
-        self.options = settings
+        self._settings = settings
         self._options = settings.connect_options()
         self._cache_path = Path(settings.cache_path) if settings.cache_path is not None else None
         self._start_timeout = settings.start_timeout
@@ -205,6 +206,11 @@ class AsyncConfigClient:
         """The revision the client's values are at (see ClientStatus.revision)."""
         return self._view.revision
 
+    @property
+    def options(self) -> ClientOptions:
+        """The options this client was made with."""
+        return self._settings
+
     def _absent(self, namespace: str | None, default: JSONValue) -> JSONValue:
         if not self._started:
             raise RuntimeError(
@@ -241,9 +247,9 @@ class AsyncConfigClient:
         Processed means: the values of `revision` (or a later one) are what get() returns, and
         every on_change callback for those revisions has returned (a coroutine callback has
         finished), so this returns after the callbacks, never before them. Raises TimeoutError
-        after `timeout` seconds. A revision whose document the client
-        rejected counts as processed: check `status.rejected`. A revision that touched no
-        watched namespace is confirmed by the server's next idle progress report (seconds).
+        after `timeout` seconds. A revision whose document the client rejected counts as
+        processed: check `status.rejected`. A revision that touched no watched namespace is
+        confirmed by the server's next idle progress report (seconds).
         """
         if self._view.revision >= revision:
             return self._view.revision
@@ -300,8 +306,8 @@ class AsyncConfigClient:
             namespaces=self._selection.namespaces,
             prefixes=self._selection.prefixes,
             idle_timeout=self._idle_timeout,
-            backoff_initial=self.options.backoff_initial,
-            backoff_max=self.options.backoff_max,
+            backoff_initial=self._settings.backoff_initial,
+            backoff_max=self._settings.backoff_max,
             retry=self._retry,
         )
         self._task = asyncio.create_task(self._run(), name="configd-watch")
