@@ -5,30 +5,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from configd.core.errors import LimitExceeded
+from configd_client.wire import limits as default
+from configd_client.wire.limits import KIB, MIB
 
-KIB = 1024
-MIB = 1024 * KIB
+__all__ = ["KIB", "MIB", "Limits"]
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Limits enforced by the service; each breach is RESOURCE_EXHAUSTED naming the limit."""
+    """Limits enforced by the service; each breach is RESOURCE_EXHAUSTED naming the limit.
 
-    max_name_bytes: int = 200
-    max_key_bytes: int = 256
-    max_value_bytes: int = 256 * KIB
-    max_document_bytes: int = 1 * MIB
-    max_schema_bytes: int = 256 * KIB
-    max_request_bytes: int = 4 * MIB
-    max_keys_per_namespace: int = 10_000
-    max_namespaces: int = 10_000
-    max_ops_per_txn: int = 1_000
-    max_message_bytes: int = 4 * KIB
-    max_page_size: int = 1_000
-    default_page_size: int = 100
+    The defaults are configd_client.wire.limits, the one definition the SDK and CLI share."""
+
+    max_name_bytes: int = default.MAX_NAME_BYTES
+    max_key_bytes: int = default.MAX_KEY_BYTES
+    max_value_bytes: int = default.MAX_VALUE_BYTES
+    max_document_bytes: int = default.MAX_DOCUMENT_BYTES
+    max_schema_bytes: int = default.MAX_SCHEMA_BYTES
+    max_request_bytes: int = default.MAX_REQUEST_BYTES
+    max_keys_per_namespace: int = default.MAX_KEYS_PER_NAMESPACE
+    max_namespaces: int = default.MAX_NAMESPACES
+    max_ops_per_txn: int = default.MAX_OPS_PER_TXN
+    max_message_bytes: int = default.MAX_MESSAGE_BYTES
+    max_page_size: int = default.MAX_PAGE_SIZE
+    default_page_size: int = default.DEFAULT_PAGE_SIZE
     # Per authenticated token (enforced by configd.api.auth; not with --no-auth).
-    max_watchers_per_token: int = 1_000
-    max_writes_per_second: int = 100
+    max_watchers_per_token: int = default.MAX_WATCHERS_PER_TOKEN
+    max_writes_per_second: int = default.MAX_WRITES_PER_SECOND
 
     def check_size(self, limit: str, size: int, what: str) -> None:
         """Raise LimitExceeded when `size` bytes exceed the limit named `limit`."""

@@ -240,3 +240,21 @@ async def test_a_refused_watch_fails_start_at_once(shared_server: ConfigdProcess
         await client.start()
     assert loop.time() - started < 5
     assert client.status.state is ClientState.CLOSED
+
+
+async def test_wait_for_revision_returns_after_the_on_change_callbacks(
+    shared_server: ConfigdProcess, writer: Writer, ns: str
+) -> None:
+    writer.create(ns)
+    finished: list[int] = []
+    async with AsyncConfigClient(ns, addr=shared_server.grpc_addr) as client:
+
+        async def slow(old: Snapshot, new: Snapshot, keys: frozenset[str]) -> None:
+            for _ in range(20):  # gives the loop to anyone else who is ready
+                await asyncio.sleep(0)
+            finished.append(new.revision)
+
+        client.on_change(slow)
+        revision = writer.put(ns, "k", 1)
+        await client.wait_for_revision(revision, timeout=10)
+        assert finished == [revision]

@@ -8,7 +8,9 @@ from types import MappingProxyType
 import pytest
 
 from configd_client import Snapshot
-from configd_client._snapshot import _Doc, dump_json, freeze, parse_json, thaw
+from configd_client._snapshot import _Doc, freeze, thaw
+from configd_client.wire.jsontext import dumps as dump_json
+from configd_client.wire.jsontext import loads as parse_json
 
 
 def make(values: dict[str, object], revision: int = 7) -> Snapshot:

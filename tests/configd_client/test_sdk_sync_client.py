@@ -92,3 +92,15 @@ def test_close_is_idempotent_and_start_once(shared_server: ConfigdProcess, ns: s
     client.close()
     assert client.status.state is ClientState.CLOSED
     assert not [t for t in threading.enumerate() if t.name == "configd-client"]
+
+
+def test_wait_for_revision_returns_after_the_on_change_callbacks(
+    shared_server: ConfigdProcess, writer: Writer, ns: str
+) -> None:
+    writer.create(ns)
+    finished: list[int] = []
+    with ConfigClient(ns, addr=shared_server.grpc_addr) as config:
+        config.on_change(lambda old, new, keys: finished.append(new.revision))
+        revision = writer.put(ns, "k", 1)
+        config.wait_for_revision(revision, timeout=10)
+        assert finished == [revision]

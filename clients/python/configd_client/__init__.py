@@ -5,14 +5,17 @@
     with ConfigClient("payments/prod", cache_path="/var/cache/payments.json") as config:
         timeout = config.get("timeout_ms", 500)
 
-`AsyncConfigClient` is the same client for asyncio programs.
+`AsyncConfigClient` is the same client for asyncio programs; `WatchStream` is the watch
+stream itself (every change set, resumed across reconnects) for programs that want the events.
 """
 
 from configd_client._bind import BindError
 from configd_client._channel import ConnectOptions, TLSOptions
 from configd_client._client import AsyncConfigClient
+from configd_client._options import ClientOptions
 from configd_client._snapshot import Snapshot
 from configd_client._state import ClientState, ClientStatus
+from configd_client._stream import WatchStream
 from configd_client._sync import ConfigClient
 from configd_client.errors import (
     AlreadyExists,
@@ -38,6 +41,7 @@ __all__ = [
     "AlreadyExists",
     "AsyncConfigClient",
     "BindError",
+    "ClientOptions",
     "ClientState",
     "ClientStatus",
     "ConfigClient",
@@ -60,4 +64,5 @@ __all__ = [
     "TLSOptions",
     "Unauthenticated",
     "Unavailable",
+    "WatchStream",
 ]

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from configd_client.wire import jsontext
+
 FORMAT = "configd-sdk-cache/1"
 
 
@@ -92,8 +94,8 @@ def _int(value: Any, what: str) -> int:
 def decode(data: bytes) -> CacheContent:
     """Parse and check a cache file's bytes; raises ValueError on anything unexpected."""
     try:
-        outer = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        outer = jsontext.loads(data.decode())
+    except (UnicodeDecodeError, jsontext.JSONTextError) as exc:
         raise _CorruptCache(f"not JSON ({exc})") from None
     _require(isinstance(outer, dict), "not a JSON object")
     _require(outer.get("format") == FORMAT, f"format is not {FORMAT!r}")
@@ -101,7 +103,10 @@ def decode(data: bytes) -> CacheContent:
     _require(isinstance(body, str), "no body")
     digest = hashlib.sha256(body.encode()).hexdigest()
     _require(outer.get("sha256") == digest, "checksum mismatch")
-    raw = json.loads(body)
+    try:
+        raw = jsontext.loads(body)
+    except jsontext.JSONTextError as exc:
+        raise _CorruptCache(f"body is not JSON ({exc})") from None
     _require(isinstance(raw, dict), "body is not an object")
     watched = raw.get("namespaces_watched")
     prefixes = raw.get("prefixes_watched")

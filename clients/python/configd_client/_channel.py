@@ -11,8 +11,9 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from configd_client.wire.limits import MAX_GRPC_MESSAGE_BYTES
+
 DEFAULT_ADDR = "127.0.0.1:7700"
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +84,8 @@ class _StreamToken(_WithToken, grpc.aio.UnaryStreamClientInterceptor):  # type: 
 def open_channel(options: ConnectOptions) -> grpc.aio.Channel:
     """An asyncio channel to configd with the token attached to every call."""
     channel_options: list[tuple[str, int | str]] = [
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_BYTES),
         ("grpc.enable_retries", 1),
         # Reconnect promptly after a server restart (gRPC's default backoff waits seconds).
         ("grpc.initial_reconnect_backoff_ms", 200),

@@ -9,6 +9,7 @@ How it works (the threaded ConfigClient runs this same code in a background loop
   leaves no window between the read and the watch in which a write could be missed.
 - Reconnects resume with `start_revision = last revision + 1` and no snapshot; the server
   replays exactly what was missed, or sends a `resync` snapshot when history was compacted.
+  The stream, its resume and its backoff are WatchStream's (the one `configctl watch` uses).
 - The client keeps two copies of each namespace: the mirror (the server's document, kept
   exactly, so that each change set applies to the right base) and the published `_Doc` (the
   last document that passed the client's schema check). Each applied revision builds a new
@@ -24,30 +25,23 @@ import contextlib
 import dataclasses
 import inspect
 import logging
-import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import grpc
-import grpc.aio
-
 from configd_client import _cache
-from configd_client._backoff import Backoff
-from configd_client._channel import ConnectOptions, TLSOptions, open_channel
+from configd_client._options import ClientOptions
 from configd_client._snapshot import (
-    JSONValue,
     Snapshot,
     _Doc,
     _empty_doc,
     _View,
-    dump_json,
     freeze,
-    parse_json,
 )
 from configd_client._state import ClientState, ClientStatus
+from configd_client._stream import WatchStream
 from configd_client._validate import DocumentChecker
 from configd_client.errors import (
     ConfigdError,
@@ -59,8 +53,9 @@ from configd_client.errors import (
     Unavailable,
 )
 from configd_client.wire import config_pb2 as pb
-from configd_client.wire import config_pb2_grpc as pb_grpc
-from configd_client.wire.status import from_rpc_error
+from configd_client.wire.jsontext import JSONValue
+from configd_client.wire.jsontext import dumps as dump_json
+from configd_client.wire.jsontext import loads as parse_json
 
 T = TypeVar("T")
 
@@ -126,12 +121,9 @@ class AsyncConfigClient:
 
     Use as `async with AsyncConfigClient("payments/prod") as config: config.get("timeout")`.
     `namespaces` are exact names, `prefixes` select every namespace whose name starts with one.
-    `start_timeout` bounds how long start() waits for the server when there is no usable cache
-    (None waits until the server answers); with a cache, start() falls back to it as soon as the
-    first connection attempt fails. `schemas` maps namespace names to extra JSON Schemas the
-    application itself requires; a document failing them is rejected like one failing the
-    namespace's own schema. `idle_timeout` is how long a silent stream is trusted (the server
-    sends progress while idle); it must exceed the server's progress interval.
+    Everything else is a ClientOptions: pass `options=`, its fields as keyword arguments
+    (`cache_path=...`, `start_timeout=...`), or both (the keywords win); an unknown keyword is a
+    TypeError naming it.
     """
 
     def __init__(
@@ -139,31 +131,22 @@ class AsyncConfigClient:
         namespaces: str | Iterable[str] = (),
         *,
         prefixes: Iterable[str] = (),
-        addr: str | None = None,
-        token: str | None = None,
-        tls: TLSOptions | None = None,
-        connect: ConnectOptions | None = None,
-        cache_path: str | os.PathLike[str] | None = None,
-        start_timeout: float | None = 10.0,
-        schemas: Mapping[str, Mapping[str, Any] | str] | None = None,
-        idle_timeout: float = 30.0,
-        backoff_initial: float = 0.05,
-        backoff_max: float = 5.0,
-        logger: logging.Logger | None = None,
+        options: ClientOptions | None = None,
+        **kwargs: Any,
     ) -> None:
         names = (namespaces,) if isinstance(namespaces, str) else tuple(namespaces)
-        if not names and not tuple(prefixes):
+        prefixes = tuple(prefixes)
+        if not names and not prefixes:
             raise ValueError("configd: watch at least one namespace or prefix")
         self._selection = _cache.Selection(tuple(sorted(set(names))), tuple(sorted(set(prefixes))))
-        if connect is not None and (addr or token or tls):
-            raise ValueError("configd: pass either connect= or addr/token/tls, not both")
-        self._options = connect or ConnectOptions.from_env(addr, token, tls)
-        self._cache_path = Path(cache_path) if cache_path is not None else None
-        self._start_timeout = start_timeout
-        self._idle_timeout = idle_timeout
-        self._backoff = Backoff(backoff_initial, backoff_max)
-        self._checker = DocumentChecker(schemas)
-        self._log = logger or _LOGGER
+        settings = ClientOptions.build(options, kwargs)
+        self._settings = settings
+        self._options = settings.connect_options()
+        self._cache_path = Path(settings.cache_path) if settings.cache_path is not None else None
+        self._start_timeout = settings.start_timeout
+        self._idle_timeout = settings.idle_timeout
+        self._checker = DocumentChecker(settings.schemas)
+        self._log = settings.logger or _LOGGER
         only = self._selection.namespaces
         self._single = only[0] if len(only) == 1 and not self._selection.prefixes else None
         self._empty_single = _empty_doc(self._single) if self._single is not None else None
@@ -176,13 +159,11 @@ class AsyncConfigClient:
         self._rejected: set[str] = set()
         self._callbacks: list[ChangeCallback] = []
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._channel: grpc.aio.Channel | None = None
-        self._stub: Any = None
+        self._stream: WatchStream | None = None
         self._task: asyncio.Task[None] | None = None
         self._first_data: asyncio.Future[None] | None = None
         self._first_failure: asyncio.Event | None = None
         self._has_cache = False
-        self._received = False
         self._cache_dirty = False
         self._cache_task: asyncio.Task[None] | None = None
         self._cache_error = ""
@@ -225,6 +206,11 @@ class AsyncConfigClient:
         """The revision the client's values are at (see ClientStatus.revision)."""
         return self._view.revision
 
+    @property
+    def options(self) -> ClientOptions:
+        """The options this client was made with."""
+        return self._settings
+
     def _absent(self, namespace: str | None, default: JSONValue) -> JSONValue:
         if not self._started:
             raise RuntimeError(
@@ -258,9 +244,12 @@ class AsyncConfigClient:
     ) -> int:
         """Wait until the client has processed `revision`; returns the client's revision.
 
-        Raises TimeoutError after `timeout` seconds. A revision whose document the client
-        rejected counts as processed: check `status.rejected`. A revision that touched no
-        watched namespace is confirmed by the server's next idle progress report (seconds).
+        Processed means: the values of `revision` (or a later one) are what get() returns, and
+        every on_change callback for those revisions has returned (a coroutine callback has
+        finished), so this returns after the callbacks, never before them. Raises TimeoutError
+        after `timeout` seconds. A revision whose document the client rejected counts as
+        processed: check `status.rejected`. A revision that touched no watched namespace is
+        confirmed by the server's next idle progress report (seconds).
         """
         if self._view.revision >= revision:
             return self._view.revision
@@ -312,8 +301,15 @@ class AsyncConfigClient:
             )
             cached_view = self._view_from_cache(cached) if cached is not None else None
             self._has_cache = cached_view is not None
-        self._channel = open_channel(self._options)
-        self._stub = pb_grpc.ConfigServiceStub(self._channel)
+        self._stream = WatchStream(
+            self._options,
+            namespaces=self._selection.namespaces,
+            prefixes=self._selection.prefixes,
+            idle_timeout=self._idle_timeout,
+            backoff_initial=self._settings.backoff_initial,
+            backoff_max=self._settings.backoff_max,
+            retry=self._retry,
+        )
         self._task = asyncio.create_task(self._run(), name="configd-watch")
         try:
             await self._wait_started(cached_view, cached)
@@ -380,82 +376,45 @@ class AsyncConfigClient:
             if not future.done():
                 future.set_exception(RuntimeError("configd: the client was closed"))
         self._waiters.clear()
-        if self._channel is not None:
-            await self._channel.close(None)
+        if self._stream is not None:
+            await self._stream.aclose()
         self._set_status(state=ClientState.CLOSED)
 
     # -- the watch loop --------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        while True:
-            self._received = False
-            try:
-                await self._watch_once()
-                error: ConfigdError = Unavailable("the server ended the watch stream")
-            except grpc.aio.AioRpcError as exc:
-                error = from_rpc_error(exc)
-            except TimeoutError:
-                error = Unavailable(
-                    f"no message from the server for {self._idle_timeout}s; reconnecting"
-                )
-            except _ProtocolError as exc:
-                self._mirrors = None  # reload everything from a snapshot on the next stream
-                error = Unavailable(f"cannot apply a watch message ({exc}); resyncing")
-                self._log.error("configd: %s", error.detail)
-            except Exception as exc:
-                self._mirrors = None
-                error = Unavailable(f"unexpected failure handling the watch stream: {exc!r}")
-                self._log.exception("configd: %s", error.detail)
-            if self._received:
-                self._backoff.reset()
-            if self._note_failure(error):
-                return
-            delay = (
-                self._backoff.longest()
-                if isinstance(error, _CREDENTIAL_ERRORS)
-                else self._backoff.next()
-            )
-            await asyncio.sleep(delay)
-            await self._reopen_channel()
-
-    async def _reopen_channel(self) -> None:
-        # A channel that failed to connect retries on grpc's own schedule (backoff growing to
-        # minutes), which would hide a restarted server from us; a new channel connects now,
-        # so our backoff alone decides when to retry.
-        if self._channel is not None:
-            await self._channel.close(None)  # if cancelled here, aclose() closes it again
-        self._channel = open_channel(self._options)
-        self._stub = pb_grpc.ConfigServiceStub(self._channel)
-
-    async def _watch_once(self) -> None:
-        resume = self._mirrors is not None
-        request = pb.WatchRequest(
-            namespaces=self._selection.namespaces,
-            prefixes=self._selection.prefixes,
-            start_revision=self._view.revision + 1 if resume else 0,
-            send_snapshot=not resume,
-        )
-        call = self._stub.Watch(request)
+        stream = self._stream
+        assert stream is not None
         try:
-            while True:
-                async with asyncio.timeout(self._idle_timeout):
-                    message = await call.read()
-                if message is grpc.aio.EOF:
-                    return
-                if not self._received:
-                    self._received = True
-                    if self._status.state is not ClientState.CONNECTED and (
-                        resume or message.HasField("snapshot")
-                    ):
-                        self._set_status(state=ClientState.CONNECTED)
-                        self._log.info(
-                            "configd: watching %s at %s",
-                            self._describe_selection(),
-                            self._options.addr,
-                        )
-                await self._handle(message)
-        finally:
-            call.cancel()
+            async for message in stream:
+                if stream.first_of_connection:
+                    self._connected(message)
+                try:
+                    await self._handle(message)
+                except _ProtocolError as exc:
+                    self._mirrors = None  # reload everything from a snapshot on the next stream
+                    error = Unavailable(f"cannot apply a watch message ({exc}); resyncing")
+                    self._log.error("configd: %s", error.detail)
+                    stream.resync(error)
+                except Exception as exc:
+                    self._mirrors = None
+                    error = Unavailable(f"unexpected failure handling the watch stream: {exc!r}")
+                    self._log.exception("configd: %s", error.detail)
+                    stream.resync(error)
+        except ConfigdError:
+            return  # refused at start with nothing to fall back on: start() raises it
+
+    def _connected(self, message: Any) -> None:
+        if self._status.state is not ClientState.CONNECTED and (
+            self._mirrors is not None or message.HasField("snapshot")
+        ):
+            self._set_status(state=ClientState.CONNECTED)
+            self._log.info(
+                "configd: watching %s at %s", self._describe_selection(), self._options.addr
+            )
+
+    def _retry(self, error: ConfigdError, received: bool) -> bool:
+        return not self._note_failure(error)
 
     def _note_failure(self, error: ConfigdError) -> bool:
         """Record a broken stream; True if start() must fail with it (nothing to fall back on)."""
@@ -686,7 +645,6 @@ class AsyncConfigClient:
         if not self._first_data.done():
             self._first_data.set_result(None)
         self._schedule_cache_write()
-        self._wake_waiters()
         for name, old_doc, new_doc, changed in changes:
             old = Snapshot(name, old_view.revision, old_doc)
             new = Snapshot(name, new_view.revision, new_doc)
@@ -701,6 +659,8 @@ class AsyncConfigClient:
                         callback,
                         revision,
                     )
+        # After the callbacks: wait_for_revision(R) promises that they have seen R.
+        self._wake_waiters()
 
     def _wake_waiters(self) -> None:
         if not self._waiters:

@@ -9,27 +9,13 @@ change what other readers share.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Any, NoReturn, TypeVar
+from typing import TypeVar
 
-JSONValue = Any
+from configd_client.wire.jsontext import JSONValue
+
 T = TypeVar("T")
-
-
-def parse_json(text: str) -> JSONValue:
-    """JSON text to plain Python values; integers stay exact, NaN/Infinity are refused."""
-    return json.loads(text, parse_constant=_refuse_constant)
-
-
-def _refuse_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def dump_json(value: JSONValue) -> str:
-    """Compact JSON text, used as each value's identity when diffing and in the cache file."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def freeze(value: JSONValue) -> JSONValue:

@@ -8,18 +8,17 @@ everything else is handed to the client's loop. `on_change` callbacks run in tha
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from configd_client._channel import ConnectOptions, TLSOptions
 from configd_client._client import AsyncConfigClient
-from configd_client._snapshot import JSONValue, Snapshot
+from configd_client._options import ClientOptions
+from configd_client._snapshot import Snapshot
 from configd_client._state import ClientStatus
+from configd_client.wire.jsontext import JSONValue
 
 T = TypeVar("T")
 
@@ -30,7 +29,8 @@ class ConfigClient:
     """Watches configd namespaces and serves their values locally, for threaded programs.
 
     Use as `with ConfigClient("payments/prod") as config: config.get("timeout")`. The
-    arguments are those of AsyncConfigClient. start() blocks until the values are loaded (or
+    arguments are those of AsyncConfigClient: the selection, and a ClientOptions (`options=`
+    and/or its fields as keyword arguments). start() blocks until the values are loaded (or
     the cache is used, or start_timeout passes).
     """
 
@@ -39,33 +39,10 @@ class ConfigClient:
         namespaces: str | Iterable[str] = (),
         *,
         prefixes: Iterable[str] = (),
-        addr: str | None = None,
-        token: str | None = None,
-        tls: TLSOptions | None = None,
-        connect: ConnectOptions | None = None,
-        cache_path: str | os.PathLike[str] | None = None,
-        start_timeout: float | None = 10.0,
-        schemas: Mapping[str, Mapping[str, Any] | str] | None = None,
-        idle_timeout: float = 30.0,
-        backoff_initial: float = 0.05,
-        backoff_max: float = 5.0,
-        logger: logging.Logger | None = None,
+        options: ClientOptions | None = None,
+        **kwargs: Any,
     ) -> None:
-        self._core = AsyncConfigClient(
-            namespaces,
-            prefixes=prefixes,
-            addr=addr,
-            token=token,
-            tls=tls,
-            connect=connect,
-            cache_path=cache_path,
-            start_timeout=start_timeout,
-            schemas=schemas,
-            idle_timeout=idle_timeout,
-            backoff_initial=backoff_initial,
-            backoff_max=backoff_max,
-            logger=logger,
-        )
+        self._core = AsyncConfigClient(namespaces, prefixes=prefixes, options=options, **kwargs)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # guards start/close, never reads
@@ -101,6 +78,10 @@ class ConfigClient:
     def revision(self) -> int:
         return self._core.revision
 
+    @property
+    def options(self) -> ClientOptions:
+        return self._core.options
+
     # -- subscribing ------------------------------------------------------------------------------
 
     def on_change(self, callback: SyncChangeCallback) -> SyncChangeCallback:
@@ -113,7 +94,10 @@ class ConfigClient:
         return callback
 
     def wait_for_revision(self, revision: int, timeout: float | None = None) -> int:
-        """Block until the client has processed `revision`; TimeoutError after `timeout`."""
+        """Block until the client has processed `revision`; TimeoutError after `timeout`.
+
+        As AsyncConfigClient.wait_for_revision: it returns after the on_change callbacks for
+        `revision` have returned in the client's thread, never before them."""
         if threading.current_thread() is self._thread:
             raise RuntimeError(
                 "configd: wait_for_revision() would block the client's own thread "

@@ -9,11 +9,11 @@ are compiled once per schema text. A remote `$ref` is never fetched: it fails as
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from configd_client.errors import FieldViolation, InvalidSchema, SchemaViolation
+from configd_client.wire import jsontext
 from configd_client.wire.schema import DocumentSchema
 
 MAX_VIOLATIONS = 10
@@ -34,7 +34,7 @@ class DocumentChecker:
     def __init__(self, local_schemas: Mapping[str, Mapping[str, Any] | str] | None = None) -> None:
         self._local: dict[str, DocumentSchema] = {}
         for name, schema in (local_schemas or {}).items():
-            parsed = json.loads(schema) if isinstance(schema, str) else schema
+            parsed = jsontext.loads(schema) if isinstance(schema, str) else schema
             self._local[name] = compile_schema(parsed, where=f"the local schema for {name!r}")
         self._compiled: dict[str, DocumentSchema] = {}
 
@@ -43,7 +43,7 @@ class DocumentChecker:
         if validator is None:
             if len(self._compiled) >= _MAX_COMPILED:
                 self._compiled.clear()
-            validator = compile_schema(json.loads(schema_json), where="the namespace schema")
+            validator = compile_schema(jsontext.loads(schema_json), where="the namespace schema")
             self._compiled[schema_json] = validator
         return validator
 

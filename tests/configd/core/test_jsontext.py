@@ -29,6 +29,10 @@ def test_utf8_is_kept_as_is() -> None:
         ("1 2", "configd: value_json is not valid JSON: Extra data at line 1 column 3"),
         ("[" * 65 + "]" * 65, "configd: value_json is nested too deeply (at most 64 levels)"),
         ("[" * 100_000, "configd: value_json is nested too deeply (at most 64 levels)"),
+        (
+            '{"a": 1, "b": {"c": 1, "c": 2}}',
+            'configd: value_json is not valid JSON: duplicate key "c"',
+        ),
     ],
 )
 def test_malformed_json_is_refused_with_a_readable_message(text: str, message: str) -> None:

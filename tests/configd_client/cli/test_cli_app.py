@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import socket
 import subprocess
@@ -107,3 +108,11 @@ def test_tls_against_a_plaintext_server_fails_cleanly(configctl: Configctl) -> N
     run = Configctl(configctl.addr)("--tls", "--timeout", "5", "ns", "list")
     assert run.code == 3
     assert run.errors[0].startswith(f"Error: cannot reach configd at {configctl.addr}")
+
+
+def test_version_is_the_client_distributions() -> None:
+    run = CliRunner().invoke(cli, ["--version"])
+    assert (run.exit_code, run.stdout) == (
+        0,
+        f"configctl, version {importlib.metadata.version('configd-client')}\n",
+    )

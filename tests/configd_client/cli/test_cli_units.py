@@ -8,16 +8,10 @@ import click
 import pytest
 from cli_helpers import write
 
+from configd_client import errors
 from configd_client.cli import diffs, documents, output
-from configd_client.cli.exits import CliFailure, ExitCode, exit_code_for
-from configd_client.errors import (
-    AlreadyExists,
-    ConfigdError,
-    KeyNotFound,
-    NamespaceNotEmpty,
-    SchemaViolation,
-    Unavailable,
-)
+from configd_client.cli.exits import EXIT_CODES_HELP, CliFailure, ExitCode, exit_code_for
+from configd_client.errors import ConfigdError
 
 
 def message_for(exc: pytest.ExceptionInfo[CliFailure]) -> str:
@@ -91,16 +85,63 @@ def test_table_alignment() -> None:
     ]
 
 
+# Every error type the SDK defines, with the exit code scripts rely on.
+EXIT_CODE_OF: dict[type[ConfigdError], ExitCode] = {
+    errors.ConfigdError: ExitCode.SERVER,
+    errors.InvalidArgument: ExitCode.INVALID,
+    errors.SchemaViolation: ExitCode.INVALID,
+    errors.InvalidSchema: ExitCode.INVALID,
+    errors.PreconditionFailed: ExitCode.CONFLICT,
+    errors.NamespaceNotEmpty: ExitCode.CONFLICT,
+    errors.NotFound: ExitCode.NOT_FOUND,
+    errors.NamespaceNotFound: ExitCode.NOT_FOUND,
+    errors.KeyNotFound: ExitCode.NOT_FOUND,
+    errors.AlreadyExists: ExitCode.CONFLICT,
+    errors.LimitExceeded: ExitCode.SERVER,
+    errors.RevisionCompacted: ExitCode.SERVER,
+    errors.FutureRevision: ExitCode.SERVER,
+    errors.Unauthenticated: ExitCode.DENIED,
+    errors.PermissionDenied: ExitCode.DENIED,
+    errors.Unavailable: ExitCode.UNREACHABLE,
+    errors.StorageFailure: ExitCode.UNREACHABLE,
+}
+
+
+def _error_types() -> set[type[ConfigdError]]:
+    return {
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type) and issubclass(value, ConfigdError)
+    }
+
+
+def test_the_exit_code_table_covers_every_error_type() -> None:
+    assert set(EXIT_CODE_OF) == _error_types()
+
+
 @pytest.mark.parametrize(
-    ("error", "code"),
+    ("cls", "code"), EXIT_CODE_OF.items(), ids=lambda v: getattr(v, "__name__", str(v))
+)
+def test_exit_code_of_each_error_type(cls: type[ConfigdError], code: ExitCode) -> None:
+    assert exit_code_for(cls.__new__(cls)) is code
+
+
+@pytest.mark.parametrize(
+    ("status_code", "code"),
     [
-        (Unavailable("down"), ExitCode.UNREACHABLE),
-        (SchemaViolation("bad"), ExitCode.INVALID),
-        (KeyNotFound("gone"), ExitCode.NOT_FOUND),
-        (NamespaceNotEmpty("keys"), ExitCode.CONFLICT),
-        (AlreadyExists("twice"), ExitCode.CONFLICT),
-        (ConfigdError("boom"), ExitCode.SERVER),
+        ("DEADLINE_EXCEEDED", ExitCode.UNREACHABLE),
+        ("INVALID_ARGUMENT", ExitCode.INVALID),
+        ("RESOURCE_EXHAUSTED", ExitCode.SERVER),
+        ("INTERNAL", ExitCode.SERVER),
+        ("UNKNOWN", ExitCode.SERVER),
     ],
 )
-def test_exit_codes(error: ConfigdError, code: ExitCode) -> None:
-    assert exit_code_for(error) is code
+def test_an_untyped_server_error_goes_by_its_status_code(status_code: str, code: ExitCode) -> None:
+    plain = ConfigdError("boom")
+    plain.code = status_code  # type: ignore[misc]  # as wire.status does for untyped errors
+    assert exit_code_for(plain) is code
+
+
+def test_every_exit_code_is_documented_in_help() -> None:
+    documented = {int(line.split()[0]) for line in EXIT_CODES_HELP.splitlines()[2:]}
+    assert documented == {int(code) for code in ExitCode}

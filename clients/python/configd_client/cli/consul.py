@@ -19,6 +19,7 @@ from typing import Any
 
 from configd_client.cli import documents
 from configd_client.cli.exits import CliFailure, ExitCode
+from configd_client.wire import jsontext
 
 
 def _fail(message: str) -> CliFailure:
@@ -97,7 +98,7 @@ def parse_export(data: Any, source: str) -> list[ConsulEntry]:
 def load_export(source: str) -> list[ConsulEntry]:
     text = documents.read_text(source)
     try:
-        data = documents.parse_json(text)
+        data = jsontext.loads(text)
     except ValueError as exc:
         raise _fail(f"{source} is not a Consul KV export: invalid JSON ({exc})") from exc
     return parse_export(data, source)
@@ -115,7 +116,7 @@ def decode_value(entry: ConsulEntry, *, strings: bool) -> tuple[Any, bool]:
     if strings:
         return text, True
     try:
-        return documents.check_json_value(documents.parse_json(text), source=entry.key), False
+        return documents.check_json_value(jsontext.loads(text), source=entry.key), False
     except (ValueError, CliFailure):
         return text, True
 

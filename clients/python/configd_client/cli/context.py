@@ -34,6 +34,16 @@ def message_option(command: F) -> F:
     )(command)
 
 
+def if_revision_option(command: F) -> F:
+    """`--if-revision REV`: a namespace-revision precondition (compare-and-set)."""
+    return click.option(
+        "--if-revision",
+        type=int,
+        metavar="REV",
+        help="Only if the namespace revision (its last write) is still REV.",
+    )(command)
+
+
 def yes_option(command: F) -> F:
     return click.option(
         "-y", "--yes", is_flag=True, help="Do not ask for confirmation (for scripts)."

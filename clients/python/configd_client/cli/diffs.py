@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from configd_client.wire import jsontext
+
 INLINE_WIDTH = 70
 
 
@@ -36,9 +38,9 @@ class KeyDiff:
     def as_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"key": self.key, "op": self.op}
         if self.old is not None:
-            data["old"] = json.loads(self.old)
+            data["old"] = jsontext.loads(self.old)
         if self.new is not None:
-            data["new"] = json.loads(self.new)
+            data["new"] = jsontext.loads(self.new)
         return data
 
 
@@ -50,7 +52,7 @@ def from_changes(changes: Iterable[Any]) -> list[KeyDiff]:
         new = change.new_value_json if change.HasField("new_value_json") else None
         if old is None and new is None:
             continue
-        if old is not None and new is not None and json.loads(old) == json.loads(new):
+        if old is not None and new is not None and jsontext.loads(old) == jsontext.loads(new):
             continue
         diffs.append(KeyDiff(change.key, old, new))
     return sorted(diffs, key=lambda d: d.key)
@@ -71,11 +73,11 @@ def _styled(sign: str, text: str) -> str:
 
 
 def _pretty(value_json: str) -> list[str]:
-    return json.dumps(json.loads(value_json), indent=2, ensure_ascii=False).splitlines()
+    return json.dumps(jsontext.loads(value_json), indent=2, ensure_ascii=False).splitlines()
 
 
 def _inline(value_json: str) -> str | None:
-    text = json.dumps(json.loads(value_json), ensure_ascii=False, separators=(", ", ": "))
+    text = json.dumps(jsontext.loads(value_json), ensure_ascii=False, separators=(", ", ": "))
     return text if len(text) <= INLINE_WIDTH and "\n" not in text else None
 
 

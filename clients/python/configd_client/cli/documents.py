@@ -1,9 +1,11 @@
 """Reading operator input (JSON or YAML files, `@file` and literal values) as JSON text.
 
-JSON is parsed strictly: integers stay exact, NaN/Infinity and duplicate keys are refused.
-YAML is read with `yaml.safe_load` (YAML 1.1): integers are exact, but unquoted `yes`, `no`,
-`on`, `off` are booleans and `2024-01-31` is a date; dates and other non-JSON types are refused
-with a hint to quote them, rather than silently changed.
+JSON is read by configd's one strict reader (configd_client.wire.jsontext): integers stay exact;
+NaN/Infinity, duplicate keys and too deep nesting are refused, as the server refuses them.
+YAML is read with a safe loader (YAML 1.1) that refuses duplicate keys with the same reason as
+JSON: integers are exact, but unquoted `yes`, `no`, `on`, `off` are booleans and `2024-01-31`
+is a date; dates and other non-JSON types are refused with a hint to quote them, rather than
+silently changed.
 """
 
 from __future__ import annotations
@@ -18,32 +20,45 @@ from typing import Any
 import yaml
 
 from configd_client.cli.exits import CliFailure, ExitCode
+from configd_client.wire import jsontext
+from configd_client.wire.jsontext import JSONTextError, dumps
 
 YAML_SUFFIXES = (".yaml", ".yml")
+_YAML_MERGE = "tag:yaml.org,2002:merge"
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+class _StrictYamlLoader(yaml.SafeLoader):
+    """yaml.SafeLoader, except that a mapping naming one key twice is an error, not last-wins.
+
+    Keys brought in by a merge (`<<: *base`) may still be overridden: only the keys written in
+    the mapping itself must be distinct."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == _YAML_MERGE:
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                repeated = key in seen
+            except TypeError:  # an unhashable key: the base class explains it
+                continue
+            if repeated:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    jsontext.duplicate_key(key)
+                    if isinstance(key, str)
+                    else f"duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, item in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {json.dumps(key, ensure_ascii=False)}")
-        result[key] = item
-    return result
-
-
-def parse_json(text: str) -> Any:
-    """Strict JSON; raises ValueError (json.JSONDecodeError with a position where known)."""
-    return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
-
-
-def _json_error(exc: ValueError) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-    return str(exc)
+def parse_yaml(text: str) -> Any:
+    """YAML (the strict safe loader above); raises yaml.YAMLError."""
+    return yaml.load(text, Loader=_StrictYamlLoader)
 
 
 def _yaml_error(exc: yaml.YAMLError) -> str:
@@ -69,18 +84,16 @@ def parse_text(text: str, *, source: str) -> Any:
     suffix = Path(source).suffix.lower()
     if suffix == ".json":
         try:
-            return check_json_value(parse_json(text), source=source)
-        except ValueError as exc:
-            raise CliFailure(
-                f"invalid JSON in {source}: {_json_error(exc)}", code=ExitCode.USAGE
-            ) from exc
+            return check_json_value(jsontext.loads(text), source=source)
+        except JSONTextError as exc:
+            raise CliFailure(f"invalid JSON in {source}: {exc}", code=ExitCode.USAGE) from exc
     if suffix not in YAML_SUFFIXES:
         try:
-            return check_json_value(parse_json(text), source=source)
-        except ValueError:
+            return check_json_value(jsontext.loads(text), source=source)
+        except JSONTextError:
             pass
     try:
-        loaded = yaml.safe_load(text)
+        loaded = parse_yaml(text)
     except yaml.YAMLError as exc:
         raise CliFailure(
             f"invalid YAML in {source}: {_yaml_error(exc)}", code=ExitCode.USAGE
@@ -166,21 +179,16 @@ def _pointer(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-def dumps(value: Any) -> str:
-    """Compact JSON text (integers exact, UTF-8 kept)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
 def value_argument(argument: str) -> str:
     """A `put` value: JSON text, or `@FILE` (JSON or YAML, `@-` for stdin); as JSON text."""
     if argument.startswith("@"):
         return dumps(load(argument[1:]))
     try:
-        return dumps(check_json_value(parse_json(argument), source="VALUE"))
-    except ValueError as exc:
+        return dumps(check_json_value(jsontext.loads(argument), source="VALUE"))
+    except JSONTextError as exc:
         quoted = json.dumps(argument, ensure_ascii=False)
         raise CliFailure(
-            f"VALUE must be JSON ({_json_error(exc)}); to store the text as a string, "
+            f"VALUE must be JSON ({exc}); to store the text as a string, "
             f"quote it: '{quoted}' (or use @FILE)",
             code=ExitCode.USAGE,
         ) from exc

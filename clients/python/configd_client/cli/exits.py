@@ -6,21 +6,12 @@ Scripts rely on these numbers; they are listed in `configctl --help` and must no
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 import click
 
-from configd_client.errors import (
-    AlreadyExists,
-    ConfigdError,
-    FieldViolation,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    PreconditionFailed,
-    Unauthenticated,
-    Unavailable,
-)
+from configd_client.errors import ConfigdError, FieldViolation, InvalidArgument
 
 
 class ExitCode(enum.IntEnum):
@@ -76,21 +67,12 @@ class CliFailure(Exception):
             click.echo(line, err=True)
 
 
-def exit_code_for(error: ConfigdError) -> ExitCode:
-    """The exit code for a server error, by its type first and its gRPC code otherwise."""
-    by_type: tuple[tuple[type[ConfigdError], ExitCode], ...] = (
-        (Unavailable, ExitCode.UNREACHABLE),
-        (InvalidArgument, ExitCode.INVALID),
-        (NotFound, ExitCode.NOT_FOUND),
-        (PreconditionFailed, ExitCode.CONFLICT),
-        (AlreadyExists, ExitCode.CONFLICT),
-        (Unauthenticated, ExitCode.DENIED),
-        (PermissionDenied, ExitCode.DENIED),
-    )
-    for cls, code in by_type:
-        if isinstance(error, cls):
-            return code
-    by_code = {
+# The one table from a server error to an exit code. Every ConfigdError type names its gRPC
+# status code (configd_client.errors), and an error the server sent without a configd type
+# keeps the status code too, so the table is keyed by that code: one row per code, no second
+# table by type that could disagree with it. Codes not listed are "other server error".
+EXIT_CODES: Mapping[str, ExitCode] = MappingProxyType(
+    {
         "UNAVAILABLE": ExitCode.UNREACHABLE,
         "DEADLINE_EXCEEDED": ExitCode.UNREACHABLE,
         "INVALID_ARGUMENT": ExitCode.INVALID,
@@ -100,7 +82,12 @@ def exit_code_for(error: ConfigdError) -> ExitCode:
         "UNAUTHENTICATED": ExitCode.DENIED,
         "PERMISSION_DENIED": ExitCode.DENIED,
     }
-    return by_code.get(error.code, ExitCode.SERVER)
+)
+
+
+def exit_code_for(error: ConfigdError) -> ExitCode:
+    """The exit code for a server error (EXIT_CODES by its status code, else SERVER)."""
+    return EXIT_CODES.get(error.code, ExitCode.SERVER)
 
 
 def violation_lines(violations: Sequence[FieldViolation]) -> list[str]:

@@ -10,16 +10,15 @@ the validator the server uses.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from configd_client.cli import diffs, documents, output
+from configd_client.cli import diffs, output
 from configd_client.cli.exits import CliFailure, ExitCode, violation_lines
 from configd_client.cli.session import Session
 from configd_client.errors import FieldViolation, NamespaceNotFound, PreconditionFailed
-from configd_client.wire import config_pb2
+from configd_client.wire import config_pb2, jsontext
 from configd_client.wire.schema import DocumentSchema
 
 
@@ -91,27 +90,27 @@ async def plan_one(session: Session, target: Target) -> NamespacePlan:
     try:
         current = await session.get_namespace(target.name)
     except NamespaceNotFound:
-        document_json = documents.dumps(target.document)
+        document_json = jsontext.dumps(target.document)
         return NamespacePlan(
             target=target,
             exists=False,
             base_revision=0,
             document_json=document_json,
-            schema_json=documents.dumps(target.schema) if target.schema is not None else None,
+            schema_json=jsontext.dumps(target.schema) if target.schema is not None else None,
             old_schema_json="",
             changes=[
-                diffs.KeyDiff(key, None, documents.dumps(value))
+                diffs.KeyDiff(key, None, jsontext.dumps(value))
                 for key, value in sorted(target.document.items())
             ],
             violations=_local_violations(target),
         )
-    existing = json.loads(current.document_json or "{}")
+    existing = jsontext.loads(current.document_json or "{}")
     document = {**existing, **target.document} if target.merge else target.document
-    document_json = documents.dumps(document)
+    document_json = jsontext.dumps(document)
     old_schema_json = await _current_schema(session, target.name)
     schema_json = None
-    if target.schema is not None and json.loads(old_schema_json or "{}") != target.schema:
-        schema_json = documents.dumps(target.schema)
+    if target.schema is not None and jsontext.loads(old_schema_json or "{}") != target.schema:
+        schema_json = jsontext.dumps(target.schema)
     reply = await session.call(
         session.config.Apply,
         config_pb2.ApplyRequest(

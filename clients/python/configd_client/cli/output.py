@@ -10,6 +10,8 @@ from typing import Any
 import click
 import yaml
 
+from configd_client.wire import jsontext
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Columns aligned on the widest cell, two spaces apart; the last column is not padded."""
@@ -55,12 +57,12 @@ def note(message: str) -> None:
 
 def value(value_json: str) -> Any:
     """A JSON value from the server, parsed (integers stay exact)."""
-    return json.loads(value_json)
+    return jsontext.loads(value_json)
 
 
 def compact(value_json: str) -> str:
     """A value as one line of JSON, for table cells."""
-    return json.dumps(json.loads(value_json), ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(jsontext.loads(value_json), ensure_ascii=False, separators=(",", ":"))
 
 
 def pretty(parsed: Any) -> str:

@@ -10,7 +10,7 @@ import click
 from configd_client.cli import documents, output
 from configd_client.cli.context import execute, message_option, output_option, settings
 from configd_client.cli.session import Session
-from configd_client.wire import config_pb2
+from configd_client.wire import config_pb2, jsontext
 
 BARE_HELP = (
     "Print only the value (or the whole document), as JSON or with -o yaml as YAML: "
@@ -88,7 +88,7 @@ def _get_namespace(fmt: str, namespace: str, revision: int, bare: bool, current:
         return await session.get_namespace(namespace, revision)
 
     reply = execute(current, work)
-    document = json.loads(reply.document_json) if reply.document_json else {}
+    document = jsontext.loads(reply.document_json) if reply.document_json else {}
     if bare:
         _bare(fmt, document)
         return

@@ -7,7 +7,13 @@ from typing import Any
 import click
 
 from configd_client.cli import documents, output
-from configd_client.cli.context import execute, message_option, output_option, settings
+from configd_client.cli.context import (
+    execute,
+    if_revision_option,
+    message_option,
+    output_option,
+    settings,
+)
 from configd_client.cli.session import Session
 from configd_client.wire import config_pb2
 
@@ -102,12 +108,7 @@ def list_(prefix: str, output_format: str | None) -> None:
 @ns.command("delete")
 @click.argument("namespace")
 @click.option("--force", is_flag=True, help="Delete even if keys remain (each is recorded).")
-@click.option(
-    "--if-revision",
-    type=int,
-    metavar="REV",
-    help="Only if the namespace revision (its last write) is still REV.",
-)
+@if_revision_option
 @message_option
 @output_option
 def delete(

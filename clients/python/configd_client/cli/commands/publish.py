@@ -25,7 +25,7 @@ from configd_client.cli.context import (
 from configd_client.cli.exits import CliFailure, ExitCode, violation_lines
 from configd_client.cli.session import Session, Settings
 from configd_client.errors import FieldViolation, PreconditionFailed
-from configd_client.wire import config_pb2
+from configd_client.wire import config_pb2, jsontext
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +170,7 @@ def apply(
       configctl apply payments/prod -f payments.yaml -m "release 42"
       configctl apply payments/prod -f payments.json --dry-run
     """
-    document_json = documents.dumps(documents.load_document(source))
+    document_json = jsontext.dumps(documents.load_document(source))
     current = settings(output_format)
 
     async def work(session: Session) -> tuple[Review, int]:
@@ -224,7 +224,7 @@ def diff(ctx: click.Context, namespace: str, source: str, output_format: str | N
     Example:
       configctl diff payments/prod -f payments.yaml
     """
-    document_json = documents.dumps(documents.load_document(source))
+    document_json = jsontext.dumps(documents.load_document(source))
     current = settings(output_format)
 
     async def work(session: Session) -> Review:

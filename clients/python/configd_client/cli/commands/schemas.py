@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 from configd_client.cli import documents, output
-from configd_client.cli.context import execute, message_option, output_option, settings
+from configd_client.cli.context import (
+    execute,
+    if_revision_option,
+    message_option,
+    output_option,
+    settings,
+)
 from configd_client.cli.session import Session
-from configd_client.wire import config_pb2
+from configd_client.wire import config_pb2, jsontext
 
 
 @click.group()
@@ -44,7 +49,7 @@ def get(namespace: str, version: int | None, output_format: str | None) -> None:
         )
 
     reply = execute(current, work)
-    parsed = json.loads(reply.schema_json) if reply.schema_json else {}
+    parsed = jsontext.loads(reply.schema_json) if reply.schema_json else {}
     data = {
         "namespace": namespace,
         "version": reply.version,
@@ -57,12 +62,7 @@ def get(namespace: str, version: int | None, output_format: str | None) -> None:
 @schema.command("set")
 @click.argument("namespace")
 @click.argument("schema_file", metavar="FILE")
-@click.option(
-    "--if-revision",
-    type=int,
-    metavar="REV",
-    help="Only if the namespace revision (its last write) is still REV.",
-)
+@if_revision_option
 @message_option
 @output_option
 def set_(

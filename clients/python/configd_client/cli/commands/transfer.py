@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from configd_client.cli.context import (
     yes_option,
 )
 from configd_client.cli.session import Session, Settings
-from configd_client.wire import config_pb2
+from configd_client.wire import config_pb2, jsontext
 
 FORMAT_CHOICE = click.Choice(["json", "yaml"])
 
@@ -73,8 +72,8 @@ def export(prefix: str, directory: str | None, file: str | None, file_format: st
             items.append(
                 archive.NamespaceExport(
                     name=info.name,
-                    schema=json.loads(schema.schema_json) if schema.schema_json else None,
-                    document=json.loads(view.document_json or "{}"),
+                    schema=jsontext.loads(schema.schema_json) if schema.schema_json else None,
+                    document=jsontext.loads(view.document_json or "{}"),
                 )
             )
         return items, revision

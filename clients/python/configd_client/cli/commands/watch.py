@@ -6,19 +6,19 @@ exactly the missed changes), so a server restart does not lose or repeat events.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import click
 
+from configd_client import WatchStream
 from configd_client.cli import diffs, output
 from configd_client.cli.commands.history import change_set, kind_name
 from configd_client.cli.context import execute, output_option, settings
 from configd_client.cli.exits import ExitCode
 from configd_client.cli.session import Session, Settings
-from configd_client.errors import Unavailable
-from configd_client.wire import config_pb2
+from configd_client.errors import ConfigdError, Unavailable
+from configd_client.wire import jsontext
 
 MAX_BACKOFF = 5.0
 
@@ -34,7 +34,7 @@ def _emit_event(fmt: str, data: dict[str, Any], human: list[str]) -> None:
 
 def _snapshot(fmt: str, snapshot: Any) -> None:
     documents = {
-        doc.namespace.name: json.loads(doc.document_json or "{}") for doc in snapshot.namespaces
+        doc.namespace.name: jsontext.loads(doc.document_json or "{}") for doc in snapshot.namespaces
     }
     data = {
         "type": "snapshot",
@@ -58,53 +58,34 @@ def _change(fmt: str, entry: Any) -> None:
     _emit_event(fmt, {"type": "change", **change_set(entry)}, lines)
 
 
-async def _follow(
-    session: Session,
-    current: Settings,
-    request: config_pb2.WatchRequest,
-    show_snapshot: bool,
-    what: str,
-) -> None:
-    last_seen = request.start_revision - 1 if request.start_revision else 0
+async def _follow(current: Settings, stream_from: dict[str, Any], show: bool, what: str) -> None:
+    """Print every message of the SDK's WatchStream (its resume and backoff) until cancelled."""
     announced = False
-    backoff = 0.2
-    while True:
-        seen_any = False
-        try:
-            async for message in session.stream(session.config.Watch, request):
-                seen_any = True
-                backoff = 0.2
-                event = message.WhichOneof("event")
-                if event == "snapshot":
-                    last_seen = max(last_seen, message.snapshot.revision)
-                    if show_snapshot or message.snapshot.resync:
-                        if message.snapshot.resync:
-                            output.note("resync: changes before this snapshot were compacted")
-                        _snapshot(current.output, message.snapshot)
-                elif event == "change_set":
-                    last_seen = max(last_seen, message.change_set.revision)
-                    _change(current.output, message.change_set)
-                elif event == "progress":
-                    last_seen = max(last_seen, message.progress.revision)
-                if not announced:
-                    output.note(f"watching {what} at revision {last_seen} (Ctrl-C to stop)")
-                    announced = True
-            lost = "the server ended the watch"
-        except Unavailable as error:
-            if not announced:
-                raise  # never connected: report it like any other command
+
+    def retry(error: ConfigdError, received: bool) -> bool:
+        if not announced or not isinstance(error, Unavailable):
+            return False  # never connected, or refused: report it like any other command
+        if received:
             lost = error.detail.splitlines()[0] if error.detail else "connection lost"
-        if seen_any:
-            output.note(f"{lost}; resuming from revision {last_seen + 1}")
-        await asyncio.sleep(backoff)
-        backoff = min(backoff * 2, MAX_BACKOFF)
-        # Resume exactly after the last revision seen; no snapshot unless the server resyncs.
-        request = config_pb2.WatchRequest(
-            namespaces=request.namespaces,
-            prefixes=request.prefixes,
-            start_revision=last_seen + 1,
-            send_snapshot=False,
-        )
+            output.note(f"{lost}; resuming from revision {stream.revision + 1}")
+        return True
+
+    stream = WatchStream(
+        current.connect, **stream_from, backoff_initial=0.2, backoff_max=MAX_BACKOFF, retry=retry
+    )
+    async with stream:
+        async for message in stream:
+            event = message.WhichOneof("event")
+            if event == "snapshot":
+                if show or message.snapshot.resync:
+                    if message.snapshot.resync:
+                        output.note("resync: changes before this snapshot were compacted")
+                    _snapshot(current.output, message.snapshot)
+            elif event == "change_set":
+                _change(current.output, message.change_set)
+            if not announced:
+                output.note(f"watching {what} at revision {stream.revision} (Ctrl-C to stop)")
+                announced = True
 
 
 @click.command()
@@ -147,17 +128,18 @@ def watch(
     if not namespaces and not prefixes:
         raise click.UsageError("name at least one NAMESPACE or --prefix (--prefix '' for all)")
     current = settings(output_format)
-    request = config_pb2.WatchRequest(
-        namespaces=namespaces,
-        prefixes=prefixes,
-        start_revision=from_revision or 0,
-        # Without a start revision the snapshot tells us where we start (and proves we are in).
-        send_snapshot=snapshot or not from_revision,
-    )
     what = ", ".join([*namespaces, *(f"{p}*" for p in prefixes)])
 
+    stream_from = {
+        "namespaces": namespaces,
+        "prefixes": prefixes,
+        "start_revision": from_revision or 0,
+        # Without a start revision the snapshot tells us where we start (and proves we are in).
+        "send_snapshot": snapshot or not from_revision,
+    }
+
     async def work(session: Session) -> None:
-        await _follow(session, current, request, snapshot, what)
+        await _follow(current, stream_from, snapshot, what)
 
     try:
         execute(current, work)

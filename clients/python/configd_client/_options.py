@@ -1,0 +1,70 @@
+"""ClientOptions: how a client connects, caches, checks and retries, defined once for both clients.
+
+`AsyncConfigClient(namespaces, options=..., **kwargs)` and `ConfigClient(...)` take the same
+options: a ClientOptions, keyword arguments naming its fields, or both (the keywords override).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from configd_client._channel import ConnectOptions, TLSOptions
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientOptions:
+    """Everything about a client except what it watches.
+
+    - `addr`, `token`, `tls`: where and how to connect (defaults: CONFIGD_ADDR, CONFIGD_TOKEN,
+      plaintext), or `connect`, a ConnectOptions, instead of these three.
+    - `cache_path`: the last known good values are kept there, and used when the server cannot
+      be reached at start.
+    - `start_timeout`: how long start() waits for the server when there is no usable cache
+      (None waits until it answers); with a cache, start() falls back to it as soon as the first
+      connection attempt fails.
+    - `schemas`: namespace name -> an extra JSON Schema (object or JSON text) the application
+      itself requires; a document failing it is rejected like one failing its namespace's schema.
+    - `idle_timeout`: how long a silent stream is trusted (the server sends progress while idle);
+      it must exceed the server's progress interval.
+    - `backoff_initial`, `backoff_max`: reconnect delays in seconds (doubling, with jitter).
+    - `logger`: where the client logs (default: the "configd_client" logger).
+    """
+
+    addr: str | None = None
+    token: str | None = None
+    tls: TLSOptions | None = None
+    connect: ConnectOptions | None = None
+    cache_path: str | os.PathLike[str] | None = None
+    start_timeout: float | None = 10.0
+    schemas: Mapping[str, Mapping[str, Any] | str] | None = None
+    idle_timeout: float = 30.0
+    backoff_initial: float = 0.05
+    backoff_max: float = 5.0
+    logger: logging.Logger | None = None
+
+    def __post_init__(self) -> None:
+        if self.connect is not None and (self.addr or self.token or self.tls):
+            raise ValueError("configd: pass either connect= or addr/token/tls, not both")
+
+    @classmethod
+    def build(cls, options: ClientOptions | None, overrides: Mapping[str, Any]) -> ClientOptions:
+        """`options` (or the defaults) with `overrides` applied; TypeError names an unknown one."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise TypeError(
+                f"configd: unknown client option {', '.join(map(repr, unknown))}; "
+                f"the options are {', '.join(sorted(known))}"
+            )
+        if options is None:
+            return cls(**overrides)
+        return dataclasses.replace(options, **overrides) if overrides else options
+
+    def connect_options(self) -> ConnectOptions:
+        """Where to connect: `connect`, else addr/token/tls with the environment's defaults."""
+        return self.connect or ConnectOptions.from_env(self.addr, self.token, self.tls)
