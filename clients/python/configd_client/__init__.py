@@ -8,6 +8,8 @@
 `AsyncConfigClient` is the same client for asyncio programs.
 """
 
+from importlib.metadata import version as _version
+
 from configd_client._bind import BindError
 from configd_client._channel import ConnectOptions, TLSOptions
 from configd_client._client import AsyncConfigClient
@@ -33,6 +35,9 @@ from configd_client.errors import (
     Unauthenticated,
     Unavailable,
 )
+
+# One source: the version in clients/python/pyproject.toml, as installed.
+__version__ = _version("configd-client")
 
 __all__ = [
     "AlreadyExists",

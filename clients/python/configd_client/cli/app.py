@@ -129,7 +129,7 @@ def _path(value: str | None) -> Path | None:
     show_default=True,
     help="Seconds to wait for each server call.",
 )
-@click.version_option(package_name="configd", prog_name="configctl")
+@click.version_option(package_name="configd-client", prog_name="configctl")
 @click.pass_context
 def cli(
     ctx: click.Context,
