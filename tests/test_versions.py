@@ -6,10 +6,12 @@ import tomllib
 from importlib.metadata import requires, version
 from pathlib import Path
 
+from click.testing import CliRunner
 from packaging.requirements import Requirement
 
 import configd
 import configd_client
+from configd.server.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,3 +42,9 @@ def test_the_pyproject_files_agree() -> None:
     assert {str(r.specifier) for r in pins if r.name == "configd-client"} == {
         f"=={client['version']}"
     }
+
+
+def test_configd_version_reports_the_installed_version() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"configd, version {version('configd')}\n"
