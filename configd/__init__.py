@@ -1,3 +1,6 @@
 """configd: a lightweight dynamic configuration center."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version as _version
+
+# One source: the version in pyproject.toml, as installed.
+__version__ = _version("configd")

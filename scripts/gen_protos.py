@@ -7,6 +7,10 @@ The code lives in configd_client.wire.proto (re-exported by configd_client.wire)
 both the server and the SDK import it without the SDK importing the server. protoc names
 modules after the .proto path (`configd.v1`), which would collide with the server package,
 so imports are re-rooted.
+
+The `.pyi` stubs of the messages come from protoc itself (`--pyi_out`); those of the gRPC
+stubs and servicers (`*_pb2_grpc.pyi`) from mypy-protobuf's `protoc-gen-mypy_grpc`, pinned in
+the dev extra like grpcio-tools, since both shape the committed files.
 """
 
 from __future__ import annotations
@@ -27,6 +31,14 @@ OUT_DIR = ROOT / "clients" / "python" / "configd_client" / "wire" / "proto"
 PACKAGE = "configd_client.wire.proto"
 
 
+def _mypy_grpc_plugin() -> Path:
+    # Installed next to the interpreter that runs this script (the venv's bin/).
+    plugin = Path(sys.executable).parent / "protoc-gen-mypy_grpc"
+    if not plugin.is_file():
+        raise SystemExit(f"{plugin} is missing: install the dev extra (mypy-protobuf)")
+    return plugin
+
+
 def generate(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     protos = sorted(str(p.relative_to(PROTO_DIR)) for p in PROTO_DIR.rglob("*.proto"))
@@ -38,6 +50,8 @@ def generate(out_dir: Path) -> None:
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
         f"--grpc_python_out={out_dir}",
+        f"--plugin=protoc-gen-mypy_grpc={_mypy_grpc_plugin()}",
+        f"--mypy_grpc_out=quiet:{out_dir}",
         *protos,
     ]
     if protoc.main(args) != 0:

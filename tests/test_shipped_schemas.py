@@ -1,6 +1,5 @@
 """The example schemas under schemas/ are valid and mean what they say."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -32,5 +31,8 @@ def test_feature_flags_schema_checks_every_flag() -> None:
     flags = {"new_checkout": {"enabled": True, "owner": "ana@example.com", "rollout_percent": 5}}
     assert schema.violations(flags) == ()
     flags["Bad-Name"] = {"enabled": "yes", "owner": "x@example.com"}
-    assert {v.keyword for v in schema.violations(flags)} == {"pattern", "type"}
-    assert json.loads(json.dumps(flags))
+    # The name pattern is checked on the document's keys, the flag's shape on its value.
+    assert sorted((v.path, v.keyword) for v in schema.violations(flags)) == [
+        ("", "pattern"),
+        ("/Bad-Name/enabled", "type"),
+    ]

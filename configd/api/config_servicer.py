@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any, TypeAlias
 
+import grpc
+
 from configd.api import convert
 from configd.api.identity import author, stream_guard
 from configd.store.service import ConfigService
@@ -12,11 +14,11 @@ from configd.watch.hub import WatchHub
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
 
-# grpc ships no type information: its context is Any to the type checker.
-Context: TypeAlias = Any
+# The servicer's view of a call (types-grpcio); messages are the methods' own.
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
-class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
+class ConfigServicer(pb_grpc.ConfigServiceServicer):
     def __init__(self, service: ConfigService, hub: WatchHub) -> None:
         self._service = service
         self._hub = hub
@@ -184,7 +186,10 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):  # type: ignore[misc]
         )
         return convert.write_response(result, self._service.namespaces.get(request.namespace))
 
-    def Watch(self, request: pb.WatchRequest, context: Context) -> AsyncGenerator[bytes, None]:
+    # Bytes, not messages: api.handlers sends encoded WatchResponses as they are.
+    def Watch(  # type: ignore[override]
+        self, request: pb.WatchRequest, context: Context
+    ) -> AsyncGenerator[bytes, None]:
         """WatchResponse messages already encoded by the hub (see api.handlers). The hub's own
         generator, not one wrapped around it: thousands of streams hold one each."""
         selector = self._hub.selector(request.namespaces, request.prefixes)

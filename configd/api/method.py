@@ -16,7 +16,8 @@ from typing import Any, TypeAlias
 
 import grpc
 
-# grpc ships no type information for its method handlers or servicer contexts.
+# types-grpcio types a handler's behaviours as synchronous (iterators); grpc.aio's are
+# coroutines, so a handler stays Any here.
 Handler: TypeAlias = Any
 Behavior: TypeAlias = Callable[[Any, Any], Awaitable[Any]]
 

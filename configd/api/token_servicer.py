@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, TypeAlias
 
+import grpc
+
 from configd.api import convert
 from configd.api.identity import author
 from configd.core.errors import InvalidArgument
@@ -16,7 +18,8 @@ from configd.core.roles import Grant, Role
 from configd.store.tokens import Token, TokenRegistry
 from configd_client.wire import admin_pb2 as pb
 
-Context: TypeAlias = Any
+# The servicer's view of a call (types-grpcio); messages are the methods' own.
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 _ROLES = {pb.ROLE_READ: Role.READ, pb.ROLE_WRITE: Role.WRITE, pb.ROLE_ADMIN: Role.ADMIN}
 _WIRE = {role: wire for wire, role in _ROLES.items()}

@@ -85,7 +85,8 @@ class ServerTLS:
     def grpc_credentials(self) -> grpc.ServerCredentials:
         return grpc.dynamic_ssl_server_credentials(
             self._grpc_config(),
-            self._fetch,
+            # grpc documents None as "keep the current certificates"; types-grpcio omits it.
+            self._fetch,  # type: ignore[arg-type]
             require_client_authentication=self.mutual,
         )
 

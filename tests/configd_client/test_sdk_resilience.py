@@ -153,7 +153,7 @@ async def test_start_timeout_none_waits_for_the_server(
     configd_server.stop()
     client = AsyncConfigClient(NS, addr=configd_server.grpc_addr, start_timeout=None, **FAST)
     start = asyncio.create_task(client.start())
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # the behaviour under test: still waiting, well past a retry or two
     assert not start.done()
     assert client.status.state is ClientState.STARTING
     configd_server.start()

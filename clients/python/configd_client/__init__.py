@@ -9,6 +9,8 @@
 stream itself (every change set, resumed across reconnects) for programs that want the events.
 """
 
+from importlib.metadata import version as _version
+
 from configd_client._bind import BindError
 from configd_client._channel import ConnectOptions, TLSOptions
 from configd_client._client import AsyncConfigClient
@@ -36,6 +38,9 @@ from configd_client.errors import (
     Unauthenticated,
     Unavailable,
 )
+
+# One source: the version in clients/python/pyproject.toml, as installed.
+__version__ = _version("configd-client")
 
 __all__ = [
     "AlreadyExists",

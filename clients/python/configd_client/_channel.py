@@ -71,12 +71,12 @@ class _WithToken:
 
 # grpc.aio files each interceptor under the first call kind it implements only, so unary and
 # streaming calls need one interceptor object each.
-class _UnaryToken(_WithToken, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class _UnaryToken(_WithToken, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._with_token(details), request)
 
 
-class _StreamToken(_WithToken, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+class _StreamToken(_WithToken, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._with_token(details), request)
 
@@ -99,7 +99,9 @@ def open_channel(options: ConnectOptions) -> grpc.aio.Channel:
     if options.tls is not None and options.tls.server_name:
         channel_options.append(("grpc.ssl_target_name_override", options.tls.server_name))
     metadata = options.metadata()
-    interceptors = [_UnaryToken(metadata), _StreamToken(metadata)] if options.token else None
+    interceptors: list[grpc.aio.ClientInterceptor] | None = (
+        [_UnaryToken(metadata), _StreamToken(metadata)] if options.token else None
+    )
     if options.tls is not None:
         return grpc.aio.secure_channel(
             options.addr, options.tls.credentials(), channel_options, interceptors=interceptors

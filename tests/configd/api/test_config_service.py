@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable
+from importlib.metadata import version
 from typing import Any
 
 import grpc
@@ -321,7 +322,9 @@ async def test_delete_namespace_refused_while_keys_remain(config_stub: Stub, ns:
     )
 
 
-async def test_health_reflection_and_status(channel: grpc.aio.Channel, admin_stub: Any) -> None:
+async def test_health_reflection_and_status(
+    channel: grpc.aio.Channel, admin_stub: Any, config_stub: Stub, ns: str
+) -> None:
     health = health_pb2_grpc.HealthStub(channel)
     for service in ("", "configd.v1.ConfigService", "configd.v1.AdminService"):
         reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
@@ -336,8 +339,11 @@ async def test_health_reflection_and_status(channel: grpc.aio.Channel, admin_stu
         break
     assert {"configd.v1.ConfigService", "configd.v1.AdminService"} <= names
     status = await admin_stub.GetStatus(admin_pb2.GetStatusRequest())
-    assert status.version == "0.1.0"
-    assert status.revision >= 0
+    assert status.version == version("configd")
+    # The revision of the latest write, not a placeholder (tests of a module run one by one).
+    written = await create(config_stub, ns)
+    status = await admin_stub.GetStatus(admin_pb2.GetStatusRequest())
+    assert status.revision == written
 
 
 async def test_restart_keeps_data_revisions_and_history(configd_server: ConfigdProcess) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -109,7 +110,7 @@ async def test_writes_per_second_per_token(
     other = await token(channel, limited.admin_token, "other-writer")
     await stub.Put(pb.PutRequest(namespace=ns, key="o", value_json="1"), metadata=md(other))
     await stub.Get(pb.GetRequest(namespace=ns, key="k"), metadata=md(secret))
-    await asyncio.sleep(0.5)  # refills at 5 per second
+    await asyncio.sleep(0.5)  # the behaviour under test: the bucket refills at 5 per second
     await put(100)
 
 
@@ -137,8 +138,16 @@ async def test_watchers_per_token_and_in_total(
     finally:
         for call in open_calls:
             call.cancel()
-    await asyncio.sleep(0.3)
-    call = await watch(one)  # closed streams give their places back
+    # Closed streams give their places back, once the server has seen the cancellations.
+    deadline = time.monotonic() + 10
+    call = None
+    while call is None:
+        try:
+            call = await watch(one)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
     call.cancel()
 
 
@@ -169,7 +178,8 @@ async def test_value_size_names_the_limit(
 async def test_namespace_count(channel: grpc.aio.Channel, limited: ConfigdProcess, ns: str) -> None:
     stub = pb_grpc.ConfigServiceStub(channel)
     admin = md(limited.admin_token)
-    await asyncio.sleep(1.0)  # admin writes count against the 5 per second too
+    # Not a wait for the server: earlier tests' admin writes spent this second's bucket.
+    await asyncio.sleep(1.0)
     listed = await stub.ListNamespaces(pb.ListNamespacesRequest(), metadata=admin)
     for i in range(3 - len(listed.namespaces)):
         await stub.CreateNamespace(pb.CreateNamespaceRequest(name=f"lim/n{i}"), metadata=admin)

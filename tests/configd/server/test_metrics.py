@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+import time
 from pathlib import Path
 
 import aiohttp
@@ -99,21 +100,25 @@ async def test_metrics_count_requests_writes_validation_and_watches(
     assert value(samples, "process_resident_memory_bytes") > 0
 
 
-async def test_readyz_and_configz(configd_server: ConfigdProcess) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{configd_server.http_url}/readyz") as reply:
-            assert reply.status == 200
-            assert await reply.json() == {"status": "ready"}
-        async with session.get(f"{configd_server.http_url}/debug/configz") as reply:
-            assert reply.status == 200
-            status = await reply.json()
+async def test_readyz_and_configz(tmp_path: Path) -> None:
+    # CLOCK_MONOTONIC is one clock for all processes: the server's uptime fits inside this span.
+    before = time.monotonic()
+    with ConfigdProcess(tmp_path / "data") as configd_server:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{configd_server.http_url}/readyz") as reply:
+                assert reply.status == 200
+                assert await reply.json() == {"status": "ready"}
+            async with session.get(f"{configd_server.http_url}/debug/configz") as reply:
+                assert reply.status == 200
+                status = await reply.json()
+        span = time.monotonic() - before
     assert status["revision"] == 0
     assert status["namespaces"] == 0
     assert status["watchers"] == 0
     assert status["ready"] is True
     assert status["data_dir"] == str(configd_server.data_dir.resolve())
     assert status["limits"]["max_value_bytes"] > 0
-    assert status["uptime_seconds"] >= 0
+    assert 0 < status["uptime_seconds"] <= span + 0.001  # rounded to milliseconds
     assert {"version", "pid", "log_level", "grpc_address", "retention"} <= status.keys()
     assert status["event_loop"] == "uvloop"  # configd serve runs on uvloop where it exists
 
@@ -129,7 +134,7 @@ async def test_not_ready_once_a_stop_begins(tmp_path: Path) -> None:
         async with session.get(url) as reply:
             assert reply.status == 200
         stopping = asyncio.create_task(server.stop())
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one loop turn: stop() clears readiness before its first await
         assert not server.ready
         try:
             async with session.get(url) as reply:

@@ -166,10 +166,12 @@ async def test_sighup_reloads_certificates(tmp_path: Path, pki: Pki) -> None:
         key.write_bytes(renewed.key.read_bytes())
         assert server.process is not None
         server.process.send_signal(signal.SIGHUP)
-        for _ in range(50):
+        for _ in range(100):
             if "TLS certificates reloaded" in server.logs():
                 break
             await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"no reload logged after SIGHUP:\n{server.logs()[-2000:]}")
         assert await list_namespaces(server.grpc_addr, new) is grpc.StatusCode.OK
         assert await list_namespaces(server.grpc_addr, old) is grpc.StatusCode.UNAVAILABLE
         url = https_url(server) + "/healthz"

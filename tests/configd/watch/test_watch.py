@@ -382,7 +382,7 @@ async def random_writer(
             except grpc.aio.AioRpcError as exc:
                 if exc.code() not in TOLERATED:
                     raise
-            await asyncio.sleep(rng.random() * 0.01)
+            await asyncio.sleep(rng.random() * 0.01)  # random interleaving of the writers
 
 
 async def namespace_churn(
@@ -391,6 +391,7 @@ async def namespace_churn(
     """Deletes (with force) and re-creates rw/c while the writers run."""
     async with connect(server) as (stub, _):
         while not stop.is_set():
+            # Churn at random moments of the workload, not as a wait for anything.
             await asyncio.sleep(rng.uniform(0.1, 0.3))
             delete = pb.DeleteNamespaceRequest(name="rw/c", force=True, message="churn")
             truth.record((await stub.DeleteNamespace(delete)).revision, "rw/c")
@@ -431,7 +432,7 @@ async def run_watcher(
     options = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 4096)]
     async with connect(server) as (checker, _):
         if spec.start in ("snapshot-late", "revision-late"):
-            await asyncio.sleep(rng.uniform(0.2, 1.0))
+            await asyncio.sleep(rng.uniform(0.2, 1.0))  # joins a workload already running
         if spec.start == "snapshot-late":
             request = watch_request(spec.names, spec.prefixes, 0, send_snapshot=True)
             origin = -1
@@ -472,7 +473,7 @@ async def run_watcher(
                         seen = max(seen, message.progress.revision)
                     seen = max(seen, replica.revision)
                     if spec.slow and not writers_done.is_set():
-                        await asyncio.sleep(rng.uniform(0.02, 0.05))
+                        await asyncio.sleep(rng.uniform(0.02, 0.05))  # a slow reader
                     budget -= 1
                     if budget == 0:
                         break
@@ -483,7 +484,7 @@ async def run_watcher(
             # and resuming from seen + 1 must continue with no gap or duplicate.
             replica.revision = seen
             await replica.check(checker, NAMESPACES, f"{spec.label} at {seen}")
-            await asyncio.sleep(rng.uniform(0, 0.15))
+            await asyncio.sleep(rng.uniform(0, 0.15))  # reconnects after a random pause
             request = watch_request(spec.names, spec.prefixes, seen + 1)
         return WatcherResult(spec, replica, origin, sessions)
 
@@ -822,23 +823,31 @@ async def test_progress_never_overtakes_a_change_it_covers(server_factory: Serve
         violations: list[str] = []
         progress_seen = 0
 
-        async def follow(call: Call) -> None:
+        delivered = [0] * len(calls)  # each reader's latest change set
+
+        async def follow(reader: int, call: Call) -> None:
             nonlocal progress_seen
             progressed = 0
             while (message := await call.read()) is not grpc.aio.EOF:
                 if message.WhichOneof("event") == "progress":
                     progressed = max(progressed, message.progress.revision)
                     progress_seen += 1
-                elif message.change_set.revision <= progressed:
-                    violations.append(f"{message.change_set.revision} after {progressed}")
+                else:
+                    if message.change_set.revision <= progressed:
+                        violations.append(f"{message.change_set.revision} after {progressed}")
+                    delivered[reader] = message.change_set.revision
 
-        readers = [asyncio.create_task(follow(call)) for call in calls]
+        readers = [asyncio.create_task(follow(i, call)) for i, call in enumerate(calls)]
         rng = random.Random(0)
         end = time.monotonic() + 3.0
         while time.monotonic() < end:
-            await put(stub, name, "k", rng.random())
+            last = await put(stub, name, "k", rng.random())
+            # The behaviour under test: writes paced at the progress interval (see above).
             await asyncio.sleep(rng.uniform(0.045, 0.06))
-        await asyncio.sleep(0.2)
+        deadline = time.monotonic() + 20
+        while min(delivered) < last:
+            assert time.monotonic() < deadline, f"change sets up to {last} not delivered to all"
+            await asyncio.sleep(0.02)
         for call in calls:
             call.cancel()
         await asyncio.gather(*readers, return_exceptions=True)

@@ -155,8 +155,13 @@ async def test_not_found(web_server: ConfigdProcess, http: aiohttp.ClientSession
 
 
 async def test_admin_and_health_services(
-    web_server: ConfigdProcess, http: aiohttp.ClientSession
+    web_server: ConfigdProcess, http: aiohttp.ClientSession, ns: str
 ) -> None:
+    await create(http, web_server.http_url, ns)
+    put = await call(
+        http, web_server.http_url, "Put", pb.PutRequest(namespace=ns, key="port", value_json="1")
+    )
+    expect_ok(put)
     status = await call(
         http,
         web_server.http_url,
@@ -164,7 +169,10 @@ async def test_admin_and_health_services(
         admin_pb2.GetStatusRequest(),
     )
     expect_ok(status)
-    assert status.reply(admin_pb2.GetStatusResponse).revision >= 0
+    # The latest write's revision (the tests of a module run one at a time).
+    assert (
+        status.reply(admin_pb2.GetStatusResponse).revision == put.reply(pb.WriteResponse).revision
+    )
     health = await call(
         http, web_server.http_url, "/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest()
     )
