@@ -98,8 +98,8 @@ async def test_async_callbacks_are_awaited_and_failures_do_not_stop_updates(
         client.on_change(lambda old, new, changed: order.append(f"fast{new['v']}"))
         writer.put(ns, "v", 1)
         last = writer.put(ns, "v", 2)
+        # wait_for_revision returns after that revision's callbacks, the awaiting one included.
         await client.wait_for_revision(last, timeout=5)
-        await asyncio.sleep(0.05)
     assert order == ["slow1", "fast1", "slow2", "fast2"]
     failures = [r for r in sdk_log.records if "on_change callback" in r.getMessage()]
     assert len(failures) == 2
