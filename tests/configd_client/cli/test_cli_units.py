@@ -104,6 +104,7 @@ EXIT_CODE_OF: dict[type[ConfigdError], ExitCode] = {
     errors.PermissionDenied: ExitCode.DENIED,
     errors.Unavailable: ExitCode.UNREACHABLE,
     errors.StorageFailure: ExitCode.UNREACHABLE,
+    errors.InternalError: ExitCode.SERVER,
 }
 
 
