@@ -6,6 +6,7 @@ import re
 
 from configd.core.errors import InvalidArgument
 from configd.core.limits import Limits
+from configd_client.wire.names import key_problem
 
 # A segment: lowercase alphanumerics, with ._- allowed inside (not first or last).
 _SEGMENT = r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?"
@@ -46,20 +47,8 @@ def check_prefix(prefix: str, limits: Limits, *, field: str = "prefix") -> str:
 
 
 def check_key(key: str, limits: Limits, *, field: str = "key") -> str:
-    """Return `key` if it is a valid key: non-empty UTF-8, no control characters, bounded."""
-    if not key:
-        raise InvalidArgument(f"{field} is empty: a key needs at least one character", field=field)
-    size = len(key.encode("utf-8", errors="surrogatepass"))
-    if size > limits.max_key_bytes:
-        raise InvalidArgument(
-            f"{field} is {size} bytes; a key has at most {limits.max_key_bytes}", field=field
-        )
-    for char in key:
-        code = ord(char)
-        if code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code < 0xE000:
-            raise InvalidArgument(
-                f"{field} {key!r} contains the control character U+{code:04X}; "
-                "keys cannot contain control characters",
-                field=field,
-            )
+    """Return `key` if it is a valid key (configd_client.wire.names, the one rule)."""
+    problem = key_problem(key, max_bytes=limits.max_key_bytes, field=field)
+    if problem is not None:
+        raise InvalidArgument(problem, field=field)
     return key

@@ -40,6 +40,11 @@ def test_dry_run_report_then_import(configctl: Configctl, ns: str, tmp_path: Pat
         "NAMESPACE" + " " * (len(ns) + 1) + "ACTION  SCHEMA  ADD  CHANGE  REMOVE  VALIDATION",
         f"{ns}/prod     create  -       4    0       0       ok",
         f"{ns}/staging  create  -       1    0       0       ok",
+        "stored as JSON values (Consul text -> stored JSON) (4):",
+        '  app/prod/pool: "20" -> 20',
+        '  app/prod/features: "{\\"beta\\": true}" -> {"beta":true}',
+        '  app/prod/db/timeout: "1.5" -> 1.5',
+        '  app/staging/debug: "true" -> true',
         "stored as JSON strings (their values are not JSON) (1):",
         "  app/prod/db_url",
         "skipped: no --map rule matches (1):",
@@ -48,7 +53,7 @@ def test_dry_run_report_then_import(configctl: Configctl, ns: str, tmp_path: Pat
         "  app/",
         "  app/prod/",
         "Consul flags not carried over (1):",
-        "  app/prod/db/timeout",
+        "  app/prod/db/timeout: flags 42",
     ]
     assert configctl("get", f"{ns}/prod").code == 5
     configctl.ok("import", "--from-consul", export, *maps, "--yes", "-m", "from consul")
@@ -91,7 +96,9 @@ def test_schema_refuses_consul_values(configctl: Configctl, ns: str, tmp_path: P
     assert run.code == 4
     assert f"{ns}:" in run.errors
     assert any(
-        line.startswith("  /pool: 20 ") and line.endswith("(keyword 'type')") for line in run.errors
+        line.startswith("  /pool: 20 ")
+        and line.endswith("(keyword 'type') (Consul key app/prod/pool)")
+        for line in run.errors
     ), run.errors
 
 
@@ -108,7 +115,7 @@ def test_schema_refuses_consul_values(configctl: Configctl, ns: str, tmp_path: P
         ('[{"key": "a/b"}]', "entry 0 (a/b) has no 'value'"),
         ('[{"key": "a/b", "value": "!!"}]', "entry 0 (a/b): 'value' is not valid base64"),
         ('[{"key": "a/b", "value": "", "flags": "x"}]', "'flags' must be an integer"),
-        ('[{"key": "a/b", "value": "/w=="}]', "the value of Consul key a/b is not UTF-8 text"),
+        ('[{"key": "a/\\nb", "value": "!!"}]', 'entry 0 ("a/\\nb"): \'value\' is not valid base64'),
     ],
 )
 def test_malformed_exports_are_refused(
@@ -131,16 +138,23 @@ def test_map_rules_are_required_and_checked(configctl: Configctl, tmp_path: Path
     assert configctl("import", "x.json", "--map", "a=b").code == 2
 
 
-def test_longest_prefix_wins_and_clashes_are_errors() -> None:
+def _rules(*texts: str) -> consul.Options:
+    return consul.Options(rules=[consul.MapRule.parse(text) for text in texts])
+
+
+def test_longest_prefix_wins_and_clashes_are_problems() -> None:
     entries = [
         consul.ConsulEntry("app/a", 0, b"1"),
         consul.ConsulEntry("app/special/a", 0, b"2"),
     ]
-    rules = [consul.MapRule.parse("app/=ns/main"), consul.MapRule.parse("app/special/=ns/sp")]
-    mapping = consul.map_entries(entries, rules)
+    mapping = consul.map_entries(entries, _rules("app/=ns/main", "app/special/=ns/sp"))
     assert mapping.documents == {"ns/main": {"a": 1}, "ns/sp": {"a": 2}}
-    clash = [consul.MapRule.parse("app/=ns"), consul.MapRule.parse("app/special/=ns")]
-    with pytest.raises(CliFailure, match="both map to key 'a' of namespace ns"):
-        consul.map_entries(entries, clash)
+    clash = consul.map_entries(entries, _rules("app/=ns", "app/special/=ns"))
+    assert [note.line() for note in clash.problems] == [
+        "  app/special/a: maps to the same key 'a' as Consul key app/a; adjust the --map rules"
+    ]
     # Keys may contain '=': the rule splits at the last one.
     assert consul.MapRule.parse("a=b/=ns") == consul.MapRule("a=b/", "ns")
+    # A prefix is a folder: the trailing '/' is implied.
+    assert consul.MapRule.parse("app/prod=ns") == consul.MapRule("app/prod/", "ns")
+    assert consul.MapRule.parse("=ns") == consul.MapRule("", "ns")
