@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -546,3 +547,64 @@ def test_corpus_dry_run_is_the_import_and_export_reproduces_it(
         assert unchanged or key in named, key
     flagged = {note["consul_key"]: note["detail"] for note in report["flagged"]}
     assert flagged == {"corpus/svc/flagged": "flags 42"}
+
+
+# Point 5: the README's "Moving from Consul" commands work as written.
+
+README = Path(__file__).parents[3] / "README.md"
+
+
+def _readme_section() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("## Moving from Consul")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def _blocks(section: str, language: str) -> list[str]:
+    parts = section.split("```")
+    return [part.removeprefix(language + "\n") for part in parts[1::2] if part.startswith(language)]
+
+
+def test_readme_moving_from_consul_works_as_written(
+    configctl: Configctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    entries = [
+        _entry("app/payments/", ""),
+        _entry("app/payments/prod/", ""),
+        _entry("app/payments/prod/db/host", "db.internal"),
+        _entry("app/payments/prod/db/port", "5432"),
+        _entry("app/payments/prod/version", "1.10"),
+        _entry("app/payments/staging/db/host", "db.staging"),
+    ]
+    write(tmp_path, "consul.json", json.dumps(entries))  # what `consul kv export` wrote
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "db": {"type": "object", "additionalProperties": False,
+                   "properties": {"host": {"type": "string"}, "port": {"type": "integer"}}},
+            "version": {"type": "string"},
+        },
+    }  # fmt: skip
+    write(tmp_path, "payments-prod.schema.json", json.dumps(schema))
+    (commands,) = _blocks(_readme_section(), "sh")
+    joined = commands.replace("\\\n", " ")
+    ran = []
+    for line in joined.splitlines():
+        command = shlex.split(line, comments=True)
+        if not command or command[0] != "configctl":
+            continue
+        ran.append(command[1])
+        configctl.ok(*command[1:])
+    assert ran == ["import", "ns", "import", "export"]
+    after = jsontext.loads((tmp_path / "payments-after-import.json").read_text(encoding="utf-8"))
+    (exported,) = after["namespaces"]
+    assert exported["document"] == {
+        "db": {"host": "db.internal", "port": 5432},
+        "version": "1.10",
+    }
+    (snippet,) = _blocks(_readme_section(), "python")
+    namespace: dict[str, object] = {}
+    exec(snippet.replace("127.0.0.1:7700", configctl.addr), namespace)
+    assert namespace["db_host"] == "db.internal"

@@ -354,13 +354,13 @@ def _place(
         target = child
     last = path[-1]
     if last in target:
-        where = "/".join(path)
+        shown = "/".join(path)
         if isinstance(target[last], _Folder):
             raise _Problem(
-                f"with --nest key {where!r} already holds the Consul keys under {show_key(key)}/"
+                f"with --nest key {shown!r} already holds the Consul keys under {show_key(key)}/"
             )
         raise _Problem(
-            f"maps to the same key {where!r} as Consul key {show_key(owner(path))}; "
+            f"maps to the same key {shown!r} as Consul key {show_key(owner(path))}; "
             "adjust the --map rules"
         )
     target[last] = value
@@ -445,7 +445,7 @@ def _map_one(entry: ConsulEntry, rule: MapRule, options: Options, result: Mappin
 
     def owner(where: list[str]) -> str:
         return next(
-            item["consul_key"]
+            str(item["consul_key"])
             for item in result.stored
             if item["namespace"] == rule.namespace and item["path"] == where
         )
