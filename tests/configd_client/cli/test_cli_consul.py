@@ -137,6 +137,11 @@ def test_map_rules_are_required_and_checked(configctl: Configctl, tmp_path: Path
     ]
     assert configctl("import", "--from-consul", export, "--map", "app/").code == 2
     assert configctl("import", "x.json", "--map", "a=b").code == 2
+    assert configctl("import", "--from-consul", export, "--map", "app/=App/Prod").errors == [
+        "Error: --map 'app/=App/Prod': the namespace 'App/Prod' is not a valid namespace name: "
+        "use lowercase letters and digits, '.', '_' and '-' inside a segment, '/' between "
+        "segments, no empty segment or '..'"
+    ]
 
 
 def _rules(*texts: str) -> consul.Options:

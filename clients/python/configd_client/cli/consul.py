@@ -30,7 +30,7 @@ from configd_client.cli import documents
 from configd_client.cli.exits import CliFailure, ExitCode
 from configd_client.wire import jsontext, limits
 from configd_client.wire.jsontext import JSONTextError
-from configd_client.wire.names import key_problem
+from configd_client.wire.names import key_problem, namespace_problem
 
 VALUE_MODES = ("auto", "string", "json")
 BINARY_MODES = ("fail", "skip", "base64")
@@ -56,6 +56,9 @@ class MapRule:
         prefix, sep, namespace = text.rpartition("=")
         if not sep or not namespace:
             raise _fail(f"--map {text!r} must be PREFIX=NAMESPACE, e.g. --map 'app/prod/=app/prod'")
+        problem = namespace_problem(namespace, field=f"--map {text!r}: the namespace")
+        if problem is not None:
+            raise _fail(problem)
         if prefix and not prefix.endswith("/"):
             prefix += "/"  # a folder: 'app/prod' must not match 'app/production/x' or give '/x'
         return cls(prefix=prefix, namespace=namespace)
