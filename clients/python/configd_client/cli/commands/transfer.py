@@ -228,18 +228,20 @@ def import_(
     import adds its keys to existing documents and creates missing namespaces without schema.
 
     \b
-    Consul: `--map PREFIX=NAMESPACE` sends Consul key PREFIX+KEY to KEY of NAMESPACE (PREFIX
-    is a folder: a missing trailing '/' is added); the longest matching prefix wins. The
-    report names, by Consul key, every value read as JSON (before -> after), kept as a
-    string, skipped or refused; entries the server would refuse (bad key, too large, binary,
-    repeated differently) are all listed and nothing is written, unless --skip-invalid.
+    Consul: `--map PREFIX=NAMESPACE` sends Consul key PREFIX+KEY to KEY of
+    NAMESPACE (PREFIX is a folder: a missing trailing '/' is implied); the
+    longest matching prefix wins. The report names by Consul key every value
+    read as JSON (before -> after) or kept as a string, and every entry
+    skipped. Entries configd would refuse (bad key, too large, binary,
+    repeated differently) are all listed and nothing is written, unless
+    --skip-invalid. The dry run is the import itself, without the writes.
 
     \b
     Examples:
       configctl import backup/ --dry-run
       configctl import everything.json -m "restore" --yes
       consul kv export app/ > consul.json
-      configctl import --from-consul consul.json \\
+      configctl import --from-consul consul.json --nest \\
           --map 'app/prod/=app/prod' --map 'app/staging/=app/staging' --dry-run
     """
     if (source is None) == (consul_file is None):
