@@ -1,4 +1,5 @@
-"""Namespace and key names (docs/architecture.md, "The data model"): their rules live here."""
+"""Namespace and key names as InvalidArgument: the rules are configd_client.wire.names
+(shared with configctl), the prefix rule lives here."""
 
 from __future__ import annotations
 
@@ -6,31 +7,16 @@ import re
 
 from configd.core.errors import InvalidArgument
 from configd.core.limits import Limits
+from configd_client.wire.names import key_problem, namespace_problem
 
-# A segment: lowercase alphanumerics, with ._- allowed inside (not first or last).
-_SEGMENT = r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?"
-_NAMESPACE = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 _PREFIX_CHARS = re.compile(r"[a-z0-9._/-]*")
 
 
 def check_namespace(name: str, limits: Limits, *, field: str = "name") -> str:
-    """Return `name` if it is a valid namespace name, else raise InvalidArgument."""
-    if not name:
-        raise InvalidArgument(
-            f"{field} is empty: give a namespace name such as 'payments/prod'", field=field
-        )
-    size = len(name.encode())
-    if size > limits.max_name_bytes:
-        raise InvalidArgument(
-            f"{field} is {size} bytes; a namespace name has at most {limits.max_name_bytes}",
-            field=field,
-        )
-    if _NAMESPACE.fullmatch(name) is None or ".." in name:
-        raise InvalidArgument(
-            f"{field} {name!r} is not a valid namespace name: use lowercase letters and digits, "
-            "'.', '_' and '-' inside a segment, '/' between segments, no empty segment or '..'",
-            field=field,
-        )
+    """Return `name` if it is a valid namespace name (configd_client.wire.names)."""
+    problem = namespace_problem(name, max_bytes=limits.max_name_bytes, field=field)
+    if problem is not None:
+        raise InvalidArgument(problem, field=field)
     return name
 
 
@@ -46,20 +32,8 @@ def check_prefix(prefix: str, limits: Limits, *, field: str = "prefix") -> str:
 
 
 def check_key(key: str, limits: Limits, *, field: str = "key") -> str:
-    """Return `key` if it is a valid key: non-empty UTF-8, no control characters, bounded."""
-    if not key:
-        raise InvalidArgument(f"{field} is empty: a key needs at least one character", field=field)
-    size = len(key.encode("utf-8", errors="surrogatepass"))
-    if size > limits.max_key_bytes:
-        raise InvalidArgument(
-            f"{field} is {size} bytes; a key has at most {limits.max_key_bytes}", field=field
-        )
-    for char in key:
-        code = ord(char)
-        if code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code < 0xE000:
-            raise InvalidArgument(
-                f"{field} {key!r} contains the control character U+{code:04X}; "
-                "keys cannot contain control characters",
-                field=field,
-            )
+    """Return `key` if it is a valid key (configd_client.wire.names, the one rule)."""
+    problem = key_problem(key, max_bytes=limits.max_key_bytes, field=field)
+    if problem is not None:
+        raise InvalidArgument(problem, field=field)
     return key

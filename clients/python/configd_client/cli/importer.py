@@ -10,7 +10,7 @@ the validator the server uses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,15 +209,24 @@ def report_table(plans: Sequence[NamespacePlan]) -> str:
     )
 
 
-def invalid_failure(plans: Sequence[NamespacePlan]) -> CliFailure | None:
-    """Refuse the whole import up front if the server already said a document is invalid."""
+def invalid_failure(
+    plans: Sequence[NamespacePlan],
+    origin: Callable[[str, str], Sequence[str]] | None = None,
+) -> CliFailure | None:
+    """Refuse the whole import up front if the server already said a document is invalid.
+
+    `origin(namespace, path)` names where a violating value came from (its Consul keys)."""
     bad = [item for item in plans if item.violations]
     if not bad:
         return None
     details = []
     for item in bad:
         details.append(f"{item.name}:")
-        details.extend(f"  {line}" for line in violation_lines(item.violations))
+        for violation, line in zip(item.violations, violation_lines(item.violations), strict=True):
+            sources = origin(item.name, violation.path) if origin is not None else ()
+            if sources:
+                line = f"{line} (Consul key {', '.join(sources)})"
+            details.append(f"  {line}")
     return CliFailure(
         "the import does not satisfy the schema of "
         + ", ".join(item.name for item in bad)

@@ -17,6 +17,7 @@ from configd_client.cli.context import (
     settings,
     yes_option,
 )
+from configd_client.cli.exits import CliFailure, ExitCode
 from configd_client.cli.session import Session, Settings
 from configd_client.wire import config_pb2, jsontext
 
@@ -93,42 +94,33 @@ def export(prefix: str, directory: str | None, file: str | None, file_format: st
     output.note(f"exported {len(items)} namespaces at revision {revision} to {target}")
 
 
-def _consul_targets(
-    source: str, rules: Sequence[str], strings: bool
-) -> tuple[list[importer.Target], consul.Mapping]:
-    entries = consul.load_export(source)
-    mapping = consul.map_entries(
-        entries, [consul.MapRule.parse(rule) for rule in rules], strings=strings
-    )
-    targets = [
+def _consul_mapping(source: str, options: consul.Options) -> consul.Mapping:
+    return consul.map_entries(consul.load_export(source), options)
+
+
+def _consul_targets(mapping: consul.Mapping) -> list[importer.Target]:
+    return [
         importer.Target(name=name, document=document, merge=True)
         for name, document in sorted(mapping.documents.items())
     ]
-    return targets, mapping
 
 
-def _consul_notes(mapping: consul.Mapping) -> list[str]:
-    notes = []
-    groups = (
-        ("stored as JSON strings (their values are not JSON)", mapping.as_strings),
-        ("skipped: no --map rule matches", mapping.unmapped),
-        ("skipped: Consul folder entries", mapping.folders),
-        ("Consul flags not carried over", mapping.flagged),
-    )
-    for title, keys in groups:
-        if keys:
-            notes.append(f"{title} ({len(keys)}):")
-            notes.extend(f"  {key}" for key in keys)
-    return notes
-
-
-def _consul_data(mapping: consul.Mapping) -> dict[str, Any]:
-    return {
-        "as_strings": mapping.as_strings,
-        "unmapped": mapping.unmapped,
-        "folders": mapping.folders,
-        "flagged": mapping.flagged,
-    }
+def _failure(mapping: consul.Mapping | None, plans: Sequence[importer.NamespacePlan]) -> None:
+    """Refuse the import, naming every problem entry and every schema violation at once."""
+    origin = None
+    if mapping is not None:
+        keys = mapping.consul_keys
+        origin = lambda name, path: [consul.show_key(k) for k in keys(name, path)]  # noqa: E731
+    invalid = importer.invalid_failure(plans, origin)
+    problems = mapping.failure() if mapping is not None else None
+    if problems is None:
+        if invalid is not None:
+            raise invalid
+        return
+    details = list(problems.details)
+    if invalid is not None:
+        details += [f"and {invalid.message}:", *invalid.details]
+    raise CliFailure(problems.message, code=ExitCode.INVALID, details=details)
 
 
 def _show_report(
@@ -164,11 +156,48 @@ def _show_report(
 )
 @click.option(
     "--values",
-    type=click.Choice(["auto", "string"]),
+    type=click.Choice(consul.VALUE_MODES),
     default="auto",
     show_default=True,
-    help="With --from-consul: auto parses JSON values and keeps other text as strings; "
-    "string keeps every value as a string.",
+    help="With --from-consul: auto stores a value as JSON when configd keeps its text (1.10 "
+    "and ' 42' stay strings) and other text as strings; string keeps every value a string; "
+    "json requires JSON. Every value read as JSON is listed in the report.",
+)
+@click.option(
+    "--values-string",
+    "string_prefixes",
+    multiple=True,
+    metavar="PREFIX",
+    help="With --from-consul: keep the values of Consul keys starting with PREFIX as strings "
+    "(repeatable; the longest matching --values-* prefix wins).",
+)
+@click.option(
+    "--values-json",
+    "json_prefixes",
+    multiple=True,
+    metavar="PREFIX",
+    help="With --from-consul: read the values of Consul keys starting with PREFIX as JSON "
+    "(whitespace allowed; refused if not JSON or if a number's text would change).",
+)
+@click.option(
+    "--binary",
+    type=click.Choice(consul.BINARY_MODES),
+    default="fail",
+    show_default=True,
+    help="With --from-consul: a value that is not UTF-8 text is refused (fail), skipped "
+    '(skip), or stored as {"base64": "<its bytes in base64>"} (base64).',
+)
+@click.option(
+    "--nest",
+    is_flag=True,
+    help="With --from-consul: nested Consul keys become nested objects (app/prod/db/pool -> "
+    "key db = {\"pool\": ...}) instead of flat keys containing '/'.",
+)
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="With --from-consul: leave out (and list) entries that cannot be imported "
+    "instead of refusing the import.",
 )
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
 @click.option("--diff", "show_diff", is_flag=True, help="Show each namespace's per-key diff.")
@@ -180,6 +209,11 @@ def import_(
     consul_file: str | None,
     rules: tuple[str, ...],
     values: str,
+    string_prefixes: tuple[str, ...],
+    json_prefixes: tuple[str, ...],
+    binary: str,
+    nest: bool,
+    skip_invalid: bool,
     dry_run: bool,
     show_diff: bool,
     message: str,
@@ -194,28 +228,53 @@ def import_(
     import adds its keys to existing documents and creates missing namespaces without schema.
 
     \b
-    Consul: `--map PREFIX=NAMESPACE` sends Consul key PREFIX+KEY to KEY of NAMESPACE; the
-    longest matching prefix wins, unmatched keys are skipped and listed. Values that are
-    JSON text become that JSON value; other text is stored as a JSON string.
+    Consul: `--map PREFIX=NAMESPACE` sends Consul key PREFIX+KEY to KEY of
+    NAMESPACE (PREFIX is a folder: a missing trailing '/' is implied); the
+    longest matching prefix wins. The report names by Consul key every value
+    read as JSON (before -> after) or kept as a string, and every entry
+    skipped. Entries configd would refuse (bad key, too large, binary,
+    repeated differently) are all listed and nothing is written, unless
+    --skip-invalid. The dry run is the import itself, without the writes.
 
     \b
     Examples:
       configctl import backup/ --dry-run
       configctl import everything.json -m "restore" --yes
       consul kv export app/ > consul.json
-      configctl import --from-consul consul.json \\
+      configctl import --from-consul consul.json --nest \\
           --map 'app/prod/=app/prod' --map 'app/staging/=app/staging' --dry-run
     """
     if (source is None) == (consul_file is None):
         raise click.UsageError("give either SOURCE (a configd export) or --from-consul FILE")
-    if rules and consul_file is None:
-        raise click.UsageError("--map only applies to --from-consul")
+    consul_only = {
+        "--map": bool(rules),
+        "--values": values != "auto",
+        "--values-string": bool(string_prefixes),
+        "--values-json": bool(json_prefixes),
+        "--binary": binary != "fail",
+        "--nest": nest,
+        "--skip-invalid": skip_invalid,
+    }
+    given = [flag for flag, used in consul_only.items() if used]
+    if given and consul_file is None:
+        raise click.UsageError(f"{', '.join(given)} only applies to --from-consul")
+    mapping: consul.Mapping | None = None
     notes: list[str] = []
     extra: dict[str, Any] = {}
     if consul_file is not None:
-        targets, mapping = _consul_targets(consul_file, rules, values == "string")
-        notes = _consul_notes(mapping)
-        extra = {"consul": _consul_data(mapping)}
+        options = consul.Options(
+            rules=[consul.MapRule.parse(rule) for rule in rules],
+            values=values,
+            value_rules=[consul.ValueRule(p, "string") for p in string_prefixes]
+            + [consul.ValueRule(p, "json") for p in json_prefixes],
+            binary=binary,
+            nest=nest,
+            skip_invalid=skip_invalid,
+        )
+        mapping = _consul_mapping(consul_file, options)
+        targets = _consul_targets(mapping)
+        notes = mapping.notes()
+        extra = {"consul": mapping.as_data()}
     else:
         assert source is not None
         targets = [
@@ -228,9 +287,7 @@ def import_(
     async def work(session: Session) -> list[importer.NamespacePlan]:
         plans = await importer.plan(session, targets)
         _show_report(current, plans, notes, show_diff)
-        failure = importer.invalid_failure(plans)
-        if failure is not None:
-            raise failure
+        _failure(mapping, plans)
         pending = [item for item in plans if item.action != "unchanged"]
         if dry_run or not pending:
             output.note("dry run: nothing was written" if dry_run else "nothing to change")
