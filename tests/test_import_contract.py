@@ -22,12 +22,13 @@ PROTOBUF = ("google.protobuf",)
 # What pure rules must not touch: transports, encodings, databases, metrics.
 IMPURE = (*GRPC, *PROTOBUF, "aiohttp", "sqlite3", "aiosqlite", "prometheus_client")
 # Pure modules of the SDK that configd.core shares instead of copying: its error types, the
-# document validator, and (from the SDK's branch) the strict JSON reader and limit defaults.
+# document validator, the strict JSON reader, the limit defaults and the name rules.
 SHARED_WITH_CORE = (
     "configd_client.errors",
     "configd_client.wire.schema",
     "configd_client.wire.jsontext",
     "configd_client.wire.limits",
+    "configd_client.wire.names",
 )
 
 
@@ -36,7 +37,7 @@ class Rule:
     layer: str
     forbidden: tuple[str, ...]
     allowed: tuple[str, ...] = ()
-    # Layers must exist; a shared SDK module may not yet (jsontext, limits: the SDK's branch).
+    # Every layer and shared module must exist: a renamed one must not pass by being empty.
     required: bool = True
 
 
@@ -53,7 +54,6 @@ RULES = [
             shared,
             (*IMPURE, "configd", "configd_client"),
             allowed=SHARED_WITH_CORE,
-            required=False,
         )
         for shared in SHARED_WITH_CORE
     ),
