@@ -156,3 +156,35 @@ async def test_a_prefix_that_matches_nothing_yet_is_not_an_error(
 def test_an_unknown_missing_policy_is_refused() -> None:
     with pytest.raises(ValueError, match="missing='later' is not one of 'error', 'wait'"):
         ClientOptions(missing="later")  # type: ignore[arg-type]
+
+
+async def test_started_from_the_cache_a_server_without_the_namespace_is_reported(
+    configd_server: ConfigdProcess,
+    own_writer: Writer,
+    tmp_path: Path,
+    sdk_log: pytest.LogCaptureFixture,
+) -> None:
+    cache = tmp_path / "cache.json"
+    own_writer.create("svc/gone")
+    own_writer.put("svc/gone", "k", 1)
+    async with AsyncConfigClient("svc/gone", addr=configd_server.grpc_addr, cache_path=cache):
+        pass
+    configd_server.stop()
+    async with AsyncConfigClient(
+        "svc/gone", addr=configd_server.grpc_addr, cache_path=cache, backoff_max=0.5
+    ) as client:
+        assert client.status.state is ClientState.FROM_CACHE  # unreachable: the cache serves
+        assert client.get("k") == 1
+        configd_server.start()
+        # Blocking: the client cannot reconnect before the namespace is gone.
+        revision = own_writer.delete_namespace("svc/gone")
+        await client.wait_for_revision(revision, timeout=15)
+        status = client.status
+        assert (status.state, status.source, status.missing) == (
+            ClientState.CONNECTED,
+            "server",
+            {"svc/gone"},
+        )
+        assert isinstance(status.error, NamespaceNotFound)
+        assert client.get("k") is None  # what the server says, not what the cache said
+        assert messages(sdk_log, logging.ERROR, "namespace 'svc/gone' does not exist on configd")
