@@ -75,15 +75,8 @@ def make_handler(greeter: Greeter, config: ConfigClient) -> type[BaseHTTPRequest
         def do_GET(self) -> None:
             url = urlparse(self.path)
             if url.path == "/status":
-                status = config.status
-                body = json.dumps(
-                    {
-                        "state": status.state.value,
-                        "revision": status.revision,
-                        "rejected": sorted(status.rejected),
-                        "last_error": str(status.last_error) if status.last_error else None,
-                    }
-                )
+                # What is served, from where, since when, and what is wrong now (if anything).
+                body = json.dumps(config.status.as_dict())
                 self._send(200, body + "\n", "application/json")
                 return
             name = parse_qs(url.query).get("name", ["world"])[0]

@@ -220,7 +220,10 @@ async def test_invalid_document_at_start_is_not_published(
         assert client.get("port") is None
 
 
-async def test_not_started_and_lifecycle_errors(shared_server: ConfigdProcess, ns: str) -> None:
+async def test_not_started_and_lifecycle_errors(
+    shared_server: ConfigdProcess, writer: Writer, ns: str
+) -> None:
+    writer.create(ns)
     client = client_for(shared_server, ns)
     with pytest.raises(RuntimeError, match="the client is not started"):
         client.get("k")

@@ -83,7 +83,10 @@ def test_callbacks_run_in_the_client_thread_in_revision_order(
     assert "would block the client's own thread" in refusals[0]
 
 
-def test_close_is_idempotent_and_start_once(shared_server: ConfigdProcess, ns: str) -> None:
+def test_close_is_idempotent_and_start_once(
+    shared_server: ConfigdProcess, writer: Writer, ns: str
+) -> None:
+    writer.create(ns)
     client = ConfigClient(ns, addr=shared_server.grpc_addr)
     client.start()
     with pytest.raises(RuntimeError, match="started only once"):

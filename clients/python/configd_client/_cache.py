@@ -15,7 +15,8 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ class CacheContent:
     revision: int
     selection: Selection
     namespaces: tuple[CachedNamespace, ...]
+    # When the file was written (its mtime), set by load(); not part of the content.
+    written_at: datetime | None = field(default=None, compare=False)
 
 
 def encode(content: CacheContent) -> bytes:
@@ -147,6 +150,7 @@ def load(path: Path, selection: Selection, logger: logging.Logger) -> CacheConte
     """The cache at `path`, or None if it is missing, unreadable, corrupt or for another watch."""
     try:
         data = path.read_bytes()
+        written_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -172,7 +176,7 @@ def load(path: Path, selection: Selection, logger: logging.Logger) -> CacheConte
             list(selection.prefixes),
         )
         return None
-    return content
+    return replace(content, written_at=written_at)
 
 
 def save(path: Path, content: CacheContent) -> None:

@@ -46,6 +46,7 @@ from configd_client._validate import DocumentChecker
 from configd_client.errors import (
     ConfigdError,
     InvalidArgument,
+    NamespaceNotFound,
     NotFound,
     PermissionDenied,
     SchemaViolation,
@@ -156,7 +157,13 @@ class AsyncConfigClient:
         self._started = False
         self._closed = False
         self._mirrors: dict[str, _Mirror] | None = None
-        self._rejected: set[str] = set()
+        # namespace -> why its newest document is not served (its SchemaViolation)
+        self._rejected: dict[str, SchemaViolation] = {}
+        self._missing: frozenset[str] = frozenset()  # watched names the server says are absent
+        self._missing_error: NamespaceNotFound | None = None
+        self._conn_error: ConfigdError | None = None  # the broken watch, until a reconnect
+        self._running = False  # start() has returned: missing namespaces no longer fail it
+        self._refused = False  # start() fails with a missing namespace: stop the watch loop
         self._callbacks: list[ChangeCallback] = []
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._stream: WatchStream | None = None
@@ -322,24 +329,54 @@ class AsyncConfigClient:
     ) -> None:
         assert self._first_data is not None
         assert self._first_failure is not None
-        waits: set[asyncio.Future[Any]] = {self._first_data}
-        failure = None
-        if cached_view is not None:
-            failure = asyncio.ensure_future(self._first_failure.wait())
-            waits.add(failure)
-        try:
-            await asyncio.wait(waits, timeout=self._start_timeout, return_when="FIRST_COMPLETED")
-        finally:
-            if failure is not None:
-                failure.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await failure
+        loop = asyncio.get_running_loop()
+        deadline = None if self._start_timeout is None else loop.time() + self._start_timeout
+        while not self._first_data.done():
+            # The cache stands in for a server that cannot be reached, never for one that said
+            # a watched namespace does not exist (missing="wait" waits for it instead).
+            use_cache = cached_view is not None and not self._missing
+            if use_cache and self._first_failure.is_set():
+                break
+            waits: set[asyncio.Future[Any]] = {self._first_data}
+            failure = None
+            if use_cache:
+                failure = asyncio.ensure_future(self._first_failure.wait())
+                waits.add(failure)
+            remaining = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                done, _ = await asyncio.wait(
+                    waits, timeout=remaining, return_when="FIRST_COMPLETED"
+                )
+            finally:
+                if failure is not None:
+                    failure.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await failure
+            if not done:
+                break  # start_timeout
         if self._first_data.done():
             self._first_data.result()  # raises the fatal error, if that is what ended the wait
+            self._running = True
             return
+        if self._missing:
+            error = NamespaceNotFound(
+                f"{self._missing_text(self._missing)} on configd at {self._options.addr}, and "
+                f"was not created within start_timeout={self._start_timeout}s "
+                f"(missing='wait'). Create it (configctl ns create {min(self._missing)}) or "
+                "pass start_timeout=None to wait as long as it takes"
+            )
+            self._log.error("configd: %s", error.detail)
+            raise error
         if cached_view is not None and cached is not None:
             self._view = cached_view
-            self._set_status(state=ClientState.FROM_CACHE, cache_revision=cached.revision)
+            self._running = True
+            self._set_status(
+                state=ClientState.FROM_CACHE,
+                cache_revision=cached.revision,
+                revision=cached.revision,
+                source="cache",
+                last_update=cached.written_at,
+            )
             self._log.warning(
                 "configd: cannot reach configd at %s (%s); serving the cached values of "
                 "revision %d from %s and retrying",
@@ -387,6 +424,8 @@ class AsyncConfigClient:
         assert stream is not None
         try:
             async for message in stream:
+                if self._refused:
+                    return  # start() is raising NamespaceNotFound and closing the client
                 if stream.first_of_connection:
                     self._connected(message)
                 try:
@@ -405,6 +444,7 @@ class AsyncConfigClient:
             return  # refused at start with nothing to fall back on: start() raises it
 
     def _connected(self, message: Any) -> None:
+        self._conn_error = None  # the server answers: the broken watch is history
         if self._status.state is not ClientState.CONNECTED and (
             self._mirrors is not None or message.HasField("snapshot")
         ):
@@ -412,17 +452,20 @@ class AsyncConfigClient:
             self._log.info(
                 "configd: watching %s at %s", self._describe_selection(), self._options.addr
             )
+        else:
+            self._set_status()
 
     def _retry(self, error: ConfigdError, received: bool) -> bool:
         return not self._note_failure(error)
 
     def _note_failure(self, error: ConfigdError) -> bool:
         """Record a broken stream; True if start() must fail with it (nothing to fall back on)."""
-        previous = self._status.last_error
+        previous = self._conn_error  # the failure before this one, unless a reconnect came between
         state = self._status.state
         if state is ClientState.CONNECTED:
             state = ClientState.RECONNECTING
-        self._set_status(state=state, last_error=error)
+        self._conn_error = error
+        self._set_status(state=state, last_error=error, last_error_at=datetime.now(UTC))
         repeated = previous is not None and str(previous) == str(error)
         if isinstance(error, _FATAL_AT_START):
             # Not a blip: say so loudly every time, the operator must act.
@@ -475,7 +518,12 @@ class AsyncConfigClient:
                 snap.revision,
                 self._view.revision,
             )
+        missing = frozenset(self._selection.namespaces) - mirrors.keys()
+        if missing and self._settings.missing == "error" and not self._running:
+            self._refuse_start(missing)
+            return
         self._mirrors = mirrors
+        self._note_missing(missing, snap.revision)
         old_view = self._view
         docs: dict[str, _Doc] = {}
         changes: list[_Change] = []
@@ -483,7 +531,7 @@ class AsyncConfigClient:
             old_doc = old_view.docs.get(name)
             mirror = mirrors.get(name)
             if mirror is None:
-                self._rejected.discard(name)
+                self._rejected.pop(name, None)
                 new_doc, changed = None, _changed_keys(old_doc, None)
             else:
                 new_doc, changed = self._publish(mirror, old_doc, snap.revision, None)
@@ -542,9 +590,14 @@ class AsyncConfigClient:
         old_doc = old_view.docs.get(name)
         docs = dict(old_view.docs)
         new_doc: _Doc | None
+        if name in self._selection.namespaces:
+            deleted = cs.kind == pb.WRITE_KIND_DELETE_NAMESPACE
+            self._note_missing(
+                self._missing | {name} if deleted else self._missing - {name}, cs.revision
+            )
         if cs.kind == pb.WRITE_KIND_DELETE_NAMESPACE:
             del self._mirrors[name]
-            self._rejected.discard(name)
+            self._rejected.pop(name, None)
             new_doc, changed = None, _changed_keys(old_doc, None)
             docs.pop(name, None)
         else:
@@ -585,7 +638,7 @@ class AsyncConfigClient:
             self._reject(mirror.name, error)
             return old, frozenset()
         if mirror.name in self._rejected:
-            self._rejected.discard(mirror.name)
+            self._rejected.pop(mirror.name, None)
             self._log.info(
                 "configd: namespace %r is valid again at revision %d", mirror.name, revision
             )
@@ -621,8 +674,8 @@ class AsyncConfigClient:
         return doc, changed
 
     def _reject(self, name: str, error: SchemaViolation) -> None:
-        self._rejected.add(name)
-        self._set_status(last_error=error)
+        self._rejected[name] = error
+        self._set_status(last_error=error, last_error_at=datetime.now(UTC))
         self._log.error("configd: %s", error.detail)
 
     async def _commit(
@@ -638,11 +691,14 @@ class AsyncConfigClient:
         self._set_status(
             state=ClientState.CONNECTED,
             revision=revision,
+            source="server",
             last_update=datetime.now(UTC) if changes or content else self._status.last_update,
             rejected=frozenset(self._rejected),
+            missing=self._missing,
         )
         assert self._first_data is not None
-        if not self._first_data.done():
+        waiting = self._missing and self._settings.missing == "wait"
+        if not self._first_data.done() and not waiting:
             self._first_data.set_result(None)
         self._schedule_cache_write()
         for name, old_doc, new_doc, changed in changes:
@@ -765,7 +821,77 @@ class AsyncConfigClient:
     # -- helpers ----------------------------------------------------------------------------------
 
     def _set_status(self, **changes: Any) -> None:
+        # `error` is what is wrong now, recomputed on every change so it never outlives its cause.
+        rejected = next(iter(self._rejected.values()), None)
+        changes["error"] = self._conn_error or self._missing_error or rejected
         self._status = dataclasses.replace(self._status, **changes)
+
+    # -- missing namespaces -------------------------------------------------------------------
+
+    def _missing_text(self, missing: frozenset[str]) -> str:
+        names = ", ".join(map(repr, sorted(missing)))
+        return (
+            f"namespace {names} does not exist"
+            if len(missing) == 1
+            else (f"namespaces {names} do not exist")
+        )
+
+    def _refuse_start(self, missing: frozenset[str]) -> None:
+        """The server says a watched namespace does not exist: start() fails (missing="error")."""
+        first = min(missing)
+        error = NamespaceNotFound(
+            f"{self._missing_text(missing)} on configd at {self._options.addr}. Check the "
+            f"spelling, or create it (configctl ns create {first}); to start before it exists, "
+            "pass missing='wait' (wait until it is created) or missing='defaults' (serve the "
+            "defaults until then)"
+        )
+        self._log.error("configd: %s", error.detail)
+        self._missing = missing
+        self._missing_error = error
+        self._refused = True
+        self._set_status(missing=missing, last_error=error, last_error_at=datetime.now(UTC))
+        assert self._first_data is not None
+        if not self._first_data.done():
+            self._first_data.set_exception(error)
+
+    def _note_missing(self, missing: frozenset[str], revision: int) -> None:
+        """Track the watched names the server lacks; log each that goes or comes back."""
+        before, self._missing = self._missing, missing
+        addr = self._options.addr
+        for name in sorted(missing - before):
+            if self._running:
+                self._log.error(
+                    "configd: namespace %r does not exist on configd at %s at revision %d "
+                    "(deleted, or another server?); serving the defaults until it is created",
+                    name,
+                    addr,
+                    revision,
+                )
+            elif self._settings.missing == "wait":
+                self._log.warning(
+                    "configd: namespace %r does not exist on configd at %s yet; waiting for it "
+                    "to be created (missing='wait')",
+                    name,
+                    addr,
+                )
+            else:
+                self._log.warning(
+                    "configd: namespace %r does not exist on configd at %s; serving the "
+                    "defaults until it is created (missing='defaults')",
+                    name,
+                    addr,
+                )
+        for name in sorted(before - missing):
+            self._log.info("configd: namespace %r was created at revision %d", name, revision)
+        if not missing:
+            self._missing_error = None
+        elif missing != before:
+            self._missing_error = NamespaceNotFound(
+                f"{self._missing_text(missing)} on configd at {addr} (create it with "
+                f"configctl ns create {min(missing)})"
+            )
+            if missing - before:
+                self._set_status(last_error=self._missing_error, last_error_at=datetime.now(UTC))
 
     def _describe_selection(self) -> str:
         parts = [repr(n) for n in self._selection.namespaces]

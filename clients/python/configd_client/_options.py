@@ -11,9 +11,11 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from configd_client._channel import ConnectOptions, TLSOptions
+
+MISSING_POLICIES = ("error", "wait", "defaults")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,6 +34,13 @@ class ClientOptions:
     - `idle_timeout`: how long a silent stream is trusted (the server sends progress while idle);
       it must exceed the server's progress interval.
     - `backoff_initial`, `backoff_max`: reconnect delays in seconds (doubling, with jitter).
+    - `missing`: what start() does when a watched namespace (an exact name) does not exist on
+      the server: "error" (the default) raises NamespaceNotFound, so a misspelt name fails at
+      once, even when a cache file has values for it; "wait" waits for it to be created
+      (within `start_timeout`; None waits as long as it takes); "defaults" starts at once and
+      serves the defaults passed to get() until it is created. Each case is logged; the
+      namespaces still missing are in `status.missing`. Prefixes are never missing: a prefix
+      that matches nothing yet is a valid watch, and namespaces created under it appear.
     - `logger`: where the client logs (default: the "configd_client" logger).
     """
 
@@ -45,11 +54,17 @@ class ClientOptions:
     idle_timeout: float = 30.0
     backoff_initial: float = 0.05
     backoff_max: float = 5.0
+    missing: Literal["error", "wait", "defaults"] = "error"
     logger: logging.Logger | None = None
 
     def __post_init__(self) -> None:
         if self.connect is not None and (self.addr or self.token or self.tls):
             raise ValueError("configd: pass either connect= or addr/token/tls, not both")
+        if self.missing not in MISSING_POLICIES:
+            raise ValueError(
+                f"configd: missing={self.missing!r} is not one of "
+                f"{', '.join(map(repr, MISSING_POLICIES))}"
+            )
 
     @classmethod
     def build(cls, options: ClientOptions | None, overrides: Mapping[str, Any]) -> ClientOptions:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Literal
 
 from configd_client.errors import ConfigdError
 
@@ -27,22 +28,57 @@ class ClientState(enum.Enum):
 class ClientStatus:
     """A consistent picture of the client at one moment (a new object on every change).
 
-    `revision` is the newest revision the client has processed (change sets and the server's
-    idle progress reports): every watched change up to it has been applied or rejected.
-    `rejected` names the namespaces whose newest document failed the client's schema check;
-    for those the client keeps serving the last good document until a valid one arrives.
+    What a service's status endpoint shows; `as_dict()` gives it as JSON-ready values.
     """
 
     state: ClientState
     revision: int = 0
+    """The revision of the values being served: every watched change up to it has been applied
+    or rejected (change sets and the server's idle progress reports move it). From the cache,
+    the cache file's revision. 0 before any values."""
+    source: Literal["server", "cache"] | None = None
+    """Where the values being served came from: the server's watch stream, or the cache file
+    (start() could not reach the server). None before any values."""
     last_update: datetime | None = None
-    """When the client last swapped in new values (UTC)."""
+    """When the values being served were received from the server (UTC); from the cache, when
+    the cache file was written."""
+    error: ConfigdError | None = None
+    """What is wrong now, None when nothing is: the watch is broken (Unavailable,
+    Unauthenticated, ...), a watched namespace does not exist (NamespaceNotFound), or a
+    namespace's newest document was rejected (SchemaViolation). Cleared as soon as the cause
+    is gone: a reconnect, the namespace created, a valid document."""
     last_error: ConfigdError | None = None
-    """The last failure (connection, credentials, invalid document); kept after recovery."""
+    """The most recent error, kept after recovery (with `last_error_at`), for diagnosis."""
+    last_error_at: datetime | None = None
+    """When `last_error` happened (UTC)."""
     rejected: frozenset[str] = field(default_factory=frozenset)
+    """Namespaces whose newest document failed the client's schema check; for those the client
+    keeps serving the last good document until a valid one arrives."""
+    missing: frozenset[str] = field(default_factory=frozenset)
+    """Watched namespaces (exact names) that the server says do not exist: their values are
+    the defaults passed to get(). A prefix that matches nothing is not missing."""
     cache_revision: int | None = None
     """The revision of the cache file the client started from, if it did."""
 
     @property
     def connected(self) -> bool:
         return self.state is ClientState.CONNECTED
+
+    def as_dict(self) -> dict[str, Any]:
+        """The status as JSON-ready values (times in ISO 8601, errors as their message)."""
+        return {
+            "state": self.state.value,
+            "revision": self.revision,
+            "source": self.source,
+            "last_update": _iso(self.last_update),
+            "error": str(self.error) if self.error is not None else None,
+            "last_error": str(self.last_error) if self.last_error is not None else None,
+            "last_error_at": _iso(self.last_error_at),
+            "rejected": sorted(self.rejected),
+            "missing": sorted(self.missing),
+            "cache_revision": self.cache_revision,
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
