@@ -150,7 +150,7 @@ class Guard:
             rate = self._limits.max_writes_per_second
             raise LimitExceeded(
                 f"token {token.name!r} is over its limit of {rate} writes per second "
-                "(max_writes_per_second); slow down or batch keys in one Txn or Apply",
+                "(max_writes_per_second); slow down, or write several keys in one transaction",
                 limit="max_writes_per_second",
                 value=rate,
             )

@@ -45,20 +45,29 @@ def check_prefix(prefix: str, limits: Limits, *, field: str = "prefix") -> str:
     return prefix
 
 
-def check_key(key: str, limits: Limits, *, field: str = "key") -> str:
-    """Return `key` if it is a valid key: non-empty UTF-8, no control characters, bounded."""
+def check_key(key: str, limits: Limits, *, field: str = "key", of: str = "") -> str:
+    """Return `key` if it is a valid key: non-empty UTF-8, no control characters, bounded.
+
+    `of` names the field that holds the key (a document's keys are not request fields of
+    their own); messages then read "key 'x' of document_json" and name the key once."""
+    field = of or field
+    subject = f"a key of {of}" if of else field
+    named = f"key {key!r} of {of}" if of else f"{field} {key!r}"
     if not key:
-        raise InvalidArgument(f"{field} is empty: a key needs at least one character", field=field)
+        raise InvalidArgument(
+            f"{subject} is empty: a key needs at least one character", field=field
+        )
     size = len(key.encode("utf-8", errors="surrogatepass"))
     if size > limits.max_key_bytes:
         raise InvalidArgument(
-            f"{field} is {size} bytes; a key has at most {limits.max_key_bytes}", field=field
+            f"{named if of else subject} is {size} bytes; a key has at most {limits.max_key_bytes}",
+            field=field,
         )
     for char in key:
         code = ord(char)
         if code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code < 0xE000:
             raise InvalidArgument(
-                f"{field} {key!r} contains the control character U+{code:04X}; "
+                f"{named} contains the control character U+{code:04X}; "
                 "keys cannot contain control characters",
                 field=field,
             )

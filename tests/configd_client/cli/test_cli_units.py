@@ -99,7 +99,7 @@ EXIT_CODE_OF: dict[type[ConfigdError], ExitCode] = {
     errors.AlreadyExists: ExitCode.CONFLICT,
     errors.LimitExceeded: ExitCode.SERVER,
     errors.RevisionCompacted: ExitCode.SERVER,
-    errors.FutureRevision: ExitCode.SERVER,
+    errors.FutureRevision: ExitCode.NOT_FOUND,  # a revision not written yet: "not found"
     errors.Unauthenticated: ExitCode.DENIED,
     errors.PermissionDenied: ExitCode.DENIED,
     errors.Unavailable: ExitCode.UNREACHABLE,
