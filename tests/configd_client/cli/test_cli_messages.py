@@ -93,3 +93,27 @@ def test_a_format_violation_reads_as_english(configctl: Configctl, ns: str, tmp_
     assert run.errors[0].endswith(
         "/e: \"bad\" does not match the format 'email' (keyword 'format'); nothing was stored"
     )
+
+
+def test_long_values_are_shortened_in_tables_and_diffs_and_whole_in_json(
+    configctl: Configctl, ns: str, tmp_path: Path
+) -> None:
+    """Issue 18 point 10: a 200 KB value must not make every table row 200 KB wide."""
+    configctl.ok("ns", "create", ns)
+    big = "x" * 200_000
+    configctl.ok("put", ns, "big", f"@{write(tmp_path, 'big.json', json.dumps(big))}")
+    configctl.ok("put", ns, "small", "1")
+    hint = "more characters; -o json shows it whole)"
+    table = configctl.ok("get", ns).stdout.splitlines()
+    assert max(len(line) for line in table) < 400
+    assert [row.split()[0] for row in table] == ["KEY", "big", "small"]
+    assert f"... ({200_002 - 200} {hint}" in table[1]
+    assert json.loads(configctl.ok("get", ns, "-o", "json").stdout)["document"]["big"] == big
+    # The diff of a new long value, and of a changed one, shows the start of each line.
+    doc = write(tmp_path, "doc.json", json.dumps({"big": big + "y", "small": 1, "new": big}))
+    diff = configctl("diff", ns, "-f", doc)
+    assert diff.code == 1
+    assert max(len(line) for line in diff.stdout.splitlines()) < 400
+    assert diff.stdout.count(hint) == 3  # the new key, and the changed key's old and new line
+    whole = json.loads(configctl("diff", ns, "-f", doc, "-o", "json").stdout)
+    assert big in json.dumps(whole)
