@@ -117,3 +117,29 @@ def test_long_values_are_shortened_in_tables_and_diffs_and_whole_in_json(
     assert diff.stdout.count(hint) == 3  # the new key, and the changed key's old and new line
     whole = json.loads(configctl("diff", ns, "-f", doc, "-o", "json").stdout)
     assert big in json.dumps(whole)
+
+
+def test_a_token_against_a_no_auth_server_is_called_out(configctl: Configctl, ns: str) -> None:
+    """Issue 18 point 11: --token, and `token create`, do nothing on a --no-auth server."""
+    configctl.ok("ns", "create", ns)
+    configctl.ok("put", ns, "k", "1")
+    where = f"warning: the server at {configctl.addr} runs with --no-auth"
+    run = configctl.ok("--token", "s3cret", "get", ns)
+    assert run.errors == [f"{where}: --token (CONFIGD_TOKEN) is not checked"]
+    created = configctl.ok("token", "create", "ci", "--grant", "read")
+    assert created.errors == [
+        f"{where}: this token is not checked until the server runs with authentication"
+    ]
+    assert configctl.ok("get", ns).errors == []
+
+
+def test_addr_on_the_http_port_says_where_grpc_is(shared_server: object) -> None:
+    """Issue 18 point 11: no HTTP/2 parse noise, but what the port is and where gRPC is."""
+    grpc_addr = shared_server.grpc_addr  # type: ignore[attr-defined]
+    http = Configctl(shared_server.http_addr)  # type: ignore[attr-defined]
+    run = http("ns", "list")
+    assert run.code == 3
+    assert run.errors == [
+        f"Error: cannot reach configd at {http.addr}: this looks like configd's HTTP port "
+        f"(console, gRPC-Web); gRPC is on {grpc_addr}: use --addr {grpc_addr}"
+    ]

@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 import click
 
+from configd_client.cli.probe import http_port_hint
 from configd_client.cli.wording import describe
 from configd_client.errors import ConfigdError, FieldViolation, FutureRevision, InvalidArgument
 
@@ -106,6 +107,7 @@ def failure_from(error: ConfigdError, *, addr: str) -> CliFailure:
     code = exit_code_for(error)
     if code is ExitCode.UNREACHABLE:
         reason = error.detail.splitlines()[0] if error.detail else "unavailable"
+        reason = http_port_hint(addr, reason) or reason
         return CliFailure(f"cannot reach configd at {addr}: {reason}", code=code)
     message = describe(error)
     violations = error.violations if isinstance(error, InvalidArgument) else ()

@@ -52,6 +52,11 @@ def _cell(value: object) -> str:
     return shorten(text.replace("\n", "\\n"))
 
 
+def counted(count: int, noun: str) -> str:
+    """`1 namespace`, `2 namespaces`: a count with its noun (regular plurals only)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False)
 
