@@ -69,8 +69,8 @@ class ListenFailure(Exception):
         self.reason = reason
 
 
-def _bind_http(address: str) -> socket.socket:
-    """A listening socket on `address` (host:port; port 0 picks one), for the HTTP listener."""
+def _resolve(listener: str, address: str) -> tuple[int, list[Any]]:
+    """The port of `address` (host:port) and the socket addresses it names."""
     host, _, port_text = address.rpartition(":")
     try:
         port = int(port_text)
@@ -78,8 +78,13 @@ def _bind_http(address: str) -> socket.socket:
             host.strip("[]") or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
     except (ValueError, OSError) as exc:
-        raise ListenFailure("http", address, "the address is invalid") from exc
-    family, kind, proto, _, sockaddr = infos[0]
+        raise ListenFailure(listener, address, "the address is invalid") from exc
+    return port, infos
+
+
+def _bind_http(address: str) -> socket.socket:
+    """A listening socket on `address` (host:port; port 0 picks one), for the HTTP listener."""
+    family, kind, proto, _, sockaddr = _resolve("http", address)[1][0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -97,14 +102,7 @@ def _probe_grpc(address: str) -> None:
 
     A probe, not the bind (grpc binds its own socket); it only spares the operator the
     C-core noise in the common case."""
-    host, _, port_text = address.rpartition(":")
-    try:
-        port = int(port_text)
-        infos = socket.getaddrinfo(
-            host.strip("[]") or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-    except (ValueError, OSError) as exc:
-        raise ListenFailure("grpc", address, "the address is invalid") from exc
+    port, infos = _resolve("grpc", address)
     if port == 0:
         return
     for family, kind, proto, _, sockaddr in infos:

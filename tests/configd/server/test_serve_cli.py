@@ -23,8 +23,12 @@ async def drain(call: Any) -> None:
 
 
 def run_serve(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return run_configd("serve", *args, timeout=timeout)
+
+
+def run_configd(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "configd", "serve", *args],
+        [sys.executable, "-m", "configd", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -123,12 +127,6 @@ def test_corrupt_database_is_refused_without_touching_it(tmp_path: Path) -> None
 def test_serve_accepts_dash_h_as_help() -> None:
     """Issue 18 point 11: `configd serve -h` is --help, like configctl's."""
     for args in (["serve", "-h"], ["-h"]):
-        result = subprocess.run(
-            [sys.executable, "-m", "configd", *args],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        result = run_configd(*args)
         assert result.returncode == 0, result.stderr
         assert "Usage: " in result.stdout
