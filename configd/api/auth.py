@@ -33,6 +33,7 @@ from configd.core.limits import Limits
 from configd.core.roles import Role, covers, covers_some
 from configd.store.tokens import Token, TokenRegistry
 from configd.watch.hub import WatchHub
+from configd_client.wire.metadata import AUTH_HEADER, AUTH_OFF
 
 Scopes = Callable[[Any], Iterable[str]]
 
@@ -150,7 +151,7 @@ class Guard:
             rate = self._limits.max_writes_per_second
             raise LimitExceeded(
                 f"token {token.name!r} is over its limit of {rate} writes per second "
-                "(max_writes_per_second); slow down or batch keys in one Txn or Apply",
+                "(max_writes_per_second); slow down, or write several keys in one transaction",
                 limit="max_writes_per_second",
                 value=rate,
             )
@@ -231,3 +232,18 @@ class _Watching:
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._guard._close(self._token, self._timer)
+
+
+_AUTH_OFF_METADATA = ((AUTH_HEADER, AUTH_OFF),)
+
+
+def announcing_open_access(handler: Handler) -> Handler:
+    """Without a Guard (--no-auth): every response says so in its initial metadata, so a client
+    sending or creating a token can tell that no token is checked here."""
+    behavior = behavior_of(handler)
+
+    async def announce(request: Any, context: Any) -> Any:
+        await context.send_initial_metadata(_AUTH_OFF_METADATA)
+        return await behavior(request, context)
+
+    return with_behavior(handler, announce)

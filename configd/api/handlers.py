@@ -17,7 +17,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-from configd.api.auth import Guard
+from configd.api.auth import Guard, announcing_open_access
 from configd.api.decoding import checked
 from configd.api.errors import translating_errors
 from configd.api.method import writing
@@ -64,6 +64,8 @@ def generic_handler(
             handlers[method.name] = guard.wrap(
                 handlers[method.name], f"/{service.full_name}/{method.name}"
             )
+        else:
+            handlers[method.name] = announcing_open_access(handlers[method.name])
     return grpc.method_handlers_generic_handler(
         service.full_name,
         {

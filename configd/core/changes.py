@@ -58,7 +58,7 @@ def parse_document(document_json: str, limits: Limits) -> dict[str, Value]:
         )
     values: dict[str, Value] = {}
     for key, parsed in document.items():
-        check_key(key, limits, field=f"document_json key {key!r}")
+        check_key(key, limits, of="document_json")
         text = jsontext.dumps(parsed)
         limits.check_size("max_value_bytes", len(text.encode()), f"the value of {key!r}")
         values[key] = Value(text, parsed)

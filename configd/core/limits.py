@@ -42,6 +42,7 @@ class Limits:
                 "store less or raise the limit",
                 limit=limit,
                 value=allowed,
+                field=what,
             )
 
     def page_size(self, requested: int) -> int:

@@ -31,9 +31,10 @@ def check_prefix(prefix: str, limits: Limits, *, field: str = "prefix") -> str:
     return prefix
 
 
-def check_key(key: str, limits: Limits, *, field: str = "key") -> str:
-    """Return `key` if it is a valid key (configd_client.wire.names, the one rule)."""
-    problem = key_problem(key, max_bytes=limits.max_key_bytes, field=field)
+def check_key(key: str, limits: Limits, *, field: str = "key", of: str = "") -> str:
+    """Return `key` if it is a valid key (configd_client.wire.names, the one rule); `of` names
+    the field holding a key that is not a field of its own ("key 'x' of document_json")."""
+    problem = key_problem(key, max_bytes=limits.max_key_bytes, field=field, of=of)
     if problem is not None:
-        raise InvalidArgument(problem, field=field)
+        raise InvalidArgument(problem, field=of or field)
     return key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Sequence
 
@@ -27,20 +28,15 @@ class HttpListener:
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "revision": self._service.revision})
 
-    async def start(self, listen: str, *, ssl_context: ssl.SSLContext | None = None) -> str:
-        """Bind `listen` (host:port, port 0 picks one); returns the bound host:port. With
-        `ssl_context` it serves HTTPS (configd.server.tls)."""
-        host, _, port = listen.rpartition(":")
+    async def start(
+        self, sock: socket.socket, *, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        """Serve on `sock`, already bound and listening (bound before the data directory is
+        opened). With `ssl_context` it serves HTTPS (configd.server.tls)."""
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, host or "0.0.0.0", int(port), reuse_address=True, ssl_context=ssl_context
-        )
+        site = web.SockSite(self._runner, sock, ssl_context=ssl_context)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        bound = sockets[0].getsockname()[1] if sockets else int(port)
-        return f"{host or '0.0.0.0'}:{bound}"
 
     async def stop(self) -> None:
         if self._runner is not None:

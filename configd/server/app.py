@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import errno
 import gc
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -55,6 +57,71 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+
+
+class ListenFailure(Exception):
+    """A listener could not bind its address; raised before the data directory is touched."""
+
+    def __init__(self, listener: str, address: str, reason: str) -> None:
+        super().__init__(f"cannot listen on {address}: {reason}")
+        self.listener = listener  # "grpc" or "http"
+        self.address = address
+        self.reason = reason
+
+
+def _resolve(listener: str, address: str) -> tuple[int, list[Any]]:
+    """The port of `address` (host:port) and the socket addresses it names."""
+    host, _, port_text = address.rpartition(":")
+    try:
+        port = int(port_text)
+        infos = socket.getaddrinfo(
+            host.strip("[]") or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (ValueError, OSError) as exc:
+        raise ListenFailure(listener, address, "the address is invalid") from exc
+    return port, infos
+
+
+def _bind_http(address: str) -> socket.socket:
+    """A listening socket on `address` (host:port; port 0 picks one), for the HTTP listener."""
+    family, kind, proto, _, sockaddr = _resolve("http", address)[1][0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ListenFailure("http", address, _bind_reason(exc)) from exc
+    sock.setblocking(False)
+    return sock
+
+
+def _probe_grpc(address: str) -> None:
+    """Fail clearly when the gRPC address is taken, before grpc's C core logs its own error.
+
+    A probe, not the bind (grpc binds its own socket); it only spares the operator the
+    C-core noise in the common case."""
+    port, infos = _resolve("grpc", address)
+    if port == 0:
+        return
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                raise ListenFailure("grpc", address, _bind_reason(exc)) from exc
+
+
+def _bind_reason(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "the address is in use"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "no such local address"
+    return exc.strerror or str(exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +186,14 @@ class ConfigdServer:
             raise RuntimeError(f"server is {self._state.value}; create a new one to start")
         self._state = State.RUNNING
         try:
+            # Bind both listeners before the data directory is created or opened: a taken
+            # port must leave a new data directory uncreated and an old one untouched.
+            http_socket = _bind_http(self.config.http_listen)
+            try:
+                self._grpc = self._bind_grpc()
+            except BaseException:
+                http_socket.close()
+                raise
             await self.service.open()
             _tune_gc()
             await self._open_auth()
@@ -146,10 +221,12 @@ class ConfigdServer:
                 ready=lambda: self.ready,
                 configz=self.configz,
             )
-            self.http_address = await self._http.start(
-                self.config.http_listen,
+            await self._http.start(
+                http_socket,
                 ssl_context=self.tls.ssl_context() if self.tls is not None else None,
             )
+            http_host = self.config.http_listen.rpartition(":")[0]
+            self.http_address = f"{http_host or '0.0.0.0'}:{http_socket.getsockname()[1]}"
         except BaseException:
             await self.stop()
             raise
@@ -216,14 +293,42 @@ class ConfigdServer:
             self.config.data_dir, self.config.admin_token
         )
 
-    def _add_ports(self, server: grpc.aio.Server) -> int:
-        """Bind the listener (TLS if configured); returns the port. With TLS, the gRPC-Web
-        gateway reaches the server over a Unix socket in a private (0700) directory instead,
-        so it needs no client certificate; tokens are still checked on every call."""
+    def _bind_grpc(self) -> grpc.aio.Server:
+        """The gRPC server with its public port bound (TLS if configured), not yet started."""
+        limits = self.config.limits
+        _probe_grpc(self.config.listen)
+        server = grpc.aio.server(
+            options=[
+                # Over max_request_bytes is refused by api.decoding, naming the limit; this
+                # hard cap only bounds what is read before that check.
+                ("grpc.max_receive_message_length", 2 * limits.max_request_bytes),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                ("grpc.so_reuseport", 0),
+                # channelz keeps per-connection bookkeeping nobody here reads (~0.5 KiB/watcher).
+                ("grpc.enable_channelz", 0),
+            ],
+        )
+        try:
+            if self.tls is None:
+                bound = int(server.add_insecure_port(self.config.listen))
+            else:
+                credentials = self.tls.grpc_credentials()
+                bound = int(server.add_secure_port(self.config.listen, credentials))
+        except RuntimeError as exc:
+            raise ListenFailure("grpc", self.config.listen, str(exc)) from exc
+        if bound == 0:
+            raise ListenFailure("grpc", self.config.listen, "the address is in use or invalid")
+        host = self.config.listen.rpartition(":")[0]
+        self.grpc_address = f"{host or '0.0.0.0'}:{bound}"
+        return server
+
+    def _add_gateway_port(self, server: grpc.aio.Server) -> None:
+        """With TLS, the gRPC-Web gateway reaches the server over a Unix socket in a private
+        (0700) directory instead, so it needs no client certificate; tokens are still checked
+        on every call. Added once the data directory is open, before the server starts."""
         self._gateway_target = ""
         if self.tls is None:
-            return int(server.add_insecure_port(self.config.listen))
-        bound = int(server.add_secure_port(self.config.listen, self.tls.grpc_credentials()))
+            return
         private = self.config.data_dir / "run"
         if len(str(private.resolve())) > 90:  # Unix socket paths are limited to ~107 bytes
             private = Path(tempfile.mkdtemp(prefix="configd-"))
@@ -236,21 +341,11 @@ class ConfigdServer:
         if server.add_insecure_port(target) == 0:
             raise StorageFailure(f"cannot listen on {target} for the gRPC-Web gateway")
         self._gateway_target = target
-        return bound
 
     async def _start_grpc(self, hub: WatchHub) -> None:
+        server = self._grpc
+        assert server is not None, "_bind_grpc runs first"
         limits = self.config.limits
-        server = grpc.aio.server(
-            options=[
-                # Over max_request_bytes is refused by api.decoding, naming the limit; this
-                # hard cap only bounds what is read before that check.
-                ("grpc.max_receive_message_length", 2 * limits.max_request_bytes),
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
-                ("grpc.so_reuseport", 0),
-                # channelz keeps per-connection bookkeeping nobody here reads (~0.5 KiB/watcher).
-                ("grpc.enable_channelz", 0),
-            ],
-        )
         admin = AdminServicer(
             self.service,
             hub,
@@ -274,17 +369,7 @@ class ConfigdServer:
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        host = self.config.listen.rpartition(":")[0]
-        try:
-            bound = self._add_ports(server)
-        except RuntimeError as exc:
-            raise StorageFailure(f"cannot listen on {self.config.listen}: {exc}") from exc
-        if bound == 0:
-            raise StorageFailure(
-                f"cannot listen on {self.config.listen}: the address is in use or invalid"
-            )
-        self.grpc_address = f"{host or '0.0.0.0'}:{bound}"
-        self._grpc = server
+        self._add_gateway_port(server)
         await server.start()
 
     async def stop(self, grace: float = 5.0) -> None:

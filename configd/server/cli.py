@@ -17,12 +17,13 @@ from configd import __version__
 from configd.core.errors import ConfigdError
 from configd.core.limits import Limits
 from configd.server import logs
-from configd.server.app import ConfigdServer, ServerConfig
+from configd.server.app import ConfigdServer, ListenFailure, ServerConfig
 from configd.server.security_options import SecurityOptions, security_options
 from configd.storage.sqlite.backup import RestoreError, restore
 from configd.storage.sqlite.store import SQLiteOptions, Synchronous
 from configd.store.compactor import Retention
 from configd.watch.hub import WatchOptions
+from configd_client.wire.limits import serve_flag
 
 log = logging.getLogger("configd")
 
@@ -32,7 +33,7 @@ def _limit_options(command: Any) -> Any:
     for field in reversed(dataclasses.fields(Limits)):
         default = field.default
         command = click.option(
-            "--" + field.name.replace("_", "-"),
+            serve_flag(field.name),
             field.name,
             type=click.IntRange(min=1),
             default=default,
@@ -42,7 +43,7 @@ def _limit_options(command: Any) -> Any:
     return command
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="configd")
 def main() -> None:
     """configd: a lightweight dynamic configuration center."""
@@ -194,6 +195,15 @@ def serve(
         run_event_loop(_serve(config, log_level_file))
     except ConfigdError as exc:
         click.echo(f"configd: cannot start: {exc.detail}", err=True)
+        sys.exit(1)
+    except ListenFailure as exc:
+        flag = "--listen" if exc.listener == "grpc" else "--http-listen"
+        hint = "stop the other server or " if "in use" in exc.reason else ""
+        click.echo(
+            f"configd: cannot start: cannot listen on {exc.address} ({flag}): {exc.reason}; "
+            f"{hint}choose another address with {flag}",
+            err=True,
+        )
         sys.exit(1)
 
 

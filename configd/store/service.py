@@ -184,7 +184,7 @@ class ConfigService:
         namespace = view.get(name)
         if namespace is None:
             raise NamespaceNotFound(
-                f"namespace {name!r} does not exist; create it first (CreateNamespace)"
+                f"namespace {name!r} does not exist; create it first", namespace=name
             )
         return namespace
 
@@ -224,7 +224,8 @@ class ConfigService:
         def plan(view: StateView, revision: int, now: float) -> Planned:
             if view.get(name) is not None:
                 raise AlreadyExists(
-                    f"namespace {name!r} already exists; use SetSchema to change its schema"
+                    f"namespace {name!r} already exists; to change its schema, "
+                    "set a new schema version"
                 )
             if len(view) >= self.limits.max_namespaces:
                 raise LimitExceeded(
@@ -462,7 +463,8 @@ class ConfigService:
         if len(ops) > self.limits.max_ops_per_txn:
             raise LimitExceeded(
                 f"the transaction has {len(ops)} operations, over the limit of "
-                f"{self.limits.max_ops_per_txn} (max_ops_per_txn); split it or use Apply",
+                f"{self.limits.max_ops_per_txn} (max_ops_per_txn); split it, or replace the "
+                "whole document in one apply",
                 limit="max_ops_per_txn",
                 value=self.limits.max_ops_per_txn,
             )
@@ -638,7 +640,7 @@ class ConfigService:
         if old is None:
             raise NamespaceNotFound(
                 f"namespace {namespace!r} did not exist at revision {to_revision}; "
-                "see History for revisions you can restore"
+                "see its history for revisions you can restore"
             )
         target = {key: Value(e.value_json, e.value) for key, e in old.entries.items()}
         planned = await self.writer.submit(

@@ -206,7 +206,7 @@ class TokenRegistry:
     async def revoke(self, name: str) -> Token:
         token = self._by_name.get(name)
         if token is None:
-            raise NotFound(f"there is no token named {name!r}; list them with ListTokens")
+            raise NotFound(f"there is no token named {name!r}; list the tokens to see their names")
         if token.revoked_at is not None:
             return token
         now = time.time()

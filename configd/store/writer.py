@@ -361,7 +361,7 @@ class Writer:
             )
             unknown = Unavailable(
                 f"the storage has not answered for {self._commit_timeout:g} s, so the outcome "
-                "of the write is unknown: check with Get or History before retrying"
+                "of the write is unknown: read the keys or the history to check before retrying"
             )
             _fail(futures, unknown)
             self._stalled_since = started

@@ -149,7 +149,20 @@ def test_the_greeter_readme_runs_exactly_as_written(tmp_path: Path) -> None:
     shell = Shell(work, env, tmp_path / "steps")
     text = README.read_text()
     try:
-        for step in steps(text):
+        _run_steps(shell, steps(text), temp)
+        (demo,) = temp.iterdir()  # mktemp -d made exactly one directory: $DEMO
+        log = (demo / "greeter.log").read_text().splitlines()
+        (shown,) = [b for b in blocks(text, "") if "hot reload" in b]
+        for expected in shown.splitlines():
+            assert any(line.endswith(expected) for line in log), f"{expected!r} not in {log}"
+        assert "configuration loaded (from-cache) at revision 4" in "\n".join(log)
+    finally:
+        shell.close()
+
+
+def _run_steps(shell: Shell, parsed: list[Step], temp: Path) -> None:
+    try:
+        for step in parsed:
             deadline = time.monotonic() + STEP_TIMEOUT
             while True:
                 code, output = shell.run(step.line, step.background)
@@ -159,11 +172,10 @@ def test_the_greeter_readme_runs_exactly_as_written(tmp_path: Path) -> None:
                 if not step.line.startswith("curl") or time.monotonic() > deadline:
                     raise AssertionError(f"{step.line}\nexpected {step.expected!r}, got:\n{output}")
                 time.sleep(0.05)
-        (demo,) = temp.iterdir()  # mktemp -d made exactly one directory: $DEMO
-        log = (demo / "greeter.log").read_text().splitlines()
-        (shown,) = [b for b in blocks(text, "") if "hot reload" in b]
-        for expected in shown.splitlines():
-            assert any(line.endswith(expected) for line in log), f"{expected!r} not in {log}"
-        assert "configuration loaded (from-cache) at revision 4" in "\n".join(log)
-    finally:
-        shell.close()
+    except AssertionError as exc:
+        # The servers' own logs say why a step failed or hung; show their last lines.
+        tails = [
+            f"--- {path.name}:\n" + "\n".join(path.read_text().splitlines()[-15:])
+            for path in sorted(temp.rglob("*.log"))
+        ]
+        raise AssertionError("\n".join([str(exc), *tails])) from None

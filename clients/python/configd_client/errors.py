@@ -96,7 +96,14 @@ class NotFound(ConfigdError):
 
 
 class NamespaceNotFound(NotFound):
+    """`namespace` names it when the request needed it to exist (a client can offer to create
+    it); empty when it is missing only at an older revision."""
+
     reason = "NAMESPACE_NOT_FOUND"
+
+    def __init__(self, message: str, *, namespace: str = "") -> None:
+        super().__init__(message)
+        self.namespace = namespace
 
 
 class KeyNotFound(NotFound):
@@ -109,15 +116,17 @@ class AlreadyExists(ConfigdError):
 
 
 class LimitExceeded(ConfigdError):
-    """A size, count or rate limit; `limit` names it and `value` is its setting."""
+    """A size, count or rate limit; `limit` names it and `value` is its setting; `field`
+    names the request field that was too big, for a size limit (else empty)."""
 
     code = "RESOURCE_EXHAUSTED"
     reason = "LIMIT_EXCEEDED"
 
-    def __init__(self, message: str, *, limit: str = "", value: int = 0) -> None:
+    def __init__(self, message: str, *, limit: str = "", value: int = 0, field: str = "") -> None:
         super().__init__(message)
         self.limit = limit
         self.value = value
+        self.field = field
 
 
 class RevisionCompacted(ConfigdError):

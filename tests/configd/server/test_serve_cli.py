@@ -23,8 +23,12 @@ async def drain(call: Any) -> None:
 
 
 def run_serve(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return run_configd("serve", *args, timeout=timeout)
+
+
+def run_configd(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "configd", "serve", *args],
+        [sys.executable, "-m", "configd", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -75,18 +79,21 @@ async def test_second_server_on_the_same_data_dir_is_refused(
         assert written.revision == 3
 
 
-def test_port_in_use_is_a_clear_error(configd_server: ConfigdProcess, tmp_path: Path) -> None:
-    result = run_serve(
-        "--data-dir",
-        str(tmp_path / "other"),
-        "--listen",
-        configd_server.grpc_addr,
-        "--http-listen",
-        "127.0.0.1:0",
-    )
+@pytest.mark.parametrize("flag", ["--listen", "--http-listen"])
+def test_port_in_use_is_one_clear_line_and_leaves_the_data_dir_alone(
+    configd_server: ConfigdProcess, tmp_path: Path, flag: str
+) -> None:
+    """Issue 18 point 18: bind before touching the data directory; one line naming the flag."""
+    taken = configd_server.grpc_addr if flag == "--listen" else configd_server.http_addr
+    other = "--http-listen" if flag == "--listen" else "--listen"
+    data = tmp_path / "new-data"
+    result = run_serve("--data-dir", str(data), flag, taken, other, "127.0.0.1:0")
     assert result.returncode == 1
-    assert f"cannot listen on {configd_server.grpc_addr}" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"configd: cannot start: cannot listen on {taken} ({flag}): the address is in use; "
+        f"stop the other server or choose another address with {flag}"
+    ]
+    assert not data.exists()
 
 
 def test_unusable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
@@ -115,3 +122,11 @@ def test_corrupt_database_is_refused_without_touching_it(tmp_path: Path) -> None
     assert result.returncode == 1
     assert "cannot open database" in result.stderr
     assert (data / "configd.db").read_bytes() == garbage
+
+
+def test_serve_accepts_dash_h_as_help() -> None:
+    """Issue 18 point 11: `configd serve -h` is --help, like configctl's."""
+    for args in (["serve", "-h"], ["-h"]):
+        result = run_configd(*args)
+        assert result.returncode == 0, result.stderr
+        assert "Usage: " in result.stdout

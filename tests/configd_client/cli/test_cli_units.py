@@ -10,7 +10,13 @@ from cli_helpers import write
 
 from configd_client import errors
 from configd_client.cli import diffs, documents, output
-from configd_client.cli.exits import EXIT_CODES_HELP, CliFailure, ExitCode, exit_code_for
+from configd_client.cli.exits import (
+    EXIT_CODES_HELP,
+    CliFailure,
+    ExitCode,
+    exit_code_for,
+    failure_from,
+)
 from configd_client.errors import ConfigdError
 
 
@@ -99,7 +105,7 @@ EXIT_CODE_OF: dict[type[ConfigdError], ExitCode] = {
     errors.AlreadyExists: ExitCode.CONFLICT,
     errors.LimitExceeded: ExitCode.SERVER,
     errors.RevisionCompacted: ExitCode.SERVER,
-    errors.FutureRevision: ExitCode.SERVER,
+    errors.FutureRevision: ExitCode.NOT_FOUND,  # a revision not written yet: "not found"
     errors.Unauthenticated: ExitCode.DENIED,
     errors.PermissionDenied: ExitCode.DENIED,
     errors.Unavailable: ExitCode.UNREACHABLE,
@@ -146,3 +152,34 @@ def test_an_untyped_server_error_goes_by_its_status_code(status_code: str, code:
 def test_every_exit_code_is_documented_in_help() -> None:
     documented = {int(line.split()[0]) for line in EXIT_CODES_HELP.splitlines()[2:]}
     assert documented == {int(code) for code in ExitCode}
+
+
+def test_counted_agrees_in_number() -> None:
+    assert [output.counted(n, "namespace") for n in (0, 1, 2)] == [
+        "0 namespaces",
+        "1 namespace",
+        "2 namespaces",
+    ]
+
+
+def test_shorten_keeps_short_text_and_says_what_it_leaves_out() -> None:
+    assert output.shorten("abc", 5) == "abc"
+    assert output.shorten("abcdefg", 5) == "abcde... (2 more characters; -o json shows it whole)"
+    assert output.shorten_lines(["a", "b", "c"], 2) == [
+        "a",
+        "b",
+        "... (1 more lines; -o json shows it whole)",
+    ]
+
+
+def test_schema_violations_beyond_the_first_are_listed_once() -> None:
+    first = errors.FieldViolation("/a", "type", '"x" is not of type "integer"')
+    second = errors.FieldViolation("/b", "type", '1 is not of type "string"')
+    error = errors.SchemaViolation(
+        f"the document does not satisfy the schema: /a: {first.message} (and 1 more); "
+        "nothing was stored",
+        violations=[first, second],
+    )
+    failure = failure_from(error, addr="x:1")
+    assert failure.message == error.detail
+    assert failure.details == ('/b: 1 is not of type "string"',)

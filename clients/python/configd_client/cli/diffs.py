@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from configd_client.cli.output import shorten_lines
 from configd_client.wire import jsontext
 
 INLINE_WIDTH = 70
@@ -76,6 +77,11 @@ def _pretty(value_json: str) -> list[str]:
     return json.dumps(jsontext.loads(value_json), indent=2, ensure_ascii=False).splitlines()
 
 
+def _shown(value_json: str) -> list[str]:
+    """A value's pretty lines as a diff shows them: long lines and long values shortened."""
+    return shorten_lines(_pretty(value_json))
+
+
 def _inline(value_json: str) -> str | None:
     text = json.dumps(jsontext.loads(value_json), ensure_ascii=False, separators=(", ", ": "))
     return text if len(text) <= INLINE_WIDTH and "\n" not in text else None
@@ -94,7 +100,7 @@ def render(diffs: Sequence[KeyDiff]) -> list[str]:
                 lines.append(_styled(sign, f"{sign} {diff.key}: {inline}"))
             else:
                 lines.append(_styled(sign, f"{sign} {diff.key}:"))
-                lines.extend(_styled(sign, f"{sign}   {line}") for line in _pretty(text))
+                lines.extend(_styled(sign, f"{sign}   {line}") for line in _shown(text))
             continue
         assert diff.old is not None
         assert diff.new is not None
@@ -105,9 +111,11 @@ def render(diffs: Sequence[KeyDiff]) -> list[str]:
             lines.append(_styled("+", f"+   {new_inline}"))
             continue
         unified = difflib.unified_diff(_pretty(diff.old), _pretty(diff.new), lineterm="", n=3)
-        for line in list(unified)[2:]:  # drop the ---/+++ file headers
+        for line in shorten_lines(list(unified)[2:]):  # drop the ---/+++ file headers
             if line.startswith("@@"):
                 lines.append(click.style(f"    {line}", fg="cyan"))
+            elif line.startswith("... ("):  # shorten_lines' note of what it left out
+                lines.append(f"    {line}")
             else:
                 sign, body = line[:1], line[1:]
                 lines.append(_styled(sign, f"{sign}   {body}"))

@@ -11,7 +11,9 @@ from types import MappingProxyType
 
 import click
 
-from configd_client.errors import ConfigdError, FieldViolation, InvalidArgument
+from configd_client.cli.probe import http_port_hint
+from configd_client.cli.wording import describe
+from configd_client.errors import ConfigdError, FieldViolation, FutureRevision, InvalidArgument
 
 
 class ExitCode(enum.IntEnum):
@@ -35,7 +37,7 @@ Exit codes:
   2  usage error, or unreadable / malformed local input (JSON, YAML, Consul export)
   3  server unreachable or unavailable
   4  refused by the server: schema violation, invalid name or value
-  5  not found: namespace, key or revision
+  5  not found: namespace, key or revision (also one not written yet)
   6  conflict: changed since the diff was shown, already exists, not empty
   7  unauthenticated or permission denied
   8  other server error (limit exceeded, revision compacted, internal)
@@ -69,14 +71,17 @@ class CliFailure(Exception):
 
 # The one table from a server error to an exit code. Every ConfigdError type names its gRPC
 # status code (configd_client.errors), and an error the server sent without a configd type
-# keeps the status code too, so the table is keyed by that code: one row per code, no second
-# table by type that could disagree with it. Codes not listed are "other server error".
+# keeps the status code too, so the table is keyed by that code: one row per code. A row keyed
+# by an ErrorInfo reason refines its code where one code covers two documented cases
+# (OUT_OF_RANGE: a revision not written yet is "not found", a compacted one is "other").
+# Codes not listed are "other server error".
 EXIT_CODES: Mapping[str, ExitCode] = MappingProxyType(
     {
         "UNAVAILABLE": ExitCode.UNREACHABLE,
         "DEADLINE_EXCEEDED": ExitCode.UNREACHABLE,
         "INVALID_ARGUMENT": ExitCode.INVALID,
         "NOT_FOUND": ExitCode.NOT_FOUND,
+        FutureRevision.reason: ExitCode.NOT_FOUND,
         "FAILED_PRECONDITION": ExitCode.CONFLICT,
         "ALREADY_EXISTS": ExitCode.CONFLICT,
         "UNAUTHENTICATED": ExitCode.DENIED,
@@ -86,8 +91,9 @@ EXIT_CODES: Mapping[str, ExitCode] = MappingProxyType(
 
 
 def exit_code_for(error: ConfigdError) -> ExitCode:
-    """The exit code for a server error (EXIT_CODES by its status code, else SERVER)."""
-    return EXIT_CODES.get(error.code, ExitCode.SERVER)
+    """The exit code for a server error: EXIT_CODES by its reason, else by its status code,
+    else SERVER."""
+    return EXIT_CODES.get(error.reason) or EXIT_CODES.get(error.code, ExitCode.SERVER)
 
 
 def violation_lines(violations: Sequence[FieldViolation]) -> list[str]:
@@ -96,15 +102,22 @@ def violation_lines(violations: Sequence[FieldViolation]) -> list[str]:
 
 
 def failure_from(error: ConfigdError, *, addr: str) -> CliFailure:
-    """The CLI failure for a server error: one line, plus violations as `path: message`."""
+    """The CLI failure for a server error, in configctl's terms (cli.wording): one line, plus
+    each violation the line does not already show, as `path: message`."""
     code = exit_code_for(error)
     if code is ExitCode.UNREACHABLE:
         reason = error.detail.splitlines()[0] if error.detail else "unavailable"
+        reason = http_port_hint(addr, reason) or reason
         return CliFailure(f"cannot reach configd at {addr}: {reason}", code=code)
+    message = describe(error)
     violations = error.violations if isinstance(error, InvalidArgument) else ()
-    # A request-field error (not a JSON pointer) that only repeats the message adds nothing.
+    # A request-field error (not a JSON pointer) that only repeats the message adds nothing,
+    # nor does a schema violation the message already quotes (the server names the first).
     violations = tuple(
-        v for v in violations if v.path.startswith("/") or v.message not in error.detail
+        v
+        for v in violations
+        if (v.path.startswith("/") or v.message not in error.detail)
+        and f"{v.path or '/'}: {v.message}" not in error.detail
     )
     details = violation_lines(violations)
-    return CliFailure(error.detail, code=code, details=details)
+    return CliFailure(message, code=code, details=details)

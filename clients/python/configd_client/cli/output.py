@@ -12,6 +12,28 @@ import yaml
 
 from configd_client.wire import jsontext
 
+# Tables and diffs are for people: a 200 KB value would make every row (or one line) 200 KB
+# wide. They show the start of long text and say how much is left out; -o json and -o yaml
+# always carry every value whole.
+MAX_SHOWN_CHARS = 200
+MAX_SHOWN_LINES = 60
+WHOLE_HINT = "-o json shows it whole"
+
+
+def shorten(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """`text`, or its first `limit` characters and how many more there are."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters; {WHOLE_HINT})"
+
+
+def shorten_lines(lines: Sequence[str], limit: int = MAX_SHOWN_LINES) -> list[str]:
+    """The first `limit` lines, each shortened, and a last line saying how many more there are."""
+    shown = [shorten(line) for line in lines[:limit]]
+    if len(lines) > limit:
+        shown.append(f"... ({len(lines) - limit} more lines; {WHOLE_HINT})")
+    return shown
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Columns aligned on the widest cell, two spaces apart; the last column is not padded."""
@@ -27,7 +49,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def _cell(value: object) -> str:
     text = "" if value is None else str(value)
     # One row per record: embedded newlines would break the alignment.
-    return text.replace("\n", "\\n")
+    return shorten(text.replace("\n", "\\n"))
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 namespace`, `2 namespaces`: a count with its noun (regular plurals only)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def to_json(data: Any) -> str:

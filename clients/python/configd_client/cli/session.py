@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+import click
 import grpc
 import grpc.aio
 
 from configd_client._channel import ConnectOptions, open_channel
 from configd_client.errors import ConfigdError
 from configd_client.wire import config_pb2, config_pb2_grpc
+from configd_client.wire.metadata import auth_is_off
 from configd_client.wire.status import from_rpc_error
 
 T = TypeVar("T")
@@ -38,6 +40,31 @@ def translate(exc: grpc.RpcError) -> ConfigdError:
     return from_rpc_error(exc)
 
 
+async def checked_call(
+    settings: Settings, method: Callable[..., Any], request: Any, *, creates_token: bool = False
+) -> Any:
+    """A unary call with the command's deadline; failures become ConfigdError. When the server
+    says it checks no tokens (--no-auth), a --token sent, or a token created, is pointless:
+    say so on stderr, so nobody believes a token protects anything there."""
+    call = method(request, timeout=settings.timeout)
+    try:
+        reply = await call
+        metadata = await call.initial_metadata()
+    except grpc.RpcError as exc:
+        raise translate(exc) from exc
+    if auth_is_off(metadata):
+        where = f"the server at {settings.connect.addr} runs with --no-auth"
+        if settings.connect.token:
+            click.echo(f"warning: {where}: --token (CONFIGD_TOKEN) is not checked", err=True)
+        if creates_token:
+            click.echo(
+                f"warning: {where}: this token is not checked until the server runs with "
+                "authentication",
+                err=True,
+            )
+    return reply
+
+
 class Session:
     """An open channel with the ConfigService stub; use as an async context manager."""
 
@@ -45,6 +72,7 @@ class Session:
         self.settings = settings
         self._channel = open_channel(settings.connect)
         self.config = config_pb2_grpc.ConfigServiceStub(self._channel)
+        self._auth_checked = False
 
     async def __aenter__(self) -> Session:
         return self
@@ -53,7 +81,11 @@ class Session:
         await self._channel.close(None)
 
     async def call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
-        """A unary call with the command's deadline; failures become ConfigdError."""
+        """A unary call with the command's deadline; failures become ConfigdError. The first
+        one also warns when the server checks no tokens (checked_call)."""
+        if not self._auth_checked:
+            self._auth_checked = True
+            return cast(T, await checked_call(self.settings, method, request))
         try:
             return await method(request, timeout=self.settings.timeout)
         except grpc.RpcError as exc:

@@ -26,3 +26,10 @@ MAX_WATCHERS_PER_TOKEN = 1_000
 MAX_WRITES_PER_SECOND = 100
 # A gRPC message either side may send or receive (a whole snapshot of large namespaces).
 MAX_GRPC_MESSAGE_BYTES = 64 * MIB
+
+
+def serve_flag(limit: str) -> str:
+    """The `configd serve` flag that sets the limit named `limit` (`max_value_bytes` ->
+    `--max-value-bytes`): the server declares its flags by this rule, and configctl names them
+    with it when a limit refuses a write."""
+    return "--" + limit.replace("_", "-")

@@ -33,19 +33,26 @@ def namespace_problem(
     return None
 
 
-def key_problem(key: str, *, max_bytes: int = MAX_KEY_BYTES, field: str = "key") -> str | None:
+def key_problem(
+    key: str, *, max_bytes: int = MAX_KEY_BYTES, field: str = "key", of: str = ""
+) -> str | None:
     """Why `key` is not a valid key (a message naming `field`), or None if it is valid:
-    non-empty UTF-8, at most `max_bytes` bytes, no control characters."""
+    non-empty UTF-8, at most `max_bytes` bytes, no control characters.
+
+    `of` names the field that holds the key when the key is not a field of its own (a
+    document's keys): messages then read "key 'x' of document_json" and name the key once."""
+    subject = f"a key of {of}" if of else field
+    named = f"key {key!r} of {of}" if of else f"{field} {key!r}"
     if not key:
-        return f"{field} is empty: a key needs at least one character"
+        return f"{subject} is empty: a key needs at least one character"
     size = len(key.encode("utf-8", errors="surrogatepass"))
     if size > max_bytes:
-        return f"{field} is {size} bytes; a key has at most {max_bytes}"
+        return f"{named if of else subject} is {size} bytes; a key has at most {max_bytes}"
     for char in key:
         code = ord(char)
         if code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code < 0xE000:
             return (
-                f"{field} {key!r} contains the control character U+{code:04X}; "
+                f"{named} contains the control character U+{code:04X}; "
                 "keys cannot contain control characters"
             )
     return None

@@ -84,4 +84,14 @@ def _explain(error: jsonschema_rs.ValidationError) -> list[FieldViolation]:
             )
             for name in kind.unexpected
         ]
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Format):
+        # jsonschema-rs says `"x" is not a "email"`; the instance is its message's first part.
+        quoted = error.message.rsplit(" is not a ", 1)[0]
+        return [
+            FieldViolation(
+                path,
+                keyword,
+                f"{quoted} does not match the format {str(kind.format)!r} (keyword {keyword!r})",
+            )
+        ]
     return [FieldViolation(path, keyword, f"{error.message} (keyword {keyword!r})")]

@@ -22,6 +22,7 @@ from configd_client.errors import (
     InternalError,
     InvalidArgument,
     LimitExceeded,
+    NamespaceNotFound,
     PreconditionFailed,
     RevisionCompacted,
     Unauthenticated,
@@ -109,6 +110,11 @@ def to_status(error: ConfigdError) -> status_pb2.Status:
         )
         info.metadata["limit"] = error.limit
         info.metadata["value"] = str(error.value)
+        if error.field:
+            info.metadata["field"] = error.field
+    elif isinstance(error, NamespaceNotFound):
+        if error.namespace:
+            info.metadata["namespace"] = error.namespace
     elif isinstance(error, RevisionCompacted):
         info.metadata["compact_revision"] = str(error.compact_revision)
     elif isinstance(error, FutureRevision):
@@ -190,7 +196,14 @@ def from_rpc_error(exc: grpc.RpcError) -> ConfigdError:
             ],
         )
     elif issubclass(cls, LimitExceeded):
-        error = cls(status.message, limit=meta.get("limit", ""), value=int(meta.get("value", "0")))
+        error = cls(
+            status.message,
+            limit=meta.get("limit", ""),
+            value=int(meta.get("value", "0")),
+            field=meta.get("field", ""),
+        )
+    elif issubclass(cls, NamespaceNotFound):
+        error = cls(status.message, namespace=meta.get("namespace", ""))
     elif issubclass(cls, RevisionCompacted):
         error = cls(status.message, compact_revision=int(meta.get("compact_revision", "0")))
     elif issubclass(cls, FutureRevision):

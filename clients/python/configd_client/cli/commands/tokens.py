@@ -7,13 +7,12 @@ import re
 from typing import Any
 
 import click
-import grpc
 
 from configd_client._channel import open_channel
 from configd_client.cli import output
 from configd_client.cli.context import output_option, settings
 from configd_client.cli.exits import failure_from
-from configd_client.cli.session import Settings, translate
+from configd_client.cli.session import Settings, checked_call
 from configd_client.errors import ConfigdError
 from configd_client.wire import admin_pb2, admin_pb2_grpc
 
@@ -27,10 +26,9 @@ def _admin_call(current: Settings, method: str, request: Any) -> Any:
     async def call() -> Any:
         async with open_channel(current.connect) as channel:
             stub = admin_pb2_grpc.AdminServiceStub(channel)
-            try:
-                return await getattr(stub, method)(request, timeout=current.timeout)
-            except grpc.RpcError as exc:
-                raise translate(exc) from exc
+            return await checked_call(
+                current, getattr(stub, method), request, creates_token=method == "CreateToken"
+            )
 
     try:
         return asyncio.run(call())
