@@ -267,6 +267,7 @@ def restore_command(backup: Path, data_dir: Path, force: bool) -> None:
         click.echo(f"configd: cannot restore: {exc}", err=True)
         sys.exit(1)
     click.echo(
-        f"configd: restored revision {info.revision} ({info.namespaces} namespaces, "
+        f"configd: restored revision {info.revision} ({info.namespaces} "
+        f"namespace{'' if info.namespaces == 1 else 's'}, "
         f"{info.size} bytes) into {data_dir}"
     )

@@ -27,6 +27,8 @@ def test_export_directory_and_restore(configctl: Configctl, ns: str, tmp_path: P
     out = tmp_path / "backup"
     run = configctl.ok("export", f"{ns}/", "-d", str(out))
     assert run.errors[-1].startswith("exported 2 namespaces at revision ")
+    one = configctl.ok("export", f"{ns}/a", "-d", str(tmp_path / "one"))
+    assert one.errors[-1].startswith("exported 1 namespace at revision ")
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*.json"))
     assert files == [f"{ns}/a.json", f"{ns}/b/c.json"]
     exported = json.loads((out / f"{ns}/a.json").read_text())

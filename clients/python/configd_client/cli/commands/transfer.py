@@ -91,7 +91,8 @@ def export(prefix: str, directory: str | None, file: str | None, file_format: st
         fmt = archive.file_format(path, file_format)
         archive.write_file(path, items, revision, fmt)
         target = "stdout" if path == "-" else path
-    output.note(f"exported {len(items)} namespaces at revision {revision} to {target}")
+    exported = output.counted(len(items), "namespace")
+    output.note(f"exported {exported} at revision {revision} to {target}")
 
 
 def _consul_mapping(source: str, options: consul.Options) -> consul.Mapping:
