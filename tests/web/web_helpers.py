@@ -38,7 +38,7 @@ def require_browser() -> None:
     except ImportError:
         missing.append("the playwright package")
     if missing:
-        message = f"{' and '.join(missing)} missing: run bash scripts/setup_browser.sh"
+        message = f"{' and '.join(missing)} missing: run bash scripts/setup_system.sh"
         if os.environ.get("CI"):
             pytest.fail(message, pytrace=False)
         pytest.skip(message, allow_module_level=True)
