@@ -49,7 +49,7 @@ async def checked_call(
     call = method(request, timeout=settings.timeout)
     try:
         reply = await call
-        metadata = await call.initial_metadata()
+        metadata = await call.trailing_metadata()
     except grpc.RpcError as exc:
         raise translate(exc) from exc
     if auth_is_off(metadata):

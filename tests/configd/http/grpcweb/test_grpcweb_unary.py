@@ -48,7 +48,8 @@ async def test_unary_binary_round_trip(
     )
     expect_ok(put)
     assert put.headers["Content-Type"] == BINARY
-    assert put.trailers == {"grpc-status": "0"}
+    # The test server runs with --no-auth, and every response says so (configd-auth: off).
+    assert put.trailers == {"grpc-status": "0", "configd-auth": "off"}
     written = put.reply(pb.WriteResponse)
     got = await call(http, url, "GetNamespace", pb.GetNamespaceRequest(name=ns))
     expect_ok(got)
