@@ -117,6 +117,27 @@ class CoreCollector:
             "Live watch deliveries: seconds from a change set's commit to sending it.",
             hub.delivery_lag,
         )
+        follower, writer = service.follower, service.writer
+        yield CounterMetricFamily(
+            "configd_log_applied_revisions",
+            "Revisions other processes sharing the store committed, applied from the log.",
+            value=follower.applied,
+        )
+        yield CounterMetricFamily(
+            "configd_log_holes",
+            "Times a missing revision held the revision-log follower up past its alarm bound.",
+            value=follower.holes,
+        )
+        yield CounterMetricFamily(
+            "configd_commit_replans",
+            "Write batches planned again because another process committed first.",
+            value=writer.replans,
+        )
+        yield GaugeMetricFamily(
+            "configd_maintainer",
+            "1 if this process runs the store's maintenance (compaction, checkpoints).",
+            value=int(service.maintainer),
+        )
         yield GaugeMetricFamily(
             "configd_database_size_bytes",
             "Size of the SQLite database and its WAL.",

@@ -124,7 +124,6 @@ async def test_a_different_configd_is_refused(tmp_path: Path) -> None:
 
 
 async def test_an_exclusive_holder_is_refused_and_a_restore_is_named(tmp_path: Path) -> None:
-    tmp_path.mkdir(exist_ok=True)
     with (tmp_path / LOCK_FILE).open("a+b") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # as a configd from before replicas
         with pytest.raises(StorageFailure, match="does not share it"):
