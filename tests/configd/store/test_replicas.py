@@ -145,6 +145,20 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[ConfigdProcess, ConfigdProcess
             yield first, second
 
 
+Stubs = tuple[pb_grpc.ConfigServiceStub, pb_grpc.ConfigServiceStub]
+
+
+@pytest.fixture
+async def stubs(two_servers: tuple[ConfigdProcess, ConfigdProcess]) -> AsyncIterator[Stubs]:
+    """A ConfigService stub for each of the two processes."""
+    first, second = two_servers
+    async with (
+        grpc.aio.insecure_channel(first.grpc_addr) as ch_a,
+        grpc.aio.insecure_channel(second.grpc_addr) as ch_b,
+    ):
+        yield pb_grpc.ConfigServiceStub(ch_a), pb_grpc.ConfigServiceStub(ch_b)
+
+
 async def _watch(stub: pb_grpc.ConfigServiceStub, start: int, want: int, into: list[int]) -> None:
     """Collect change-set revisions from `start` until `want` of them arrived."""
     call = stub.Watch(pb.WatchRequest(prefixes=[""], start_revision=start))
@@ -158,86 +172,93 @@ async def _watch(stub: pb_grpc.ConfigServiceStub, start: int, want: int, into: l
         call.cancel()
 
 
-async def test_two_processes_share_a_data_directory(
-    two_servers: tuple[ConfigdProcess, ConfigdProcess],
-) -> None:
-    first, second = two_servers
-    async with (
-        grpc.aio.insecure_channel(first.grpc_addr) as ch_a,
-        grpc.aio.insecure_channel(second.grpc_addr) as ch_b,
-    ):
-        stub_a, stub_b = pb_grpc.ConfigServiceStub(ch_a), pb_grpc.ConfigServiceStub(ch_b)
-        created = await stub_a.CreateNamespace(pb.CreateNamespaceRequest(name="app"))
-        assert created.revision == 1
-        total = 40
-        # A watch on b from the start sees every write, through a and b, in order, once.
-        on_b: list[int] = []
-        watcher = asyncio.ensure_future(_watch(stub_b, 1, total + 1, on_b))
-        revisions = []
-        for i in range(total):
-            stub = (stub_a, stub_b)[i % 2]
-            put = await stub.Put(pb.PutRequest(namespace="app", key=f"k{i % 4}", value_json=str(i)))
-            revisions.append(put.revision)
-        assert revisions == list(range(2, total + 2))
-        await asyncio.wait_for(watcher, DEADLINE)
-        assert on_b == list(range(1, total + 2))
-        # Resumed on the other process from the middle: no gap, no duplicate.
-        on_a: list[int] = []
-        await asyncio.wait_for(_watch(stub_a, 21, total + 1 - 20, on_a), DEADLINE)
-        assert on_a == list(range(21, total + 2))
-        # A write on a is readable on b within a bound.
-        await stub_a.Put(pb.PutRequest(namespace="app", key="last", value_json='"a"'))
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            try:
-                got = await stub_b.Get(pb.GetRequest(namespace="app", key="last"))
-                break
-            except grpc.aio.AioRpcError as exc:
-                code = exc.code()
-            assert code == grpc.StatusCode.NOT_FOUND
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.005)
-        assert (got.value_json, got.revision) == ('"a"', total + 2)
-        history_a = await stub_a.History(pb.HistoryRequest(namespace="app", page_size=100))
-        history_b = await stub_b.History(pb.HistoryRequest(namespace="app", page_size=100))
-        assert history_a == history_b
-        assert [e.revision for e in history_a.entries] == list(range(total + 2, 0, -1))
+async def test_two_processes_share_a_data_directory(stubs: Stubs) -> None:
+    stub_a, stub_b = stubs
+    created = await stub_a.CreateNamespace(pb.CreateNamespaceRequest(name="app"))
+    assert created.revision == 1
+    total = 40
+    # A watch on b from the start sees every write, through a and b, in order, once.
+    on_b: list[int] = []
+    watcher = asyncio.ensure_future(_watch(stub_b, 1, total + 1, on_b))
+    revisions = []
+    for i in range(total):
+        stub = (stub_a, stub_b)[i % 2]
+        put = await stub.Put(pb.PutRequest(namespace="app", key=f"k{i % 4}", value_json=str(i)))
+        revisions.append(put.revision)
+    assert revisions == list(range(2, total + 2))
+    await asyncio.wait_for(watcher, DEADLINE)
+    assert on_b == list(range(1, total + 2))
+    # Resumed on the other process from the middle: no gap, no duplicate.
+    on_a: list[int] = []
+    await asyncio.wait_for(_watch(stub_a, 21, total + 1 - 20, on_a), DEADLINE)
+    assert on_a == list(range(21, total + 2))
+    # A write on a is readable on b within a bound.
+    await stub_a.Put(pb.PutRequest(namespace="app", key="last", value_json='"a"'))
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        try:
+            got = await stub_b.Get(pb.GetRequest(namespace="app", key="last"))
+            break
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+        assert code == grpc.StatusCode.NOT_FOUND
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.005)
+    assert (got.value_json, got.revision) == ('"a"', total + 2)
+    history_a = await stub_a.History(pb.HistoryRequest(namespace="app", page_size=100))
+    history_b = await stub_b.History(pb.HistoryRequest(namespace="app", page_size=100))
+    assert history_a == history_b
+    assert [e.revision for e in history_a.entries] == list(range(total + 2, 0, -1))
 
 
-async def test_cas_race_across_two_processes(
-    two_servers: tuple[ConfigdProcess, ConfigdProcess],
-) -> None:
-    first, second = two_servers
-    async with (
-        grpc.aio.insecure_channel(first.grpc_addr) as ch_a,
-        grpc.aio.insecure_channel(second.grpc_addr) as ch_b,
-    ):
-        stubs = (pb_grpc.ConfigServiceStub(ch_a), pb_grpc.ConfigServiceStub(ch_b))
-        await stubs[0].CreateNamespace(pb.CreateNamespaceRequest(name="cas"))
-        current = (
-            await stubs[1].Put(pb.PutRequest(namespace="cas", key="k", value_json="0"))
-        ).revision
-        for round_ in range(10):
-            condition = pb.Precondition(
-                key_mod_revision=pb.KeyModRevision(key="k", mod_revision=current)
-            )
-            calls = [
-                stubs[i % 2].Put(
-                    pb.PutRequest(
-                        namespace="cas",
-                        key="k",
-                        value_json=str(round_ * 100 + i),
-                        preconditions=[condition],
-                    )
+async def test_cas_race_across_two_processes(stubs: Stubs) -> None:
+    await stubs[0].CreateNamespace(pb.CreateNamespaceRequest(name="cas"))
+    current = (await stubs[1].Put(pb.PutRequest(namespace="cas", key="k", value_json="0"))).revision
+    for round_ in range(10):
+        condition = pb.Precondition(
+            key_mod_revision=pb.KeyModRevision(key="k", mod_revision=current)
+        )
+        calls = [
+            stubs[i % 2].Put(
+                pb.PutRequest(
+                    namespace="cas",
+                    key="k",
+                    value_json=str(round_ * 100 + i),
+                    preconditions=[condition],
                 )
-                for i in range(20)
-            ]
-            outcomes = await asyncio.gather(*calls, return_exceptions=True)
-            winners = [o for o in outcomes if not isinstance(o, BaseException)]
-            assert len(winners) == 1, outcomes
-            for loser in outcomes:
-                if isinstance(loser, BaseException):
-                    assert isinstance(loser, grpc.aio.AioRpcError)
-                    assert loser.code() == grpc.StatusCode.FAILED_PRECONDITION, loser
-            assert winners[0].revision == current + 1
-            current = winners[0].revision
+            )
+            for i in range(20)
+        ]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        winners = [o for o in outcomes if not isinstance(o, BaseException)]
+        assert len(winners) == 1, outcomes
+        for loser in outcomes:
+            if isinstance(loser, BaseException):
+                assert isinstance(loser, grpc.aio.AioRpcError)
+                assert loser.code() == grpc.StatusCode.FAILED_PRECONDITION, loser
+        assert winners[0].revision == current + 1
+        current = winners[0].revision
+
+
+async def test_schema_and_namespaces_across_two_processes(stubs: Stubs) -> None:
+    stub_a, stub_b = stubs
+    await stub_a.CreateNamespace(pb.CreateNamespaceRequest(name="svc"))
+    await stub_b.Put(pb.PutRequest(namespace="svc", key="port", value_json="8080"))
+    schema = json.dumps({"type": "object", "properties": {"port": {"type": "integer"}}})
+    await stub_a.SetSchema(pb.SetSchemaRequest(name="svc", schema_json=schema))
+    # b is checked against the store's schema, whether or not it heard of it yet.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub_b.Put(pb.PutRequest(namespace="svc", key="port", value_json='"x"'))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # Namespaces created and deleted through one are listed accordingly by the other.
+    await stub_b.CreateNamespace(pb.CreateNamespaceRequest(name="gone"))
+    await stub_b.DeleteNamespace(pb.DeleteNamespaceRequest(name="gone"))
+    await stub_b.CreateNamespace(pb.CreateNamespaceRequest(name="kept"))
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        listed = await stub_a.ListNamespaces(pb.ListNamespacesRequest())
+        if listed.revision >= 6:
+            break
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.005)
+    assert [n.name for n in listed.namespaces] == ["kept", "svc"]
