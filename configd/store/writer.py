@@ -155,6 +155,8 @@ class Writer:
         self.last_commit_seconds = 0.0
         # Batches planned again because another process committed first (diagnostics).
         self.replans = 0
+        # The last revision this writer committed (0: none yet).
+        self.last_revision = 0
 
     def add_listener(self, listener: CommitListener) -> None:
         """Called after each durable batch, in revision order, in the same event-loop step that
@@ -476,6 +478,7 @@ class Writer:
         """Make a durable batch live, answer its callers, then tell the listeners."""
         change_sets = [p.change_set for _, p in planned]
         self.batch_sizes.append(len(change_sets))
+        self.last_revision = change_sets[-1].revision
         self._state.advance(view, change_sets)
         # Answer the writers first: their continuations are queued ahead of the watchers'
         # wake-ups, so an ack does not wait behind a fan-out to thousands of streams. The
