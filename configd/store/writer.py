@@ -300,13 +300,17 @@ class Writer:
             return
         for _ in range(MAX_REPLANS):
             try:
+                base = self._state.revision
                 view = self._state.view()
                 planned, refused = self._plan(batch, view)
                 if not planned:
-                    # Refusals stand only if the store holds nothing newer than the view.
-                    if refused and await self._caught_up(None):
-                        self.replans += 1
-                        continue
+                    # Refusals stand only if the store holds nothing newer than the view
+                    # (whether this catch-up or the follower meanwhile applied it).
+                    if refused:
+                        await self._caught_up(None)
+                        if self._state.revision != base:
+                            self.replans += 1
+                            continue
                     _answer(refused)
                     return
                 change_sets = [p.change_set for _, p in planned]
@@ -353,13 +357,13 @@ class Writer:
             error = _incident(exc, f"a batch of {len(batch)} writes failed", _NOT_STORED)
         _fail((request.future for request in batch), error)
 
-    async def _caught_up(self, target: int | None) -> bool:
+    async def _caught_up(self, target: int | None) -> None:
         """Apply what other processes committed through `target` (None: all there is now),
-        within the commit deadline; True if anything was applied."""
+        within the commit deadline."""
         if self._catch_up is None:
-            return False
+            return
         try:
-            return await asyncio.wait_for(self._catch_up(target), self._commit_timeout)
+            await asyncio.wait_for(self._catch_up(target), self._commit_timeout)
         except TimeoutError:
             raise Unavailable(
                 f"this server could not read what other configd processes committed within "

@@ -23,7 +23,7 @@ from configd.core.errors import (
     PreconditionFailed,
     SchemaViolation,
 )
-from configd.core.model import KeyModRevision
+from configd.core.model import KeyAbsent, KeyModRevision
 from configd.storage.sqlite.store import SQLiteStorage
 from configd.store.service import ConfigService
 from configd.testing import ConfigdProcess
@@ -72,6 +72,32 @@ async def test_a_write_on_one_is_visible_on_the_other_and_revisions_are_gap_free
     # Key metadata is the same on both, whoever wrote.
     assert a.namespaces["app"].entries["k2"] == b.namespaces["app"].entries["k2"]
     assert b.follower.holes == 0
+
+
+async def test_a_writer_behind_the_store_catches_up_and_plans_again(
+    replicas: tuple[ConfigService, ConfigService],
+) -> None:
+    a, b = replicas
+    await a.create_namespace("app", "", document_json='{"y":0}', **ME)
+    await until(lambda: "app" in b.namespaces, "the namespace reaches b")
+    await b.follower.stop()  # b hears of nothing more but through its own writes
+    written = await a.put("app", "k", "1", **ME)
+    # b plans on a state without a's write: the store refuses the batch, b catches up from
+    # the log and plans again, so the precondition sees a's write.
+    cas = await b.put("app", "k", "2", preconditions=[KeyModRevision("k", written.revision)], **ME)
+    assert cas.revision == written.revision + 1
+    assert b.writer.replans == 1
+    # A refusal on a stale view is checked against the store before it is answered: b still
+    # sees "y", which a deleted, so only after catching up does "y absent" hold.
+    await a.delete("app", "y", **ME)
+    created = await b.put("app", "y", "3", preconditions=[KeyAbsent("y")], **ME)
+    assert created.revision == cas.revision + 2
+    assert b.writer.replans == 2
+    # And a refusal that stands is answered once the log shows nothing newer.
+    with pytest.raises(PreconditionFailed):
+        await b.put("app", "y", "4", preconditions=[KeyAbsent("y")], **ME)
+    await until(lambda: a.revision == b.revision, "a applies b's writes")
+    assert b.namespaces == a.namespaces
 
 
 async def test_concurrent_cas_through_both_has_exactly_one_winner_per_round(
