@@ -172,6 +172,7 @@ class ConfigdServer:
         if self.tls is not None:
             self.add_reload_hook(self.tls.reload)
         self._private_dir: Path | None = None
+        self._gateway_socket: Path | None = None
         self._gateway_target = ""
 
     async def __aenter__(self) -> ConfigdServer:
@@ -250,6 +251,7 @@ class ConfigdServer:
             "ready": self.ready,
             "revision": self.service.revision,
             "compact_revision": self.service.compact_revision,
+            "maintainer": self.service.maintainer,
             "namespaces": len(self.service.namespaces),
             "watchers": hub.watcher_count if hub is not None else 0,
             "data_dir": str(self.config.data_dir.resolve()),
@@ -335,12 +337,14 @@ class ConfigdServer:
         private.mkdir(mode=0o700, exist_ok=True)
         private.chmod(0o700)
         self._private_dir = private
-        socket_path = private.resolve() / "grpc.sock"
-        socket_path.unlink(missing_ok=True)  # left by a killed server
+        # One socket per process: replicas may share the data directory.
+        socket_path = private.resolve() / f"grpc-{os.getpid()}.sock"
+        socket_path.unlink(missing_ok=True)  # left by a killed server with this pid
         target = f"unix:{socket_path}"
         if server.add_insecure_port(target) == 0:
             raise StorageFailure(f"cannot listen on {target} for the gRPC-Web gateway")
         self._gateway_target = target
+        self._gateway_socket = socket_path
 
     async def _start_grpc(self, hub: WatchHub) -> None:
         server = self._grpc
@@ -389,5 +393,7 @@ class ConfigdServer:
             await self._grpc.stop(grace)
         await self.tokens.close()
         await self.service.close()
-        if self._private_dir is not None:
-            shutil.rmtree(self._private_dir, ignore_errors=True)
+        if self._gateway_socket is not None:
+            self._gateway_socket.unlink(missing_ok=True)
+        if self._private_dir is not None and self._private_dir != self.config.data_dir / "run":
+            shutil.rmtree(self._private_dir, ignore_errors=True)  # a temporary directory

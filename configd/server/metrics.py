@@ -35,17 +35,22 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 class WriteStats:
-    """A writer commit listener: committed writes by kind, batch sizes, commit latency."""
+    """A commit listener: committed writes by kind (this process's and, applied from the
+    revision log, other replicas'), and this process's group-commit sizes and latency."""
 
-    def __init__(self, last_commit_seconds: Callable[[], float]) -> None:
+    def __init__(
+        self, last_commit_seconds: Callable[[], float], last_own_revision: Callable[[], int]
+    ) -> None:
         self._last_commit_seconds = last_commit_seconds
+        self._last_own_revision = last_own_revision
         self.writes: dict[str, int] = {}
         self.batch_size = PlainHistogram(BATCH_BUCKETS)
         self.commit_seconds = PlainHistogram()
 
     def __call__(self, change_sets: Sequence[ChangeSet]) -> None:
-        self.batch_size.observe(len(change_sets))
-        self.commit_seconds.observe(self._last_commit_seconds())
+        if change_sets[-1].revision == self._last_own_revision():  # not another replica's
+            self.batch_size.observe(len(change_sets))
+            self.commit_seconds.observe(self._last_commit_seconds())
         writes = self.writes
         for cs in change_sets:
             kind = cs.kind.name.lower()
@@ -117,6 +122,27 @@ class CoreCollector:
             "Live watch deliveries: seconds from a change set's commit to sending it.",
             hub.delivery_lag,
         )
+        follower, writer = service.follower, service.writer
+        yield CounterMetricFamily(
+            "configd_log_applied_revisions",
+            "Revisions other processes sharing the store committed, applied from the log.",
+            value=follower.applied,
+        )
+        yield CounterMetricFamily(
+            "configd_log_holes",
+            "Times a missing revision held the revision-log follower up past its alarm bound.",
+            value=follower.holes,
+        )
+        yield CounterMetricFamily(
+            "configd_commit_replans",
+            "Write batches planned again because another process committed first.",
+            value=writer.replans,
+        )
+        yield GaugeMetricFamily(
+            "configd_maintainer",
+            "1 if this process runs the store's maintenance (compaction, checkpoints).",
+            value=int(service.maintainer),
+        )
         yield GaugeMetricFamily(
             "configd_database_size_bytes",
             "Size of the SQLite database and its WAL.",
@@ -130,7 +156,9 @@ class ServerMetrics:
     def __init__(self, service: ConfigService, hub: WatchHub, storage: StorageAdmin) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.requests = RequestMetrics(self.registry)
-        self.writes = WriteStats(lambda: service.writer.last_commit_seconds)
+        self.writes = WriteStats(
+            lambda: service.writer.last_commit_seconds, lambda: service.writer.last_revision
+        )
         service.subscribe(self.writes)
         self.registry.register(CoreCollector(service, hub, storage, self.writes))
         ProcessCollector(registry=self.registry)

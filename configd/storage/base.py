@@ -5,8 +5,12 @@
 a backend only through these, never its files or its driver.
 
 Revision semantics: every ChangeSet carries its own global revision; a backend stores batches
-atomically and durably, and never assigns or reorders revisions itself. SQLite is the embedded
-default; a PostgreSQL backend is planned behind these same Protocols.
+atomically and durably, and never assigns or reorders revisions itself. Several processes
+(replicas) may share one store: the store orders their writes (commit takes the store's write
+lock and refuses a batch not planned on the store's last revision, StoreAhead), and each
+process follows the revision log to learn what the others committed (head, next_head,
+log_since). SQLite is the embedded default; a PostgreSQL backend is planned behind these same
+Protocols.
 """
 
 from __future__ import annotations
@@ -30,6 +34,24 @@ class StoredState:
     schema_versions: Mapping[str, int]
 
 
+@dataclass(frozen=True, slots=True)
+class StoreHead:
+    """Where the store stands: its highest committed revision (by any process) and its
+    compaction revision."""
+
+    revision: int
+    compact_revision: int
+
+
+class StoreAhead(Exception):
+    """Raised by commit: the store holds revisions the batch was not planned on (another
+    process committed them). Nothing was stored; catch up to `revision` and plan again."""
+
+    def __init__(self, revision: int) -> None:
+        super().__init__(f"the store is at revision {revision}")
+        self.revision = revision
+
+
 class Storage(Protocol):
     async def open(self) -> StoredState:
         """Open (creating or migrating the database) and load the current state."""
@@ -41,7 +63,32 @@ class Storage(Protocol):
 
     async def commit(self, batch: Sequence[ChangeSet]) -> None:
         """Store `batch` in one transaction; durable when this returns, nothing stored if it
-        raises (StorageFailure). Revisions are consecutive and above every stored one."""
+        raises. Revisions are consecutive, and the first must follow the store's highest
+        revision at the moment the store's write lock is held: if another process committed
+        beyond `batch[0].revision - 1`, raises StoreAhead (with the store's revision) and
+        stores nothing. Other failures raise StorageFailure."""
+        ...
+
+    async def head(self) -> StoreHead:
+        """The store's head as of now (a fresh read, whoever committed)."""
+        ...
+
+    async def next_head(self, known: StoreHead, within: float) -> StoreHead:
+        """Wait until the head is past `known` (a higher revision or compaction revision),
+        committed by another process, or `within` seconds; return the head last noticed.
+        A doorbell: it may return early or late by a poll interval, never with a wrong head
+        (the head it returns was true at some moment)."""
+        ...
+
+    async def log_since(self, after: int, limit: int) -> list[ChangeSet]:
+        """The revision log: writes with revision > `after`, in revision order, at most
+        `limit`, read on the follower's own connection (not behind history reads)."""
+        ...
+
+    @property
+    def maintainer(self) -> bool:
+        """Whether this process runs the store's maintenance (background compaction,
+        checkpoints): exactly one of the processes sharing the store does."""
         ...
 
     async def history(

@@ -47,6 +47,10 @@ class Compactor:
         return max(0, min(rules))
 
     async def run_once(self) -> int:
+        """Compact as the retention asks, if this process is the store's maintainer (of the
+        processes sharing a store, one compacts)."""
+        if not self._service.maintainer:
+            return self._service.compact_revision
         target = await self.target()
         if target > self._service.compact_revision:
             compacted = await self._service.compact(target)

@@ -57,7 +57,9 @@ from configd.core.plan import NoChange, Plan, Planned, StateView
 from configd.core.preconditions import check_preconditions, enforce_preconditions
 from configd.core.schema import DEFAULT_SCHEMA_JSON, canonical, compile_schema
 from configd.storage.base import Storage
-from configd.store.writer import DEFAULT_COMMIT_TIMEOUT, LiveState, Writer
+from configd.store.follower import Follower
+from configd.store.live import LiveState
+from configd.store.writer import DEFAULT_COMMIT_TIMEOUT, Writer
 
 log = logging.getLogger("configd.write")
 
@@ -84,6 +86,7 @@ class ConfigService:
         self._state = LiveState(0, 0, {})
         self._commit_timeout = commit_timeout
         self._writer: Writer | None = None
+        self._follower: Follower | None = None
 
     async def __aenter__(self) -> ConfigService:
         await self.open()
@@ -97,15 +100,37 @@ class ConfigService:
         self._state = LiveState(
             stored.revision, stored.compact_revision, stored.namespaces, stored.schema_versions
         )
-        self._writer = Writer(self.storage, self._state, commit_timeout=self._commit_timeout)
+        # Other processes may share the store: the follower applies what they commit, and
+        # the writer catches up through it when the store is ahead of a batch.
+        self._follower = Follower(self.storage, self._state)
+        self._writer = Writer(
+            self.storage,
+            self._state,
+            commit_timeout=self._commit_timeout,
+            catch_up=self._follower.catch_up,
+        )
         self._writer.add_listener(self._log_commits_soon)
         self._writer.start()
+        self._follower.start()
 
     async def close(self) -> None:
         """Finish queued writes, then close storage; harmless twice."""
         if self._writer is not None:
             await self._writer.stop()
+        if self._follower is not None:
+            await self._follower.stop()
         await self.storage.close()
+
+    @property
+    def follower(self) -> Follower:
+        if self._follower is None:
+            raise RuntimeError("ConfigService is not open")
+        return self._follower
+
+    @property
+    def maintainer(self) -> bool:
+        """Whether this process runs background maintenance (compaction) for the store."""
+        return self.storage.maintainer
 
     @property
     def writer(self) -> Writer:

@@ -28,6 +28,15 @@ The writer cannot die and cannot hang: every submit() gets an answer.
   listeners (in revision order, before any later batch) only if and when its commit succeeds;
   if it finally fails, nothing is applied. Either way memory equals storage again, and normal
   service resumes. Maintenance run with exclusive() is held to the same deadline.
+- Revisions come from the store (replicas share it): the batch is planned on the live state at
+  its applied revision A, and storage.commit stores it only if the store is still at A when
+  its write lock is held, all in one hand-off. If another process committed meanwhile (the
+  store is at S > A, StoreAhead), nothing was stored: the writer catches up through the
+  revision log to S (applying and publishing those change sets exactly as the follower does)
+  and plans the same requests again (plans are pure). A refusal (a failed precondition, a
+  schema violation, NoChange) is answered only once it is known to hold against the store: with
+  the commit of its batch, or, in a batch that commits nothing, after a read of the log finds
+  nothing newer. So preconditions and validation see every committed write, whoever made it.
 - Making a durable batch live is not guarded per batch: if it raised, memory would no longer
   match storage. That, like any exception escaping the loop itself, stops the writer, but
   never with callers waiting: the batch in hand and everything queued fail with InternalError,
@@ -41,21 +50,27 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from configd.core.errors import ConfigdError, InternalError, StorageFailure, Unavailable
-from configd.core.model import ChangeSet, Namespace
+from configd.core.model import ChangeSet
 from configd.core.plan import NoChange, Plan, Planned, StateView
-from configd.storage.base import Storage
+from configd.storage.base import Storage, StoreAhead
+from configd.store.live import CommitListener, LiveState
 
 log = logging.getLogger("configd.writer")
 
 DEFAULT_COMMIT_TIMEOUT = 30.0
 """Seconds a commit may take before its callers are told its outcome is unknown."""
 
-CommitListener = Callable[[Sequence[ChangeSet]], None]
+MAX_REPLANS = 32
+"""Times one batch is planned again because other processes committed first."""
+
+CatchUp = Callable[[int | None], Awaitable[bool]]
+"""catch_up(target): apply the revision log through `target` (None: the store's end now);
+True if it applied anything (configd.store.follower.Follower.catch_up)."""
 
 
 @dataclass(slots=True)
@@ -74,29 +89,19 @@ class _Exclusive:
 
 _Item = _Request | _Exclusive
 
+_Refused = tuple[_Request, ConfigdError | None]
+"""A request whose plan refused (the error) or changed nothing (None)."""
 
-class LiveState:
-    """What readers see: the last durable revision and the namespaces as of it.
 
-    Mutated only by the writer, in one synchronous step per batch, so a reader on the event
-    loop never sees half of a batch."""
-
-    def __init__(
-        self,
-        revision: int,
-        compact_revision: int,
-        namespaces: Mapping[str, Namespace],
-        schema_versions: Mapping[str, int] | None = None,
-    ) -> None:
-        self.revision = revision
-        self.compact_revision = compact_revision
-        self.namespaces: dict[str, Namespace] = dict(namespaces)
-        # The highest schema version each name has had (see StateView.next_schema_version).
-        self.schema_versions: dict[str, int] = dict(schema_versions or {})
-
-    def view(self) -> StateView:
-        """A fresh view for plans: the committed state, nothing staged."""
-        return StateView(self.namespaces, self.schema_versions)
+def _answer(refused: Iterable[_Refused]) -> None:
+    """Answer refused requests with their outcome (unless answered already)."""
+    for request, error in refused:
+        if request.future.done():
+            continue
+        if error is None:
+            request.future.set_result(None)
+        else:
+            request.future.set_exception(error)
 
 
 def _fail(futures: Iterable[asyncio.Future[Any]], error: BaseException) -> None:
@@ -126,14 +131,15 @@ class Writer:
         *,
         max_batch: int = 512,
         commit_timeout: float = DEFAULT_COMMIT_TIMEOUT,
+        catch_up: CatchUp | None = None,
     ) -> None:
         self._storage = storage
         self._state = state
+        self._catch_up = catch_up
         self._max_batch = max_batch
         self._commit_timeout = commit_timeout
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._listeners: list[CommitListener] = []
         self._closing = False
         self._stopping = asyncio.Event()
         # Set while a storage call is past its deadline (monotonic time it started).
@@ -147,11 +153,16 @@ class Writer:
         # The most recent batch sizes (tests and diagnostics; metrics use a commit listener).
         self.batch_sizes: deque[int] = deque(maxlen=1000)
         self.last_commit_seconds = 0.0
+        # Batches planned again because another process committed first (diagnostics).
+        self.replans = 0
+        # The last revision this writer committed (0: none yet).
+        self.last_revision = 0
 
     def add_listener(self, listener: CommitListener) -> None:
         """Called after each durable batch, in revision order, in the same event-loop step that
-        answers the callers (so a caller that sees its ack knows listeners have run)."""
-        self._listeners.append(listener)
+        answers the callers (so a caller that sees its ack knows listeners have run). The
+        revision-log follower calls the same listeners, in the same order of revisions."""
+        self._state.add_listener(listener)
 
     def start(self) -> None:
         if self._task is None:
@@ -272,7 +283,9 @@ class Writer:
 
     async def _run_exclusive(self, item: _Exclusive) -> None:
         try:
-            stored = await self._within_deadline(item.run(), [item.future], "maintenance")
+            stored = await self._within_deadline(
+                item.run(), lambda error: _fail([item.future], error), "maintenance"
+            )
             if stored and not item.future.done():  # done: answered at the deadline
                 item.future.set_result(None)
         except Exception as exc:
@@ -285,54 +298,123 @@ class Writer:
         here (the batch's writes fail instead)."""
         if not batch:
             return
-        try:
-            view = self._state.view()
-            planned = self._plan(batch, view)
-            if not planned:
+        for _ in range(MAX_REPLANS):
+            try:
+                base = self._state.revision
+                view = self._state.view()
+                planned, refused = self._plan(batch, view)
+                if not planned:
+                    # Refusals stand only if the store holds nothing newer than the view
+                    # (whether this catch-up or the follower meanwhile applied it).
+                    if refused:
+                        await self._caught_up(None)
+                        if self._state.revision != base:
+                            self.replans += 1
+                            continue
+                    _answer(refused)
+                    return
+                change_sets = [p.change_set for _, p in planned]
+                futures = [r.future for r, _ in planned]
+                started = time.perf_counter()
+                self._state.begin_commit()
+                try:
+                    stored = await self._commit(change_sets, futures, refused)
+                except BaseException:
+                    self._state.end_commit()
+                    raise
+                if not stored:
+                    self._state.end_commit()
+                    return
+                self.last_commit_seconds = time.perf_counter() - started
+            except StoreAhead as ahead:  # nothing stored, nobody answered: catch up, replan
+                self.replans += 1
+                try:
+                    await self._caught_up(ahead.revision)
+                except Exception as exc:
+                    self._fail_batch(batch, exc)
+                    return
+                continue
+            except Exception as exc:
+                self._fail_batch(batch, exc)
                 return
-            change_sets = [p.change_set for _, p in planned]
-            futures = [r.future for r, _ in planned]
-            started = time.perf_counter()
-            if not await self._commit(change_sets, futures):
-                return
-            self.last_commit_seconds = time.perf_counter() - started
-        except Exception as exc:
-            error = _incident(exc, f"a batch of {len(batch)} writes failed", _NOT_STORED)
-            _fail((request.future for request in batch), error)
+            try:
+                self._publish(view, planned, refused)
+            finally:
+                self._state.end_commit()
             return
-        self._publish(view, planned)
+        log.error("a batch of %d writes was overtaken %d times; refused", len(batch), MAX_REPLANS)
+        _fail(
+            (request.future for request in batch),
+            Unavailable(
+                "other configd processes kept committing first, so the write was not stored; retry"
+            ),
+        )
 
-    def _plan(self, batch: list[_Request], view: StateView) -> list[tuple[_Request, Planned]]:
+    def _fail_batch(self, batch: list[_Request], exc: Exception) -> None:
+        if isinstance(exc, ConfigdError):
+            error: ConfigdError = exc
+        else:
+            error = _incident(exc, f"a batch of {len(batch)} writes failed", _NOT_STORED)
+        _fail((request.future for request in batch), error)
+
+    async def _caught_up(self, target: int | None) -> None:
+        """Apply what other processes committed through `target` (None: all there is now),
+        within the commit deadline."""
+        if self._catch_up is None:
+            return
+        try:
+            await asyncio.wait_for(self._catch_up(target), self._commit_timeout)
+        except TimeoutError:
+            raise Unavailable(
+                f"this server could not read what other configd processes committed within "
+                f"{self._commit_timeout:g} s, so the write was not stored; retry"
+            ) from None
+
+    def _plan(
+        self, batch: list[_Request], view: StateView
+    ) -> tuple[list[tuple[_Request, Planned]], list[_Refused]]:
+        """Run each plan on `view`; the successful ones, and the refused ones with their
+        outcome (NoChange as None), which are answered only once they are known to stand."""
         revision = self._state.revision
         now = time.time()
         planned: list[tuple[_Request, Planned]] = []
+        refused: list[_Refused] = []
         for request in batch:
-            if request.future.done():  # cancelled while queued
+            if request.future.done():  # cancelled while queued, or answered before a replan
                 continue
             try:
                 result = request.plan(view, revision + 1, now)
                 view.stage(result)  # inside: a plan that returns garbage fails alone
             except NoChange:
-                request.future.set_result(None)
+                refused.append((request, None))
                 continue
             except ConfigdError as exc:
-                request.future.set_exception(exc)
+                refused.append((request, exc))
                 continue
             except Exception as exc:
                 request.future.set_exception(_incident(exc, "a write plan failed", _NOT_STORED))
                 continue
             revision += 1
             planned.append((request, result))
-        return planned
+        return planned, refused
 
     async def _commit(
-        self, change_sets: list[ChangeSet], futures: Sequence[asyncio.Future[Planned | None]]
+        self,
+        change_sets: list[ChangeSet],
+        futures: Sequence[asyncio.Future[Planned | None]],
+        refused: list[_Refused],
     ) -> bool:
         """Store the batch; True once it is durable, False if it was not stored (its callers
-        answered). Raises what the storage raised, other than StorageFailure."""
+        answered). Raises StoreAhead (nobody answered), and what the storage raised, other than
+        StorageFailure."""
+
+        def unknown(error: Unavailable) -> None:
+            _fail(futures, error)
+            _answer(refused)
+
         try:
             return await self._within_deadline(
-                self._storage.commit(change_sets), futures, f"a commit of {len(change_sets)} writes"
+                self._storage.commit(change_sets), unknown, f"a commit of {len(change_sets)} writes"
             )
         except StorageFailure as exc:
             log.error("commit of %d writes failed: %s", len(change_sets), exc)
@@ -342,13 +424,14 @@ class Writer:
             )
             error.__cause__ = exc
             _fail(futures, error)
+            _answer(refused)
             return False
 
     async def _within_deadline(
-        self, call: Awaitable[None], futures: Sequence[asyncio.Future[Any]], what: str
+        self, call: Awaitable[None], answer: Callable[[Unavailable], None], what: str
     ) -> bool:
-        """Await a storage call; past the deadline, answer `futures` (outcome unknown), refuse
-        writes, and wait on. True once the call succeeded, False if given up at stop;
+        """Await a storage call; past the deadline, answer its callers (outcome unknown),
+        refuse writes, and wait on. True once the call succeeded, False if given up at stop;
         raises what the call raised."""
         task = asyncio.ensure_future(call)
         started = time.monotonic()
@@ -363,7 +446,7 @@ class Writer:
                 f"the storage has not answered for {self._commit_timeout:g} s, so the outcome "
                 "of the write is unknown: read the keys or the history to check before retrying"
             )
-            _fail(futures, unknown)
+            answer(unknown)
             self._stalled_since = started
             self._unstalled.clear()
             try:
@@ -390,26 +473,22 @@ class Writer:
         task.result()
         return True
 
-    def _publish(self, view: StateView, planned: list[tuple[_Request, Planned]]) -> None:
+    def _publish(
+        self,
+        view: StateView,
+        planned: list[tuple[_Request, Planned]],
+        refused: list[_Refused],
+    ) -> None:
         """Make a durable batch live, answer its callers, then tell the listeners."""
         change_sets = [p.change_set for _, p in planned]
         self.batch_sizes.append(len(change_sets))
-        namespaces = self._state.namespaces
-        for name, namespace in view.staged_namespaces.items():
-            if namespace is None:
-                namespaces.pop(name, None)
-            else:
-                namespaces[name] = namespace
-        self._state.schema_versions.update(view.staged_schema_versions)
-        self._state.revision = change_sets[-1].revision
+        self.last_revision = change_sets[-1].revision
+        self._state.advance(view, change_sets)
         # Answer the writers first: their continuations are queued ahead of the watchers'
         # wake-ups, so an ack does not wait behind a fan-out to thousands of streams. The
         # listeners still run in this same step, before any writer resumes.
         for request, result in planned:
             if not request.future.done():
                 request.future.set_result(result)
-        for listener in self._listeners:
-            try:
-                listener(change_sets)
-            except Exception:
-                log.exception("commit listener failed")
+        _answer(refused)
+        self._state.notify(change_sets)

@@ -9,7 +9,7 @@ understands, the configd tables) before anything is touched, copied into the dat
 under a temporary name and renamed into place, so a failed restore leaves no half database.
 A data directory that already holds files is refused unless forced; forced, the old database
 is kept next to the new one (renamed), never deleted, and a running configd (which holds the
-lock file) makes the restore fail.
+lock file, shared) makes the restore fail; while it runs, no configd starts (locks.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import aiosqlite
 
 from configd.core.errors import StorageFailure
 from configd.storage.base import BackupInfo
-from configd.storage.sqlite.files import DB_FILE, LOCK_FILE
+from configd.storage.sqlite.files import DB_FILE, DOORBELL_DIR, LOCK_FILE, LOCK_FILES
+from configd.storage.sqlite.locks import RESTORING, start_lock_blocking
 from configd.storage.sqlite.migrations import MIGRATIONS
 
 _TABLES = frozenset({"meta", "revisions", "changes", "schemas", "namespaces", "kv"})
@@ -124,20 +125,35 @@ def restore(source: Path, data_dir: Path, *, force: bool = False) -> BackupInfo:
     """Install the backup `source` as the database of `data_dir`; see the module docstring."""
     info = inspect(source)
     data_dir.mkdir(parents=True, exist_ok=True)
-    present = sorted(p.name for p in data_dir.iterdir() if p.name != LOCK_FILE)
+    present = sorted(
+        p.name for p in data_dir.iterdir() if p.name not in LOCK_FILES and p.name != DOORBELL_DIR
+    )
     if present and not force:
         raise RestoreError(
             f"the data directory {data_dir} is not empty ({', '.join(present[:5])}); restore "
             "into a new directory, or pass --force to replace its database (the old one is "
             "kept, renamed)"
         )
-    with (data_dir / LOCK_FILE).open("ab") as lock:
+    try:
+        with start_lock_blocking(data_dir):
+            return _install(source, data_dir, info.sha256)
+    except StorageFailure as exc:  # the start lock was not had in time
+        raise RestoreError(exc.detail) from None
+
+
+def _install(source: Path, data_dir: Path, sha256: str) -> BackupInfo:
+    """restore() with the start lock held: no configd starts meanwhile."""
+    with (data_dir / LOCK_FILE).open("a+b") as lock:
         try:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise RestoreError(
-                f"a configd process is using {data_dir}; stop it before restoring"
+                f"a configd process is using {data_dir}; stop it (every replica) before restoring"
             ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{RESTORING} (pid {os.getpid()})\n".encode())
+        lock.flush()
         staging = data_dir / f"{DB_FILE}.restoring"
         staging.unlink(missing_ok=True)
         try:
@@ -170,5 +186,5 @@ def restore(source: Path, data_dir: Path, *, force: bool = False) -> BackupInfo:
         namespaces=restored.namespaces,
         schema_version=restored.schema_version,
         size=restored.size,
-        sha256=info.sha256,
+        sha256=sha256,
     )

@@ -8,7 +8,11 @@ import os
 from pathlib import Path
 
 DB_FILE = "configd.db"
-LOCK_FILE = "configd.lock"
+LOCK_FILE = "configd.lock"  # shared by serving processes, exclusive for a restore (locks.py)
+START_LOCK_FILE = "configd.start.lock"
+MAINTENANCE_LOCK_FILE = "configd.maintenance.lock"
+DOORBELL_DIR = "doorbells"  # one unix datagram socket per serving process (follow.py)
+LOCK_FILES = frozenset({LOCK_FILE, START_LOCK_FILE, MAINTENANCE_LOCK_FILE})
 
 
 def database_size(data_dir: Path) -> int:

@@ -4,9 +4,12 @@ Durability: `synchronous=FULL` by default, so a commit is on disk when `commit()
 Writes use one connection in a thread of its own (the service's writer task is the only caller,
 one batch at a time), and a whole transaction is a single hand-off to that thread: with one
 hand-off per statement, the event loop spent more time on thread wake-ups than on the write.
-History reads use a second, read-only aiosqlite connection, so they never wait for a write (WAL
-readers see the last committed state). sqlite3 errors become StorageFailure here and nowhere
-above.
+That one hand-off also checks, under the write lock, that no other process committed since the
+batch was planned (StoreAhead). History reads use a second, read-only aiosqlite connection, so
+they never wait for a write (WAL readers see the last committed state); the revision-log
+follower reads on a third, and a thread with a fourth notices other processes' commits
+(follow.py). Several processes may share the file (locks.py). sqlite3 errors become
+StorageFailure here and nowhere above.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import fcntl
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -22,10 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
 
+from configd import __version__
 from configd.core.errors import StorageFailure
 from configd.core.model import (
     ChangeSet,
@@ -36,9 +39,11 @@ from configd.core.model import (
     WriteKind,
     frozen_entries,
 )
-from configd.storage.base import BackupInfo, StoredState
+from configd.storage.base import BackupInfo, StoreAhead, StoredState, StoreHead
 from configd.storage.sqlite.backup import backup_database
-from configd.storage.sqlite.files import DB_FILE, LOCK_FILE, database_size
+from configd.storage.sqlite.files import DB_FILE, database_size
+from configd.storage.sqlite.follow import HEAD_SQL, CommitWatcher
+from configd.storage.sqlite.locks import DataDirLocks
 from configd.storage.sqlite.migrations import MIGRATIONS
 
 T = TypeVar("T")
@@ -56,6 +61,13 @@ class Synchronous(enum.Enum):
 class SQLiteOptions:
     synchronous: Synchronous = Synchronous.FULL
     busy_timeout_ms: int = 5_000
+    # How often the follower's doorbell polls for other processes' commits (a datagram from
+    # the committing process usually wakes it sooner).
+    poll_interval_ms: int = 20
+
+
+IDENTITY = f"configd {__version__}, database schema {len(MIGRATIONS)}"
+"""Who serves a data directory; every process sharing one must be the same (locks.py)."""
 
 
 def _entry(value: str, create_revision: int, mod_revision: int, version: int) -> Entry:
@@ -65,11 +77,23 @@ def _entry(value: str, create_revision: int, mod_revision: int, version: int) ->
 Statement = tuple[str, Sequence[Sequence[Any]]]
 
 
-def _transaction(db: sqlite3.Connection, statements: Sequence[Statement]) -> None:
+def _transaction(
+    db: sqlite3.Connection, statements: Sequence[Statement], base: int | None = None
+) -> None:
     """Run `statements` (each an executemany) as one IMMEDIATE transaction, in the writer
-    thread. All or nothing."""
+    thread. All or nothing. With `base`, first check under the write lock that the store's
+    highest revision is `base` (StoreAhead if another process committed past it)."""
     db.execute("BEGIN IMMEDIATE")
     try:
+        if base is not None:
+            stored = int(db.execute(_MAX_REVISION).fetchone()[0])
+            if stored != base:
+                if stored > base:
+                    raise StoreAhead(stored)
+                raise StorageFailure(
+                    f"the database is at revision {stored}, below this process's {base}: it "
+                    "was replaced under the server (a restore?); restart configd"
+                )
         for sql, rows in statements:
             if rows:
                 db.executemany(sql, rows)
@@ -80,6 +104,9 @@ def _transaction(db: sqlite3.Connection, statements: Sequence[Statement]) -> Non
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+
+
+_MAX_REVISION = "SELECT coalesce(max(revision), 0) FROM revisions"
 
 
 class _WriterThread:
@@ -96,7 +123,9 @@ class _WriterThread:
             raise StorageFailure("the database is closed")
         return await asyncio.get_running_loop().run_in_executor(self._executor, work, db)
 
-    async def open(self, path: Path, synchronous: Synchronous, busy_timeout_ms: int) -> None:
+    async def open(
+        self, path: Path, synchronous: Synchronous, busy_timeout_ms: int, *, checkpoints: bool
+    ) -> None:
         def connect() -> sqlite3.Connection:
             db = sqlite3.connect(path, isolation_level=None)
             try:
@@ -105,6 +134,8 @@ class _WriterThread:
                 if mode is None or str(mode[0]).lower() != "wal":
                     raise StorageFailure(f"cannot switch {path} to WAL mode (got {mode})")
                 db.execute(f"PRAGMA synchronous = {synchronous.value}")
+                if not checkpoints:  # the maintenance process checkpoints (follow.py)
+                    db.execute("PRAGMA wal_autocheckpoint = 0")
             except BaseException:
                 db.close()
                 raise
@@ -121,18 +152,26 @@ class _WriterThread:
 
 
 class SQLiteStorage:
-    """Storage in `<data_dir>/configd.db`; one process at a time (a lock file enforces it).
+    """Storage in `<data_dir>/configd.db`, shared by every configd process serving the
+    directory (configd.storage.sqlite.locks says who may).
 
     A configd.storage.base.Storage and StorageAdmin."""
 
-    def __init__(self, data_dir: Path, options: SQLiteOptions | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, options: SQLiteOptions | None = None, *, identity: str = IDENTITY
+    ) -> None:
         self.data_dir = data_dir
         self.path = data_dir / DB_FILE
         self._options = options or SQLiteOptions()
         self._writer: _WriterThread | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._lock: IO[bytes] | None = None
+        self._log_reader: aiosqlite.Connection | None = None
+        self._locks = DataDirLocks(data_dir, identity)
+        self._watcher: CommitWatcher | None = None
         self._schemas: dict[tuple[str, int], SchemaVersion] = {}
+        # The head the doorbell thread last reported, and the event that says it moved.
+        self._head = StoreHead(0, 0)
+        self._head_moved: asyncio.Event | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -143,15 +182,37 @@ class SQLiteStorage:
             raise StorageFailure(
                 f"cannot create data directory {self.data_dir}: {exc.strerror}"
             ) from exc
-        self._take_lock()
         try:
+            # Join, migrate and load with no other process starting meanwhile.
+            await self._locks.begin_start()
+            self._locks.join()
+            maintainer = self._locks.try_maintenance()
             self._writer = _WriterThread()
             await self._writer.open(
-                self.path, self._options.synchronous, self._options.busy_timeout_ms
+                self.path,
+                self._options.synchronous,
+                self._options.busy_timeout_ms,
+                checkpoints=maintainer,
             )
             await self._migrate(self._writer)
             self._reader = await self._connect_reader()
-            return await self._load()
+            self._log_reader = await self._connect_reader()
+            state = await self._load()
+            self._head = StoreHead(state.revision, state.compact_revision)
+            self._head_moved = asyncio.Event()
+            self._watcher = CommitWatcher(
+                self.path,
+                self.data_dir,
+                self._locks,
+                self._noticed,
+                poll_interval=self._options.poll_interval_ms / 1000,
+                busy_timeout_ms=self._options.busy_timeout_ms,
+                autocheckpoint=maintainer,
+            )
+            self._watcher.own_revision = state.revision
+            self._watcher.start()
+            self._locks.end_start()
+            return state
         except sqlite3.Error as exc:
             await self.close()
             raise StorageFailure(
@@ -163,32 +224,21 @@ class SQLiteStorage:
             raise
 
     async def close(self) -> None:
-        if self._reader is not None:
-            with contextlib.suppress(sqlite3.Error, ValueError):
-                await self._reader.close()
+        if self._watcher is not None:
+            await self._watcher.stop()
+            self._watcher = None
+        for reader in (self._reader, self._log_reader):
+            if reader is not None:
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    await reader.close()
         if self._writer is not None:
             await self._writer.close()
-        self._reader = self._writer = None
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
+        self._reader = self._log_reader = self._writer = None
+        self._locks.release()
 
-    def _take_lock(self) -> None:
-        try:
-            lock = open(self.data_dir / LOCK_FILE, "ab")  # noqa: SIM115 (held until close)
-        except OSError as exc:
-            raise StorageFailure(
-                f"cannot open lock file in {self.data_dir}: {exc.strerror}"
-            ) from exc
-        try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            raise StorageFailure(
-                f"another configd process is using the data directory {self.data_dir}; "
-                "stop it or choose another --data-dir"
-            ) from None
-        self._lock = lock
+    @property
+    def maintainer(self) -> bool:
+        return self._locks.maintainer
 
     async def _connect_reader(self) -> aiosqlite.Connection:
         connection = await aiosqlite.connect(self.path, isolation_level=None)
@@ -225,17 +275,33 @@ class SQLiteStorage:
             raise StorageFailure("the database is closed")
         return self._writer
 
-    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> Iterable[sqlite3.Row]:
-        if self._reader is None:
+    async def _fetchall(
+        self, sql: str, params: Sequence[Any] = (), *, log: bool = False
+    ) -> Iterable[sqlite3.Row]:
+        """Rows from the history reader, or (log=True) from the follower's own reader."""
+        reader = self._log_reader if log else self._reader
+        if reader is None:
             raise StorageFailure("the database is closed")
         try:
-            return await self._reader.execute_fetchall(sql, params)
+            return await reader.execute_fetchall(sql, params)
         except sqlite3.Error as exc:
             raise StorageFailure(f"reading {self.path} failed: {exc}") from exc
 
     async def schema(self, namespace: str, version: int) -> SchemaVersion | None:
-        # Every schema version is loaded at open and added on commit; they are never dropped.
-        return self._schemas.get((namespace, version))
+        # Schema versions never change once written: loaded at open, added on commit, and
+        # read on first use when another process wrote them.
+        schema = self._schemas.get((namespace, version))
+        if schema is None:
+            rows = list(
+                await self._fetchall(
+                    "SELECT revision, schema FROM schemas WHERE namespace = ? AND version = ?",
+                    (namespace, version),
+                )
+            )
+            if rows:
+                schema = SchemaVersion(version, rows[0][1], rows[0][0])
+                self._schemas[(namespace, version)] = schema
+        return schema
 
     async def _schema(self, namespace: str, version: int) -> SchemaVersion:
         schema = await self.schema(namespace, version)
@@ -244,6 +310,15 @@ class SQLiteStorage:
         return schema
 
     async def _load(self) -> StoredState:
+        """The current state, read in one read transaction (others may be committing)."""
+        assert self._reader is not None
+        await self._reader.execute("BEGIN")
+        try:
+            return await self._load_in_transaction()
+        finally:
+            await self._reader.execute("COMMIT")
+
+    async def _load_in_transaction(self) -> StoredState:
         for row in await self._fetchall("SELECT namespace, version, revision, schema FROM schemas"):
             self._schemas[(row[0], row[1])] = SchemaVersion(row[1], row[3], row[2])
         entries: dict[str, dict[str, Entry]] = {}
@@ -337,8 +412,17 @@ class SQLiteStorage:
             ("INSERT OR REPLACE INTO namespaces VALUES (?, ?, ?, ?)", ns_upserts),
             ("DELETE FROM namespaces WHERE name = ?", ns_removals),
         ]
+        base, last = batch[0].revision - 1, batch[-1].revision
+        watcher = self._watcher
+
+        def transaction(db: sqlite3.Connection) -> None:
+            _transaction(db, statements, base)
+            if watcher is not None:  # still in the write thread: no second hand-off
+                watcher.own_revision = last
+                watcher.ring()
+
         try:
-            await self._writer_thread().run(lambda db: _transaction(db, statements))
+            await self._writer_thread().run(transaction)
         except sqlite3.Error as exc:
             raise StorageFailure(
                 f"the write could not be stored ({exc}); nothing was committed"
@@ -346,6 +430,47 @@ class SQLiteStorage:
         for cs in batch:
             if cs.sets_schema:
                 self._schemas[(cs.namespace, cs.schema.version)] = cs.schema
+
+    # -- following other processes ---------------------------------------------------------
+
+    def _noticed(self, head: StoreHead) -> None:
+        """The doorbell thread's report (on the event loop)."""
+        if head.revision > self._head.revision or head.compact_revision > (
+            self._head.compact_revision
+        ):
+            self._head = StoreHead(
+                max(head.revision, self._head.revision),
+                max(head.compact_revision, self._head.compact_revision),
+            )
+            if self._head_moved is not None:
+                self._head_moved.set()
+
+    async def head(self) -> StoreHead:
+        rows = list(await self._fetchall(HEAD_SQL, log=True))
+        head = StoreHead(int(rows[0][0]), int(rows[0][1]))
+        self._noticed(head)
+        return head
+
+    async def next_head(self, known: StoreHead, within: float) -> StoreHead:
+        moved = self._head_moved
+        if moved is None:
+            raise StorageFailure("the database is closed")
+        head = self._head
+        if head.revision <= known.revision and head.compact_revision <= known.compact_revision:
+            moved.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(within):
+                    await moved.wait()
+        return self._head
+
+    async def log_since(self, after: int, limit: int) -> list[ChangeSet]:
+        rows = await self._fetchall(
+            f"SELECT {self._REVISION_COLUMNS} FROM revisions"
+            " WHERE revision > ? ORDER BY revision LIMIT ?",
+            (after, limit),
+            log=True,
+        )
+        return await self._change_sets(rows, log=True)
 
     # -- operations (StorageAdmin) -------------------------------------------------------
 
@@ -362,7 +487,9 @@ class SQLiteStorage:
         "revision, namespace, kind, author, message, time, schema_version, create_revision"
     )
 
-    async def _change_sets(self, revision_rows: Iterable[sqlite3.Row]) -> list[ChangeSet]:
+    async def _change_sets(
+        self, revision_rows: Iterable[sqlite3.Row], *, log: bool = False
+    ) -> list[ChangeSet]:
         heads = list(revision_rows)
         if not heads:
             return []
@@ -374,6 +501,7 @@ class SQLiteStorage:
             " new_value, new_create_revision, new_version FROM changes"
             f" WHERE revision IN ({placeholders}) ORDER BY revision, key",
             numbers,
+            log=log,
         ):
             old = _entry(row[2], row[3], row[4], row[5]) if row[2] is not None else None
             new = _entry(row[6], row[7], row[0], row[8]) if row[6] is not None else None
@@ -478,7 +606,12 @@ class SQLiteStorage:
                 "  revisions.namespace AND r.revision <= ?)",
                 [(revision, revision)],
             ),
-            ("INSERT OR REPLACE INTO meta VALUES ('compact_revision', ?)", [(revision,)]),
+            # max(): another process may have compacted further meanwhile.
+            (
+                "INSERT INTO meta VALUES ('compact_revision', ?) ON CONFLICT (name)"
+                " DO UPDATE SET value = max(value, excluded.value)",
+                [(revision,)],
+            ),
         ]
         try:
             await self._writer_thread().run(lambda db: _transaction(db, statements))

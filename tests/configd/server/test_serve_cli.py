@@ -53,30 +53,32 @@ async def test_sigterm_ends_watches_with_unavailable_and_exits_zero(
     assert "stopped" in configd_server.logs()
 
 
-async def test_second_server_on_the_same_data_dir_is_refused(
-    configd_server: ConfigdProcess,
+async def test_a_second_server_on_the_same_data_dir_is_a_replica(
+    configd_server: ConfigdProcess, tmp_path: Path
 ) -> None:
     async with grpc.aio.insecure_channel(configd_server.grpc_addr) as channel:
         stub = pb_grpc.ConfigServiceStub(channel)
         await stub.CreateNamespace(pb.CreateNamespaceRequest(name="app"))
         await stub.Put(pb.PutRequest(namespace="app", key="k", value_json="1"))
-        result = await asyncio.to_thread(
-            run_serve,
-            "--data-dir",
-            str(configd_server.data_dir),
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-        )
-        assert result.returncode == 1
-        assert "another configd process is using the data directory" in result.stderr
-        assert "Traceback" not in result.stderr
+        second = ConfigdProcess(configd_server.data_dir)
+        second.log_path = tmp_path / "second.log"
+        await asyncio.to_thread(second.start)
+        try:
+            async with grpc.aio.insecure_channel(second.grpc_addr) as other:
+                replica = pb_grpc.ConfigServiceStub(other)
+                got = await replica.Get(pb.GetRequest(namespace="app", key="k"))
+                assert (got.value_json, got.revision) == ("1", 2)
+                # Revisions come from the store: the next write on either continues them.
+                assert (
+                    await replica.Put(pb.PutRequest(namespace="app", key="k", value_json="2"))
+                ).revision == 3
+                written = await stub.Put(pb.PutRequest(namespace="app", key="k", value_json="3"))
+                assert written.revision == 4
+        finally:
+            assert await asyncio.to_thread(second.stop) == 0
         # The first server is untouched: it still reads and writes its data.
         got = await stub.Get(pb.GetRequest(namespace="app", key="k"))
-        assert got.value_json == "1"
-        written = await stub.Put(pb.PutRequest(namespace="app", key="k", value_json="2"))
-        assert written.revision == 3
+        assert got.value_json == "3"
 
 
 @pytest.mark.parametrize("flag", ["--listen", "--http-listen"])

@@ -67,20 +67,6 @@ async def test_newer_database_is_refused(tmp_path: Path) -> None:
         await SQLiteStorage(tmp_path).open()
 
 
-async def test_one_process_per_data_directory(tmp_path: Path) -> None:
-    first = SQLiteStorage(tmp_path)
-    await first.open()
-    try:
-        with pytest.raises(StorageFailure, match="another configd process is using"):
-            await SQLiteStorage(tmp_path).open()
-    finally:
-        await first.close()
-    second = SQLiteStorage(tmp_path)
-    await second.open()
-    await second.close()
-    await second.close()  # closing twice is harmless
-
-
 async def test_a_batch_is_stored_whole_and_reloaded(tmp_path: Path) -> None:
     storage = SQLiteStorage(tmp_path)
     await storage.open()
