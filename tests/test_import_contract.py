@@ -20,7 +20,8 @@ CLIENT = ROOT / "clients" / "python" / "configd_client"
 GRPC = ("grpc", "grpc_*")
 PROTOBUF = ("google.protobuf",)
 # What pure rules must not touch: transports, encodings, databases, metrics.
-IMPURE = (*GRPC, *PROTOBUF, "aiohttp", "sqlite3", "aiosqlite", "prometheus_client")
+SQLITE = ("sqlite3", "aiosqlite")
+IMPURE = (*GRPC, *PROTOBUF, "aiohttp", *SQLITE, "prometheus_client")
 # Pure modules of the SDK that configd.core shares instead of copying: its error types, the
 # document validator, the strict JSON reader, the limit defaults and the name rules.
 SHARED_WITH_CORE = (
@@ -61,13 +62,26 @@ RULES = [
         "configd.storage",
         ("configd.api", "configd.http", "configd.store", "configd.watch", "configd.server"),
     ),
-    Rule("configd.watch", ("configd.api", "configd.store", "configd.http", "configd.server")),
+    # SQLite is touched in configd.storage only (its files too: see the storage Protocols).
+    Rule(
+        "configd.watch",
+        ("configd.api", "configd.store", "configd.http", "configd.server", *SQLITE),
+    ),
     Rule(
         "configd.store",
-        ("configd.api", "configd.http", "configd.server", "configd.watch", *GRPC, *PROTOBUF),
+        (
+            "configd.api",
+            "configd.http",
+            "configd.server",
+            "configd.watch",
+            *GRPC,
+            *PROTOBUF,
+            *SQLITE,
+        ),
     ),
-    Rule("configd.api", ("configd.http", "configd.server")),
-    Rule("configd.http", ("configd.server",)),
+    Rule("configd.api", ("configd.http", "configd.server", *SQLITE)),
+    Rule("configd.http", ("configd.server", *SQLITE)),
+    Rule("configd.server", SQLITE),
     Rule("configd_client", ("configd",)),
 ]
 
