@@ -19,7 +19,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from configd.core.errors import InvalidArgument, Unavailable
+from configd.core.errors import InvalidArgument, RevisionNotApplied
 from configd.core.model import ChangeSet, Namespace
 
 CommitListener = Callable[[Sequence[ChangeSet]], None]
@@ -105,10 +105,14 @@ class AppliedWaiters:
             async with asyncio.timeout(self.bound):
                 await future
         except TimeoutError:
-            raise Unavailable(
-                f"this server has applied revision {self._applied()}, not yet revision "
-                f"{revision} ({field}); it did not arrive within {self.bound:g} s: retry (another "
-                "replica may have it), or send a lower revision if you did not see it written"
+            applied = self._applied()
+            raise RevisionNotApplied(
+                f"this server has applied revision {applied}, not yet revision {revision} "
+                f"({field}); it did not arrive within {self.bound:g} s: retry (another replica "
+                "may have it), or send a lower revision if you did not see it written",
+                applied=applied,
+                wanted=revision,
+                field=field,
             ) from None
         finally:
             if not future.done() or future.cancelled():  # still in the heap: not woken

@@ -104,7 +104,13 @@ async def test_a_revision_that_never_arrives_fails_unavailable_after_the_bound(
     started = time.monotonic()
     error = await failure(stub.GetNamespace(pb.GetNamespaceRequest(name=ns, min_revision=far)))
     waited = time.monotonic() - started
-    assert type(error) is errors.Unavailable
+    assert isinstance(error, errors.RevisionNotApplied)  # an Unavailable: code UNAVAILABLE
+    assert (error.code, error.applied, error.wanted, error.field) == (
+        "UNAVAILABLE",
+        at,
+        far,
+        "min_revision",
+    )
     assert error.detail == (
         f"this server has applied revision {at}, not yet revision {far} (min_revision); it "
         f"did not arrive within {BOUND:g} s: retry (another replica may have it), or send a "
@@ -166,7 +172,8 @@ async def test_a_watch_far_ahead_fails_unavailable_after_the_bound(
         error = await failure(stream.read())
     finally:
         stream.cancel()
-    assert type(error) is errors.Unavailable
+    assert isinstance(error, errors.RevisionNotApplied)
+    assert (error.applied, error.wanted, error.field) == (at, at + 99, "start_revision")
     assert error.detail.startswith(
         f"this server has applied revision {at}, not yet revision {at + 99} (start_revision)"
     )

@@ -18,7 +18,7 @@ from configd_client.errors import (
     InvalidArgument,
     LimitExceeded,
     NamespaceNotFound,
-    Unavailable,
+    RevisionNotApplied,
 )
 from configd_client.wire.limits import serve_flag
 
@@ -54,11 +54,11 @@ def describe(error: ConfigdError) -> str:
             text = text.replace("raise the limit", f"raise the limit with {flag}", 1)
         else:
             text = f"{text} (the limit is {flag})"
-    if type(error) is Unavailable and "(min_revision)" in text:
-        # A read waited for a revision this replica has not applied: configctl sent it
-        # from --min-revision (CONFIGD_MIN_REVISION) or from what this command saw.
+    if isinstance(error, RevisionNotApplied) and error.field == "min_revision":
+        # configctl sent it from --min-revision (CONFIGD_MIN_REVISION) or from what this
+        # command saw (a write's reply): say which, in the CLI's terms.
         text = text.replace(
-            "(min_revision)", "(--min-revision, or the highest revision this command saw)"
+            "(min_revision)", "(--min-revision, or the highest revision this command saw)", 1
         )
     if isinstance(error, NamespaceNotFound) and error.namespace:
         verb = f"`configctl ns create {error.namespace}`"
