@@ -57,8 +57,8 @@ from configd.core.plan import NoChange, Plan, Planned, StateView
 from configd.core.preconditions import check_preconditions, enforce_preconditions
 from configd.core.schema import DEFAULT_SCHEMA_JSON, canonical, compile_schema
 from configd.storage.base import Storage
+from configd.store.applied import AppliedWaiters
 from configd.store.writer import DEFAULT_COMMIT_TIMEOUT, LiveState, Writer
-from configd.watch.feed import AppliedWaiters
 
 log = logging.getLogger("configd.write")
 

@@ -13,13 +13,9 @@ committed write has exactly one, they are consecutive, and commit order is revis
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from configd.core.errors import InvalidArgument, RevisionNotApplied
 from configd.core.model import ChangeSet, Namespace
 
 CommitListener = Callable[[Sequence[ChangeSet]], None]
@@ -60,7 +56,7 @@ class ChangeFeed(Protocol):
         """Return once `revision` <= `revision` of the feed (at once if so already); raise
         Unavailable after the server's bound (configd serve --min-revision-wait) naming both
         revisions, InvalidArgument if negative (`field` names the request field).
-        Implementations use AppliedWaiters, woken from their own listeners."""
+        Woken from the feed's own listeners (ConfigService: configd.store.applied)."""
         ...
 
 
@@ -73,59 +69,3 @@ class HistoryReader(Protocol):
         compaction revision through the feed's `revision` is there; below the compaction
         revision some are gone (read `compact_revision` after the page to know)."""
         ...
-
-
-class AppliedWaiters:
-    """Callers waiting for the feed to apply a revision ("read your writes" across replicas).
-
-    `wake` is subscribed to the feed like any listener, so whoever advances the revision (the
-    local writer, a revision-log follower) wakes the waiters in the step it advances it. A
-    caller whose revision is applied already costs one comparison; only a real wait makes a
-    future and a timer."""
-
-    def __init__(self, applied: Callable[[], int], bound: float) -> None:
-        self._applied = applied
-        self.bound = bound  # seconds a wait lasts before Unavailable
-        self._heap: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._ids = itertools.count()
-
-    async def wait(self, revision: int, *, field: str = "min_revision") -> None:
-        if revision < 0:
-            raise InvalidArgument(
-                f"{field} {revision} is negative; send 0 (no wait) or the highest revision "
-                "you have seen",
-                field=field,
-            )
-        if revision <= self._applied():
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (revision, next(self._ids), future)
-        heapq.heappush(self._heap, entry)
-        try:
-            async with asyncio.timeout(self.bound):
-                await future
-        except TimeoutError:
-            applied = self._applied()
-            raise RevisionNotApplied(
-                f"this server has applied revision {applied}, not yet revision {revision} "
-                f"({field}); it did not arrive within {self.bound:g} s: retry (another replica "
-                "may have it), or send a lower revision if you did not see it written",
-                applied=applied,
-                wanted=revision,
-                field=field,
-            ) from None
-        finally:
-            if not future.done() or future.cancelled():  # still in the heap: not woken
-                self._heap.remove(entry)
-                heapq.heapify(self._heap)
-
-    def wake(self, change_sets: Sequence[ChangeSet]) -> None:
-        """A commit listener: resolve every wait for a revision applied now."""
-        heap = self._heap
-        if not heap:
-            return
-        applied = self._applied()
-        while heap and heap[0][0] <= applied:
-            future = heapq.heappop(heap)[2]
-            if not future.done():
-                future.set_result(None)

@@ -18,7 +18,8 @@ from configd.api.watch_encoding import ProtoEncoder
 from configd.core.limits import Limits
 from configd.core.model import ChangeSet, Entry, KeyChange, Namespace, SchemaVersion, WriteKind
 from configd.storage.sqlite.store import SQLiteStorage
-from configd.watch.feed import AppliedWaiters, CommitListener
+from configd.store.applied import AppliedWaiters
+from configd.watch.feed import CommitListener
 from configd.watch.hub import WatchHub, WatchOptions
 from configd_client.wire import config_pb2 as pb
 
