@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -21,24 +21,14 @@ from configd_client import errors
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
 from configd_client.wire.status import from_rpc_error
+from tests.waits import MIN_REVISION_WAIT
 
-BOUND = 3.0  # --min-revision-wait of the server below
+BOUND = MIN_REVISION_WAIT
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConfigdProcess]:
-    process = ConfigdProcess(
-        tmp_path_factory.mktemp("minrev") / "data",
-        "--min-revision-wait",
-        str(BOUND),
-        "--watch-progress-interval",
-        "0.1",
-    )
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
+@pytest.fixture
+def server(short_wait_server: ConfigdProcess) -> ConfigdProcess:
+    return short_wait_server
 
 
 @pytest.fixture

@@ -167,13 +167,8 @@ async def next_kind(stream: AsyncGenerator[bytes, None]) -> str:
     return f"snapshot@{message.snapshot.revision}"
 
 
-async def test_progress_reports_what_the_stream_was_sent_not_the_feeds_revision(
-    follower: Follower,
-) -> None:
-    """etcd #15220: a progress that runs ahead of the stream lets a client skip changes.
-    Even a feed whose revision moves before its listeners run (against its contract) must
-    not make progress report a revision whose change set the stream has not been sent."""
-    await follower.commit_elsewhere([create(1, "a"), put_new(2, "a", "x", 1)])
+def fast_progress_watch(follower: Follower) -> tuple[WatchHub, AsyncGenerator[bytes, None]]:
+    """A hub over `follower` with progress every 0.05 s, and a live watch of "a" on it."""
     hub = WatchHub(
         follower,
         follower.storage,
@@ -181,7 +176,17 @@ async def test_progress_reports_what_the_stream_was_sent_not_the_feeds_revision(
         limits=Limits(),
         options=WatchOptions(progress_interval=0.05),
     )
-    stream = hub.stream(hub.selector(["a"], []), start_revision=0, send_snapshot=False)
+    return hub, hub.stream(hub.selector(["a"], []), start_revision=0, send_snapshot=False)
+
+
+async def test_progress_reports_what_the_stream_was_sent_not_the_feeds_revision(
+    follower: Follower,
+) -> None:
+    """etcd #15220: a progress that runs ahead of the stream lets a client skip changes.
+    Even a feed whose revision moves before its listeners run (against its contract) must
+    not make progress report a revision whose change set the stream has not been sent."""
+    await follower.commit_elsewhere([create(1, "a"), put_new(2, "a", "x", 1)])
+    hub, stream = fast_progress_watch(follower)
     try:
         assert await next_kind(stream) == "progress@2"
         batch = [put_new(3, "a", "y", 1)]
@@ -202,14 +207,7 @@ async def test_a_buffered_change_set_goes_out_before_a_progress_that_covers_it(
     """Within the contract: progress falls due while the stream's buffer holds a change set
     the client has not read; the change set comes first, then progress at its revision."""
     await follower.commit_elsewhere([create(1, "a")])
-    hub = WatchHub(
-        follower,
-        follower.storage,
-        ProtoEncoder(),
-        limits=Limits(),
-        options=WatchOptions(progress_interval=0.05),
-    )
-    stream = hub.stream(hub.selector(["a"], []), start_revision=0, send_snapshot=False)
+    hub, stream = fast_progress_watch(follower)
     try:
         assert await next_kind(stream) == "progress@1"
         await follower.commit_elsewhere([put_new(2, "a", "x", 1), put_new(3, "a", "y", 1)])

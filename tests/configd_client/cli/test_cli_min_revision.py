@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -16,20 +15,14 @@ from configd.testing import ConfigdProcess
 from configd_client._channel import ConnectOptions
 from configd_client.cli.session import Session, Settings
 from configd_client.wire import config_pb2 as pb
+from tests.waits import MIN_REVISION_WAIT
 
-BOUND = 2.0
+BOUND = MIN_REVISION_WAIT
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConfigdProcess]:
-    process = ConfigdProcess(
-        tmp_path_factory.mktemp("cli-minrev") / "data", "--min-revision-wait", str(BOUND)
-    )
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
+@pytest.fixture
+def server(short_wait_server: ConfigdProcess) -> ConfigdProcess:
+    return short_wait_server
 
 
 @pytest.fixture
