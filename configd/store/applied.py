@@ -55,9 +55,13 @@ class AppliedWaiters:
                 field=field,
             ) from None
         finally:
-            if not future.done() or future.cancelled():  # still in the heap: not woken
-                self._heap.remove(entry)
-                heapq.heapify(self._heap)
+            if not future.done() or future.cancelled():  # not woken: drop it from the heap
+                try:
+                    self._heap.remove(entry)
+                except ValueError:
+                    pass  # a commit popped it after the timeout cancelled it
+                else:
+                    heapq.heapify(self._heap)
 
     def wake(self, change_sets: Sequence[ChangeSet]) -> None:
         """A commit listener: resolve every wait for a revision applied now."""
