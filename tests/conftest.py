@@ -12,6 +12,7 @@ import pytest
 
 from configd.testing import ConfigdProcess
 from configd_client.wire import admin_pb2_grpc, config_pb2_grpc
+from tests.waits import MIN_REVISION_WAIT
 
 
 @pytest.fixture
@@ -29,6 +30,24 @@ def configd_server(tmp_path: Path) -> Iterator[ConfigdProcess]:
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConfigdProcess]:
     """One server for a whole test module; tests use distinct namespaces."""
     server = ConfigdProcess(tmp_path_factory.mktemp("shared") / "data")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def short_wait_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConfigdProcess]:
+    """A server whose reads wait at most MIN_REVISION_WAIT s for a min_revision, with
+    progress every 0.1 s: for the read-your-writes tests."""
+    server = ConfigdProcess(
+        tmp_path_factory.mktemp("short-wait") / "data",
+        "--min-revision-wait",
+        str(MIN_REVISION_WAIT),
+        "--watch-progress-interval",
+        "0.1",
+    )
     server.start()
     try:
         yield server

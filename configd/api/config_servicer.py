@@ -41,6 +41,8 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
     async def GetNamespace(
         self, request: pb.GetNamespaceRequest, context: Context
     ) -> pb.GetNamespaceResponse:
+        if not 0 <= request.min_revision <= self._service.revision:
+            await self._service.wait_applied(request.min_revision)
         view = await self._service.get_namespace(request.name, request.revision)
         return pb.GetNamespaceResponse(
             namespace=convert.namespace_info(view.namespace),
@@ -54,6 +56,8 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
     async def ListNamespaces(
         self, request: pb.ListNamespacesRequest, context: Context
     ) -> pb.ListNamespacesResponse:
+        if not 0 <= request.min_revision <= self._service.revision:
+            await self._service.wait_applied(request.min_revision)
         page = self._service.list_namespaces(
             request.prefix, page_size=request.page_size, after=request.page_token
         )
@@ -98,6 +102,9 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
         )
 
     async def Get(self, request: pb.GetRequest, context: Context) -> pb.GetResponse:
+        # Read your writes: one comparison when applied (or 0); the wait is the service's.
+        if not 0 <= request.min_revision <= self._service.revision:
+            await self._service.wait_applied(request.min_revision)
         entry, revision = await self._service.get(request.namespace, request.key, request.revision)
         return pb.GetResponse(
             value_json=entry.value_json,

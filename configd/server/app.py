@@ -39,7 +39,7 @@ from configd.server.tls import ServerTLS, TLSFiles
 from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
 from configd.storage.sqlite.tokens import SQLiteTokenStore
 from configd.store.compactor import Compactor, Retention
-from configd.store.service import ConfigService
+from configd.store.service import DEFAULT_MIN_REVISION_WAIT, ConfigService
 from configd.store.tokens import TokenRegistry
 from configd.watch.hub import WatchHub, WatchOptions
 from configd_client.wire import admin_pb2, config_pb2
@@ -134,6 +134,8 @@ class ServerConfig:
     cors_origins: tuple[str, ...] = ()
     watch: WatchOptions = field(default_factory=WatchOptions)
     retention: Retention = field(default_factory=Retention)
+    # Seconds a read or watch waits for a min_revision / start_revision not applied yet.
+    min_revision_wait: float = DEFAULT_MIN_REVISION_WAIT
     # Security (configd.auth, configd.server.tls): auth off only by an explicit --no-auth.
     auth: bool = True
     admin_token: str | None = None
@@ -153,7 +155,9 @@ class ConfigdServer:
         self.config = config
         # The one place that chooses the backend; everything else sees its Protocols.
         self._storage = SQLiteStorage(config.data_dir, config.sqlite)
-        self.service = ConfigService(self._storage, config.limits)
+        self.service = ConfigService(
+            self._storage, config.limits, min_revision_wait=config.min_revision_wait
+        )
         self.hub: WatchHub | None = None
         self._compactor: Compactor | None = None
         self._grpc: grpc.aio.Server | None = None

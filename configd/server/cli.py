@@ -22,6 +22,7 @@ from configd.server.security_options import SecurityOptions, security_options
 from configd.storage.sqlite.backup import RestoreError, restore
 from configd.storage.sqlite.store import SQLiteOptions, Synchronous
 from configd.store.compactor import Retention
+from configd.store.service import DEFAULT_MIN_REVISION_WAIT
 from configd.watch.hub import WatchOptions
 from configd_client.wire.limits import serve_flag
 
@@ -134,6 +135,14 @@ def main() -> None:
     help="Seconds between retention checks.",
 )
 @click.option(
+    "--min-revision-wait",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_MIN_REVISION_WAIT,
+    show_default=True,
+    help="Seconds a read with a min_revision (or a watch with a start_revision) that this "
+    "server has not applied yet waits before answering UNAVAILABLE.",
+)
+@click.option(
     "--cors-origin",
     "cors_origins",
     multiple=True,
@@ -154,6 +163,7 @@ def serve(
     history_keep_revisions: int,
     history_keep_days: float,
     compaction_interval: float,
+    min_revision_wait: float,
     cors_origins: tuple[str, ...],
     security: SecurityOptions,
     **limits: int,
@@ -177,6 +187,7 @@ def serve(
         limits=Limits(**limits),
         sqlite=SQLiteOptions(synchronous=Synchronous(synchronous.upper())),
         cors_origins=cors_origins,
+        min_revision_wait=min_revision_wait,
         watch=WatchOptions(
             buffer_size=watch_buffer,
             progress_interval=watch_progress_interval,

@@ -57,11 +57,15 @@ from configd.core.plan import NoChange, Plan, Planned, StateView
 from configd.core.preconditions import check_preconditions, enforce_preconditions
 from configd.core.schema import DEFAULT_SCHEMA_JSON, canonical, compile_schema
 from configd.storage.base import Storage
+from configd.store.applied import AppliedWaiters
 from configd.store.follower import Follower
 from configd.store.live import LiveState
 from configd.store.writer import DEFAULT_COMMIT_TIMEOUT, Writer
 
 log = logging.getLogger("configd.write")
+
+DEFAULT_MIN_REVISION_WAIT = 5.0
+"""Seconds a read with a min_revision not applied yet waits (configd serve --min-revision-wait)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,7 @@ class ConfigService:
         limits: Limits | None = None,
         *,
         commit_timeout: float = DEFAULT_COMMIT_TIMEOUT,
+        min_revision_wait: float = DEFAULT_MIN_REVISION_WAIT,
     ) -> None:
         self.storage = storage
         self.limits = limits or Limits()
@@ -87,6 +92,7 @@ class ConfigService:
         self._commit_timeout = commit_timeout
         self._writer: Writer | None = None
         self._follower: Follower | None = None
+        self._applied = AppliedWaiters(lambda: self._state.revision, min_revision_wait)
 
     async def __aenter__(self) -> ConfigService:
         await self.open()
@@ -110,6 +116,9 @@ class ConfigService:
             catch_up=self._follower.catch_up,
         )
         self._writer.add_listener(self._log_commits_soon)
+        # Through the feed seam, so commits applied by a revision-log follower wake waiters
+        # exactly as the local writer's do.
+        self.subscribe(self._applied.wake)
         self._writer.start()
         self._follower.start()
 
@@ -156,6 +165,13 @@ class ConfigService:
         """Call `listener` with every batch committed from now on, in the step that advances
         `revision` (so the service is the watch hub's configd.watch.feed.ChangeFeed)."""
         self.writer.add_listener(listener)
+
+    async def wait_applied(self, revision: int, *, field: str = "min_revision") -> None:
+        """Return once `revision` has been applied here (at once if it has); raise Unavailable
+        after `min_revision_wait` seconds (a constructor argument), InvalidArgument if negative.
+        A revision above anything this store has seen still waits: another replica may have
+        committed it. Woken from the feed's listeners, so it serves a follower's commits too."""
+        await self._applied.wait(revision, field=field)
 
     def _log_commits_soon(self, change_sets: Sequence[ChangeSet]) -> None:
         # Listeners run before the acknowledged writers resume; their continuations are queued

@@ -52,6 +52,13 @@ class ChangeFeed(Protocol):
         once durable. A listener that raises is logged and does not stop the others."""
         ...
 
+    async def wait_applied(self, revision: int, *, field: str = "min_revision") -> None:
+        """Return once `revision` <= `revision` of the feed (at once if so already); raise
+        Unavailable after the server's bound (configd serve --min-revision-wait) naming both
+        revisions, InvalidArgument if negative (`field` names the request field).
+        Woken from the feed's own listeners (ConfigService: configd.store.applied)."""
+        ...
+
 
 class HistoryReader(Protocol):
     """Committed change sets read back from durable storage."""

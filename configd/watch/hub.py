@@ -143,6 +143,8 @@ class WatchHub:
         self.lagging_moves = 0  # watchers moved from live to catch-up, for metrics
         # Live deliveries: seconds from a change set's commit time to handing it to the stream.
         self.delivery_lag = Histogram()
+        # The last revision fanned out to the buffers: what progress may report.
+        self._published = feed.revision
         feed.subscribe(self.publish)
 
     @property
@@ -219,6 +221,8 @@ class WatchHub:
     # -- publishing (called by the feed, must never wait) ---------------------------------
 
     def publish(self, change_sets: Sequence[ChangeSet]) -> None:
+        if change_sets:
+            self._published = change_sets[-1].revision
         for change_set in change_sets:
             data: bytes | None = None
             for watcher in self._targets(change_set.namespace):
@@ -323,10 +327,14 @@ class WatchHub:
 
         One generator per stream for its whole life (thousands are held at once): catch-up
         runs in a second one only while it lasts."""
+        feed = self._feed
+        if start_revision - 1 > feed.revision:
+            # Resumed here at last_seen + 1 after another replica: wait (bounded) until this
+            # one has applied last_seen, or the client would miss what it has not seen yet.
+            await feed.wait_applied(start_revision - 1, field="start_revision")
         watcher = self._subscribe(selector)
         watcher.owner = owner
         watcher.check = check
-        feed = self._feed
         loop = asyncio.get_running_loop()
         watcher.last_sent = loop.time()
         watcher.progress_timer = loop.call_at(
@@ -361,10 +369,14 @@ class WatchHub:
                     continue
                 if watcher.progress_due:
                     # The buffer is empty and the watcher is not lagging, with no await since
-                    # that was checked: everything up to feed.revision has been delivered.
+                    # that was checked: every change set published so far has been delivered.
+                    # Not feed.revision: progress never runs ahead of what this stream has
+                    # been sent (etcd #15220), even from a feed whose revision were to move
+                    # before its listeners run.
                     watcher.progress_due = False
                     watcher.last_sent = loop.time()
-                    yield self._encoder.progress(feed.revision, feed.compact_revision)
+                    delivered = max(watcher.next_revision - 1, self._published)
+                    yield self._encoder.progress(delivered, feed.compact_revision)
                     continue
                 # Woken by a publish, the progress timer, interrupt() or close().
                 watcher.waiter = loop.create_future()

@@ -168,6 +168,20 @@ class Unavailable(ConfigdError):
     reason = "UNAVAILABLE"
 
 
+class RevisionNotApplied(Unavailable):
+    """A read's min_revision (a watch's start_revision - 1) was not applied by this server
+    within its bound: it lags the replica that wrote it, or nobody wrote it. Retry; `applied`
+    is where the server is, `wanted` what was asked for, `field` the request field."""
+
+    reason = "REVISION_NOT_APPLIED"
+
+    def __init__(self, message: str, *, applied: int = 0, wanted: int = 0, field: str = "") -> None:
+        super().__init__(message)
+        self.applied = applied
+        self.wanted = wanted
+        self.field = field
+
+
 class StorageFailure(ConfigdError):
     """The database refused a write (disk full, read-only, corrupt); nothing was acknowledged."""
 

@@ -41,6 +41,7 @@ EXPECTED_CODES: dict[type[errors.ConfigdError], str] = {
     errors.Unauthenticated: "UNAUTHENTICATED",
     errors.PermissionDenied: "PERMISSION_DENIED",
     errors.Unavailable: "UNAVAILABLE",
+    errors.RevisionNotApplied: "UNAVAILABLE",
     errors.StorageFailure: "UNAVAILABLE",
 }
 

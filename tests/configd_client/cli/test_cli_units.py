@@ -110,6 +110,7 @@ EXIT_CODE_OF: dict[type[ConfigdError], ExitCode] = {
     errors.PermissionDenied: ExitCode.DENIED,
     errors.Unavailable: ExitCode.UNREACHABLE,
     errors.StorageFailure: ExitCode.UNREACHABLE,
+    errors.RevisionNotApplied: ExitCode.UNREACHABLE,  # unavailable: retry
     errors.InternalError: ExitCode.SERVER,
 }
 

@@ -129,6 +129,16 @@ def _path(value: str | None) -> Path | None:
     show_default=True,
     help="Seconds to wait for each server call.",
 )
+@click.option(
+    "--min-revision",
+    envvar="CONFIGD_MIN_REVISION",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="REV",
+    help="Reads answer only once the server has applied revision REV (read your writes "
+    "across replicas; configctl also sends the highest revision it has seen in this "
+    "command) [CONFIGD_MIN_REVISION].",
+)
 @click.version_option(package_name="configd-client", prog_name="configctl")
 @click.pass_context
 def cli(
@@ -142,6 +152,7 @@ def cli(
     tls_server_name: str | None,
     output: str,
     timeout: float,
+    min_revision: int,
 ) -> None:
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together (mutual TLS)")
@@ -154,7 +165,10 @@ def cli(
             server_name=tls_server_name or None,
         )
     ctx.obj = Settings(
-        connect=ConnectOptions.from_env(addr, token, tls), output=output, timeout=timeout
+        connect=ConnectOptions.from_env(addr, token, tls),
+        output=output,
+        timeout=timeout,
+        min_revision=min_revision,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -50,15 +51,32 @@ def yes_option(command: F) -> F:
     )(command)
 
 
-def settings(output: str | None = None) -> Settings:
-    """The global settings, with a command's own `-o` taking precedence."""
+def min_revision_option(command: F) -> F:
+    """`--min-revision N` on the verbs that read: answer only once the server has applied N."""
+    return click.option(
+        "--min-revision",
+        type=click.IntRange(min=0),
+        default=None,
+        metavar="REV",
+        help="Answer only once the server has applied revision REV (e.g. the revision a put "
+        "printed), waiting a bounded time; for read-your-writes across replicas "
+        "[default: the global --min-revision / CONFIGD_MIN_REVISION].",
+    )(command)
+
+
+def settings(output: str | None = None, *, min_revision: int | None = None) -> Settings:
+    """The global settings, with a command's own `-o` and `--min-revision` taking precedence."""
     ctx = click.get_current_context()
     base = ctx.find_object(Settings)
     if base is None:  # pragma: no cover - the root group always sets it
         raise click.UsageError("configctl commands must run under the configctl group")
-    if output is None:
+    if output is None and min_revision is None:
         return base
-    return Settings(connect=base.connect, output=output, timeout=base.timeout)
+    return dataclasses.replace(
+        base,
+        output=base.output if output is None else output,
+        min_revision=base.min_revision if min_revision is None else min_revision,
+    )
 
 
 def execute(current: Settings, work: Callable[[Session], Awaitable[T]]) -> T:

@@ -13,7 +13,13 @@ import click
 
 from configd_client.cli.probe import http_port_hint
 from configd_client.cli.wording import describe
-from configd_client.errors import ConfigdError, FieldViolation, FutureRevision, InvalidArgument
+from configd_client.errors import (
+    ConfigdError,
+    FieldViolation,
+    FutureRevision,
+    InvalidArgument,
+    RevisionNotApplied,
+)
 
 
 class ExitCode(enum.IntEnum):
@@ -105,7 +111,7 @@ def failure_from(error: ConfigdError, *, addr: str) -> CliFailure:
     """The CLI failure for a server error, in configctl's terms (cli.wording): one line, plus
     each violation the line does not already show, as `path: message`."""
     code = exit_code_for(error)
-    if code is ExitCode.UNREACHABLE:
+    if code is ExitCode.UNREACHABLE and not isinstance(error, RevisionNotApplied):
         reason = error.detail.splitlines()[0] if error.detail else "unavailable"
         reason = http_port_hint(addr, reason) or reason
         return CliFailure(f"cannot reach configd at {addr}: {reason}", code=code)

@@ -33,6 +33,8 @@ class Settings:
     connect: ConnectOptions
     output: str = "table"
     timeout: float = 30.0
+    # Read your writes across replicas: the lowest revision reads must see (--min-revision).
+    min_revision: int = 0
 
 
 def translate(exc: grpc.RpcError) -> ConfigdError:
@@ -73,6 +75,10 @@ class Session:
         self._channel = open_channel(settings.connect)
         self.config = config_pb2_grpc.ConfigServiceStub(self._channel)
         self._auth_checked = False
+        # The highest revision this invocation has seen (--min-revision, then every reply):
+        # sent as min_revision on reads, so a read that lands on a lagging replica waits for
+        # what this command wrote or saw instead of answering from the past.
+        self.seen_revision = settings.min_revision
 
     async def __aenter__(self) -> Session:
         return self
@@ -82,14 +88,28 @@ class Session:
 
     async def call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
         """A unary call with the command's deadline; failures become ConfigdError. The first
-        one also warns when the server checks no tokens (checked_call)."""
+        one also warns when the server checks no tokens (checked_call). Reads carry the
+        highest revision seen so far as min_revision; replies raise it."""
+        fields = request.DESCRIPTOR.fields_by_name
+        if "min_revision" in fields and request.min_revision < self.seen_revision:
+            request.min_revision = self.seen_revision
         if not self._auth_checked:
             self._auth_checked = True
-            return cast(T, await checked_call(self.settings, method, request))
-        try:
-            return await method(request, timeout=self.settings.timeout)
-        except grpc.RpcError as exc:
-            raise translate(exc) from exc
+            reply = cast(T, await checked_call(self.settings, method, request))
+        else:
+            try:
+                reply = await method(request, timeout=self.settings.timeout)
+            except grpc.RpcError as exc:
+                raise translate(exc) from exc
+        self.note_revision(reply)
+        return reply
+
+    def note_revision(self, reply: Any) -> None:
+        """Raise seen_revision to what a reply reports (its revision, the server's current)."""
+        fields = reply.DESCRIPTOR.fields_by_name
+        for name in ("revision", "current_revision"):
+            if name in fields:
+                self.seen_revision = max(self.seen_revision, getattr(reply, name))
 
     async def stream(self, method: Callable[..., Any], request: Any) -> AsyncIterator[Any]:
         """A server stream without a deadline; failures become ConfigdError."""

@@ -13,7 +13,13 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from configd_client.errors import ConfigdError, InvalidArgument, LimitExceeded, NamespaceNotFound
+from configd_client.errors import (
+    ConfigdError,
+    InvalidArgument,
+    LimitExceeded,
+    NamespaceNotFound,
+    RevisionNotApplied,
+)
 from configd_client.wire.limits import serve_flag
 
 # Request field -> what configctl calls it (its argument, file or flag).
@@ -24,6 +30,7 @@ FIELD_WORDS: Mapping[str, str] = MappingProxyType(
         "schema_json": "the schema",
         "message": "the message (-m)",
         "to_revision": "--to",
+        "min_revision": "--min-revision",
     }
 )
 
@@ -47,6 +54,12 @@ def describe(error: ConfigdError) -> str:
             text = text.replace("raise the limit", f"raise the limit with {flag}", 1)
         else:
             text = f"{text} (the limit is {flag})"
+    if isinstance(error, RevisionNotApplied) and error.field == "min_revision":
+        # configctl sent it from --min-revision (CONFIGD_MIN_REVISION) or from what this
+        # command saw (a write's reply): say which, in the CLI's terms.
+        text = text.replace(
+            "(min_revision)", "(--min-revision, or the highest revision this command saw)", 1
+        )
     if isinstance(error, NamespaceNotFound) and error.namespace:
         verb = f"`configctl ns create {error.namespace}`"
         if text.endswith("create it first"):

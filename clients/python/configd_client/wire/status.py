@@ -25,6 +25,7 @@ from configd_client.errors import (
     NamespaceNotFound,
     PreconditionFailed,
     RevisionCompacted,
+    RevisionNotApplied,
     Unauthenticated,
     Unavailable,
 )
@@ -119,6 +120,10 @@ def to_status(error: ConfigdError) -> status_pb2.Status:
         info.metadata["compact_revision"] = str(error.compact_revision)
     elif isinstance(error, FutureRevision):
         info.metadata["current_revision"] = str(error.current_revision)
+    elif isinstance(error, RevisionNotApplied):
+        info.metadata["applied_revision"] = str(error.applied)
+        info.metadata["wanted_revision"] = str(error.wanted)
+        info.metadata["field"] = error.field
     elif isinstance(error, InternalError):
         info.metadata["incident"] = error.incident
     details.insert(0, _pack(info))
@@ -208,6 +213,13 @@ def from_rpc_error(exc: grpc.RpcError) -> ConfigdError:
         error = cls(status.message, compact_revision=int(meta.get("compact_revision", "0")))
     elif issubclass(cls, FutureRevision):
         error = cls(status.message, current_revision=int(meta.get("current_revision", "0")))
+    elif issubclass(cls, RevisionNotApplied):
+        error = cls(
+            status.message,
+            applied=int(meta.get("applied_revision", "0")),
+            wanted=int(meta.get("wanted_revision", "0")),
+            field=meta.get("field", ""),
+        )
     elif issubclass(cls, InternalError):
         error = cls(status.message, incident=meta.get("incident", ""))
     else:

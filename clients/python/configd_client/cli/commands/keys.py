@@ -8,7 +8,13 @@ from typing import Any
 import click
 
 from configd_client.cli import documents, output
-from configd_client.cli.context import execute, message_option, output_option, settings
+from configd_client.cli.context import (
+    execute,
+    message_option,
+    min_revision_option,
+    output_option,
+    settings,
+)
 from configd_client.cli.session import Session
 from configd_client.wire import config_pb2, jsontext
 
@@ -30,9 +36,15 @@ def _bare(current_output: str, parsed: Any) -> None:
 @click.argument("key", required=False)
 @click.option("--revision", type=click.IntRange(min=1), help="Read as of an older revision.")
 @click.option("--bare", is_flag=True, help=BARE_HELP)
+@min_revision_option
 @output_option
 def get(
-    namespace: str, key: str | None, revision: int | None, bare: bool, output_format: str | None
+    namespace: str,
+    key: str | None,
+    revision: int | None,
+    bare: bool,
+    min_revision: int | None,
+    output_format: str | None,
 ) -> None:
     """Show one KEY of NAMESPACE, or every key with its metadata.
 
@@ -41,8 +53,9 @@ def get(
       configctl get payments/prod
       configctl get payments/prod timeout_ms --bare
       configctl get payments/prod -o yaml --bare > payments.yaml
+      configctl get payments/prod timeout_ms --min-revision 42   # after a put at 42
     """
-    current = settings(output_format)
+    current = settings(output_format, min_revision=min_revision)
     if key is None:
         _get_namespace(current.output, namespace, revision or 0, bare, current)
         return

@@ -11,6 +11,7 @@ from configd_client.cli.context import (
     execute,
     if_revision_option,
     message_option,
+    min_revision_option,
     output_option,
     settings,
 )
@@ -74,15 +75,16 @@ def create(
 
 @ns.command("list")
 @click.argument("prefix", default="")
+@min_revision_option
 @output_option
-def list_(prefix: str, output_format: str | None) -> None:
+def list_(prefix: str, min_revision: int | None, output_format: str | None) -> None:
     """List namespaces, all or those whose name starts with PREFIX.
 
     \b
     Example:
       configctl ns list payments/
     """
-    current = settings(output_format)
+    current = settings(output_format, min_revision=min_revision)
 
     async def work(session: Session) -> tuple[list[Any], int]:
         return await session.list_namespaces(prefix)

@@ -138,12 +138,14 @@ class CreateNamespaceResponse(_message.Message):
     def __init__(self, namespace: _Optional[_Union[NamespaceInfo, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class GetNamespaceRequest(_message.Message):
-    __slots__ = ("name", "revision")
+    __slots__ = ("name", "revision", "min_revision")
     NAME_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    MIN_REVISION_FIELD_NUMBER: _ClassVar[int]
     name: str
     revision: int
-    def __init__(self, name: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
+    min_revision: int
+    def __init__(self, name: _Optional[str] = ..., revision: _Optional[int] = ..., min_revision: _Optional[int] = ...) -> None: ...
 
 class GetNamespaceResponse(_message.Message):
     __slots__ = ("namespace", "document_json", "keys", "revision", "current_revision", "compact_revision")
@@ -162,14 +164,16 @@ class GetNamespaceResponse(_message.Message):
     def __init__(self, namespace: _Optional[_Union[NamespaceInfo, _Mapping]] = ..., document_json: _Optional[str] = ..., keys: _Optional[_Iterable[_Union[KeyMeta, _Mapping]]] = ..., revision: _Optional[int] = ..., current_revision: _Optional[int] = ..., compact_revision: _Optional[int] = ...) -> None: ...
 
 class ListNamespacesRequest(_message.Message):
-    __slots__ = ("prefix", "page_size", "page_token")
+    __slots__ = ("prefix", "page_size", "page_token", "min_revision")
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MIN_REVISION_FIELD_NUMBER: _ClassVar[int]
     prefix: str
     page_size: int
     page_token: str
-    def __init__(self, prefix: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    min_revision: int
+    def __init__(self, prefix: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., min_revision: _Optional[int] = ...) -> None: ...
 
 class ListNamespacesResponse(_message.Message):
     __slots__ = ("namespaces", "next_page_token", "revision")
@@ -232,14 +236,16 @@ class SetSchemaResponse(_message.Message):
     def __init__(self, version: _Optional[int] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class GetRequest(_message.Message):
-    __slots__ = ("namespace", "key", "revision")
+    __slots__ = ("namespace", "key", "revision", "min_revision")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    MIN_REVISION_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     key: str
     revision: int
-    def __init__(self, namespace: _Optional[str] = ..., key: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
+    min_revision: int
+    def __init__(self, namespace: _Optional[str] = ..., key: _Optional[str] = ..., revision: _Optional[int] = ..., min_revision: _Optional[int] = ...) -> None: ...
 
 class GetResponse(_message.Message):
     __slots__ = ("value_json", "meta", "revision")
