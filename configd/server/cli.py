@@ -19,7 +19,7 @@ from configd.core.limits import Limits
 from configd.server import logs
 from configd.server.app import ConfigdServer, ListenFailure, ServerConfig
 from configd.server.security_options import SecurityOptions, security_options
-from configd.server.supervisor import READY, Supervisor, reserve
+from configd.server.supervisor import READY, Supervisor, die_with_supervisor, reserve
 from configd.storage.sqlite.backup import RestoreError, restore
 from configd.storage.sqlite.store import SQLiteOptions, Synchronous
 from configd.store.compactor import Retention
@@ -192,6 +192,8 @@ def serve(
     if workers > 1:
         scheme = "https" if security.tls is not None else "http"
         sys.exit(_supervise(workers, listen, http_listen, scheme))
+    if is_worker:
+        die_with_supervisor()
     config = ServerConfig(
         data_dir=data_dir,
         listen=listen,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -38,6 +39,21 @@ READY = "configd: worker ready"
 STABLE_SECONDS = 10.0
 MAX_BACKOFF = 30.0
 START_TIMEOUT = 120.0
+
+
+def die_with_supervisor() -> None:
+    """In a worker: be sent SIGTERM when the supervisor dies (even SIGKILLed), on Linux.
+
+    Without it a killed supervisor would leave workers serving that nobody restarts or stops."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() == 1:  # the supervisor died before prctl
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class WorkerFailed(Exception):
@@ -184,8 +200,13 @@ class Supervisor:
 
     async def _spawn(self) -> _Worker:
         """A new worker, once ready; WorkerFailed if it exits (or hangs) before that."""
+        # A session of its own: a terminal's Ctrl-C reaches the supervisor only, which stops
+        # the workers itself (rather than racing their exits against its own stop).
         process = await asyncio.create_subprocess_exec(
-            *self._command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE
+            *self._command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            start_new_session=True,
         )
         worker = _Worker(process)
         self._workers.add(worker)
