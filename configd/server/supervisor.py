@@ -145,12 +145,12 @@ class Supervisor:
                 *(self._spawn() for _ in range(self._count - 1)), return_exceptions=True
             )
         except WorkerFailed as exc:
-            log.error("configd: cannot start: %s", exc)
+            log.error("cannot start the workers: %s", exc)
             await self._terminate(list(self._workers))
             return 1
         failed = [r for r in rest if isinstance(r, BaseException)]
         if failed:
-            log.error("configd: cannot start: %s", failed[0])
+            log.error("cannot start the workers: %s", failed[0])
             await self._terminate(list(self._workers))
             return 1
         started = [first, *(r for r in rest if isinstance(r, _Worker))]

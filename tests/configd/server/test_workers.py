@@ -252,3 +252,29 @@ def test_workers_stop_when_the_supervisor_is_killed(workers: ConfigdProcess) -> 
     pids = worker_pids(workers)
     workers.kill()
     until(lambda: not any(alive(pid) for pid in pids), "the orphaned workers stop")
+
+
+def test_a_worker_that_cannot_start_fails_the_supervisor(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "configd", "serve", "--no-auth", "--workers", "2"),
+            *("--data-dir", str(not_a_dir), "--listen", "127.0.0.1:0"),
+            *("--http-listen", "127.0.0.1:0"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    # The worker's own reason, once (one worker starts first), then the supervisor's line.
+    reason = f"cannot create data directory {not_a_dir}: File exists"
+    assert lines[0] == f"configd: cannot start: {reason}"
+    assert len(lines) == 2
+    assert lines[1].endswith(
+        "cannot start the workers: a worker exited during start (exit status 1)"
+    )
+    assert done.stdout == ""
