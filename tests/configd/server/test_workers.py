@@ -224,22 +224,26 @@ def test_one_worker_is_the_serving_process_with_no_supervisor(tmp_path: Path) ->
         assert not (server.data_dir / "run").exists()
 
 
+def serve_two_workers(data_dir: Path, listen: str) -> subprocess.CompletedProcess[str]:
+    """`configd serve --workers 2` expected to fail at start: its exit and output."""
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "configd", "serve", "--no-auth", "--workers", "2"),
+            *("--data-dir", str(data_dir), "--listen", listen, "--http-listen", "127.0.0.1:0"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_a_port_in_use_fails_the_supervisor_with_one_clear_line(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [
-                *(sys.executable, "-m", "configd", "serve", "--no-auth", "--workers", "2"),
-                *("--data-dir", str(tmp_path / "data"), "--listen", f"127.0.0.1:{port}"),
-                *("--http-listen", "127.0.0.1:0"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = serve_two_workers(tmp_path / "data", f"127.0.0.1:{port}")
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         f"configd: cannot start: cannot listen on 127.0.0.1:{port} (--listen): the address is "
@@ -257,17 +261,7 @@ def test_workers_stop_when_the_supervisor_is_killed(workers: ConfigdProcess) -> 
 def test_a_worker_that_cannot_start_fails_the_supervisor(tmp_path: Path) -> None:
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("x")
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "configd", "serve", "--no-auth", "--workers", "2"),
-            *("--data-dir", str(not_a_dir), "--listen", "127.0.0.1:0"),
-            *("--http-listen", "127.0.0.1:0"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = serve_two_workers(not_a_dir, "127.0.0.1:0")
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     # The worker's own reason, once (one worker starts first), then the supervisor's line.
