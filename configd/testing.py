@@ -6,7 +6,9 @@
 It binds ephemeral loopback ports, waits until the server prints the addresses it bound, and
 keeps those ports across restart() so clients can reconnect. Authentication is off
 (--no-auth) unless `auth=True`; then the bootstrap admin token is `admin_token`. The server's
-log (stderr) goes to `log_path`, so a failed start can say why.
+log (stderr) goes to `log_path`, so a failed start can say why. `workers=N` runs
+`configd serve --workers N`: `pid` is then the supervisor's, and the addresses are the shared
+ports every worker serves.
 """
 
 from __future__ import annotations
@@ -28,13 +30,17 @@ class ConfigdProcess:
     """`python -m configd serve` on 127.0.0.1. With `data_dir` None a temporary directory is
     used, removed by close() (or leaving the `with` block)."""
 
-    def __init__(self, data_dir: Path | None = None, *extra_args: str, auth: bool = False) -> None:
+    def __init__(
+        self, data_dir: Path | None = None, *extra_args: str, auth: bool = False, workers: int = 1
+    ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="configd-")
             data_dir = Path(self._tmp.name) / "data"
         self.data_dir = data_dir
         self.extra_args = list(extra_args) if auth else ["--no-auth", *extra_args]
+        if workers != 1:
+            self.extra_args += ["--workers", str(workers)]
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
         self.grpc_port = 0
         self.http_port = 0

@@ -36,6 +36,7 @@ from configd.http import status
 from configd.http.listener import HttpListener
 from configd.server.metrics import ServerMetrics
 from configd.server.tls import ServerTLS, TLSFiles
+from configd.server.workers import StatusFile, read_all
 from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
 from configd.storage.sqlite.tokens import SQLiteTokenStore
 from configd.store.compactor import Compactor, Retention
@@ -82,12 +83,17 @@ def _resolve(listener: str, address: str) -> tuple[int, list[Any]]:
     return port, infos
 
 
-def _bind_http(address: str) -> socket.socket:
-    """A listening socket on `address` (host:port; port 0 picks one), for the HTTP listener."""
+def _bind_http(address: str, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket on `address` (host:port; port 0 picks one), for the HTTP listener.
+
+    `reuse_port` (workers only): several processes listen on the port, the kernel spreads
+    the connections."""
     family, kind, proto, _, sockaddr = _resolve("http", address)[1][0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(sockaddr)
         sock.listen(128)
     except OSError as exc:
@@ -140,6 +146,9 @@ class ServerConfig:
     auth: bool = True
     admin_token: str | None = None
     tls: TLSFiles | None = None
+    # One worker of `configd serve --workers N`: SO_REUSEPORT on both ports (the supervisor
+    # holds them), a status file under run/ and the workers listed in /debug/configz.
+    worker: bool = False
 
 
 class State(enum.Enum):
@@ -178,6 +187,7 @@ class ConfigdServer:
         self._private_dir: Path | None = None
         self._gateway_socket: Path | None = None
         self._gateway_target = ""
+        self._status: StatusFile | None = None
 
     async def __aenter__(self) -> ConfigdServer:
         await self.start()
@@ -193,7 +203,7 @@ class ConfigdServer:
         try:
             # Bind both listeners before the data directory is created or opened: a taken
             # port must leave a new data directory uncreated and an old one untouched.
-            http_socket = _bind_http(self.config.http_listen)
+            http_socket = _bind_http(self.config.http_listen, reuse_port=self.config.worker)
             try:
                 self._grpc = self._bind_grpc()
             except BaseException:
@@ -232,6 +242,9 @@ class ConfigdServer:
             )
             http_host = self.config.http_listen.rpartition(":")[0]
             self.http_address = f"{http_host or '0.0.0.0'}:{http_socket.getsockname()[1]}"
+            if self.config.worker:
+                self._status = StatusFile(self.config.data_dir, lambda: self.service.revision)
+                self._status.start()
         except BaseException:
             await self.stop()
             raise
@@ -247,7 +260,7 @@ class ConfigdServer:
     def configz(self) -> Mapping[str, Any]:
         """What /debug/configz shows an operator."""
         hub = self.hub
-        return {
+        page: dict[str, Any] = {
             "version": __version__,
             "pid": os.getpid(),
             "uptime_seconds": round(time.monotonic() - self._started, 3),
@@ -271,6 +284,10 @@ class ConfigdServer:
                 "busy_timeout_ms": self.config.sqlite.busy_timeout_ms,
             },
         }
+        if self.config.worker:
+            # "pid" is the worker that answered; "workers" all live ones of this data dir.
+            page["workers"] = read_all(self.config.data_dir)
+        return page
 
     def add_reload_hook(self, hook: Callable[[], None]) -> None:
         """Run `hook` on every reload (SIGHUP): log level, TLS certificates, ..."""
@@ -302,14 +319,15 @@ class ConfigdServer:
     def _bind_grpc(self) -> grpc.aio.Server:
         """The gRPC server with its public port bound (TLS if configured), not yet started."""
         limits = self.config.limits
-        _probe_grpc(self.config.listen)
+        if not self.config.worker:  # a worker's port is held by its supervisor (SO_REUSEPORT)
+            _probe_grpc(self.config.listen)
         server = grpc.aio.server(
             options=[
                 # Over max_request_bytes is refused by api.decoding, naming the limit; this
                 # hard cap only bounds what is read before that check.
                 ("grpc.max_receive_message_length", 2 * limits.max_request_bytes),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", 1 if self.config.worker else 0),
                 # channelz keeps per-connection bookkeeping nobody here reads (~0.5 KiB/watcher).
                 ("grpc.enable_channelz", 0),
             ],
@@ -331,9 +349,11 @@ class ConfigdServer:
     def _add_gateway_port(self, server: grpc.aio.Server) -> None:
         """With TLS, the gRPC-Web gateway reaches the server over a Unix socket in a private
         (0700) directory instead, so it needs no client certificate; tokens are still checked
-        on every call. Added once the data directory is open, before the server starts."""
+        on every call. A worker does the same, so its gateway reaches itself, not whichever
+        worker the shared port picks. Added once the data directory is open, before the
+        server starts."""
         self._gateway_target = ""
-        if self.tls is None:
+        if self.tls is None and not self.config.worker:
             return
         private = self.config.data_dir / "run"
         if len(str(private.resolve())) > 90:  # Unix socket paths are limited to ~107 bytes
@@ -386,6 +406,8 @@ class ConfigdServer:
             return
         self._state = State.CLOSED
         self._ready = False
+        if self._status is not None:
+            await self._status.close()
         await self._health.enter_graceful_shutdown()
         if self._compactor is not None:
             await self._compactor.stop()

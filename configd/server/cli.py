@@ -19,6 +19,7 @@ from configd.core.limits import Limits
 from configd.server import logs
 from configd.server.app import ConfigdServer, ListenFailure, ServerConfig
 from configd.server.security_options import SecurityOptions, security_options
+from configd.server.supervisor import READY, Supervisor, die_with_supervisor, reserve
 from configd.storage.sqlite.backup import RestoreError, restore
 from configd.storage.sqlite.store import SQLiteOptions, Synchronous
 from configd.store.compactor import Retention
@@ -148,6 +149,15 @@ def main() -> None:
     multiple=True,
     help="Browser origin allowed to call gRPC-Web (repeatable; none by default).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes serving the same ports (SO_REUSEPORT) and data directory, under "
+    "a supervisor; 1 runs the server in this process, with no supervisor.",
+)
+@click.option("--worker", "is_worker", is_flag=True, hidden=True)
 @_limit_options
 @security_options
 def serve(
@@ -166,13 +176,22 @@ def serve(
     min_revision_wait: float,
     cors_origins: tuple[str, ...],
     security: SecurityOptions,
+    workers: int,
+    is_worker: bool,
     **limits: int,
 ) -> None:
     """Run the server.
 
+    With --workers N (N > 1) this process is a supervisor: it picks the ports once, starts N
+    workers (each a whole configd) and restarts one that dies. Signals to the supervisor:
+    SIGTERM/SIGINT stop every worker; SIGHUP is forwarded to every worker (reload); SIGUSR2
+    replaces the workers one at a time, each new one serving before an old one drains (for
+    upgrades and configuration changes).
+
     \b
     Example:
       configd serve --data-dir /var/lib/configd --listen 127.0.0.1:7700
+      configd serve --workers 4 ...; kill -USR2 <supervisor pid>  # rolling replacement
     """
     if log_level_file is not None and log_level_file.exists():
         try:
@@ -180,6 +199,11 @@ def serve(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--log-level-file") from exc
     logs.setup(log_level, log_format)
+    if workers > 1:
+        scheme = "https" if security.tls is not None else "http"
+        sys.exit(_supervise(workers, listen, http_listen, scheme))
+    if is_worker:
+        die_with_supervisor()
     config = ServerConfig(
         data_dir=data_dir,
         listen=listen,
@@ -194,6 +218,7 @@ def serve(
             max_watchers=security.max_watchers,
         ),
         **security.server_config(),
+        worker=is_worker,
         retention=Retention(
             keep_revisions=history_keep_revisions,
             keep_seconds=history_keep_days * 86400.0,
@@ -208,14 +233,37 @@ def serve(
         click.echo(f"configd: cannot start: {exc.detail}", err=True)
         sys.exit(1)
     except ListenFailure as exc:
-        flag = "--listen" if exc.listener == "grpc" else "--http-listen"
-        hint = "stop the other server or " if "in use" in exc.reason else ""
-        click.echo(
-            f"configd: cannot start: cannot listen on {exc.address} ({flag}): {exc.reason}; "
-            f"{hint}choose another address with {flag}",
-            err=True,
-        )
-        sys.exit(1)
+        _listen_failed(exc)
+
+
+def _listen_failed(exc: ListenFailure) -> None:
+    flag = "--listen" if exc.listener == "grpc" else "--http-listen"
+    hint = "stop the other server or " if "in use" in exc.reason else ""
+    click.echo(
+        f"configd: cannot start: cannot listen on {exc.address} ({flag}): {exc.reason}; "
+        f"{hint}choose another address with {flag}",
+        err=True,
+    )
+    sys.exit(1)
+
+
+def _supervise(workers: int, listen: str, http_listen: str, scheme: str) -> int:
+    """Reserve the ports, then run `workers` copies of this command on them (one worker each)."""
+    try:
+        grpc_socket, grpc_address = reserve("grpc", listen)
+        http_socket, http_address = reserve("http", http_listen)
+    except ListenFailure as exc:
+        _listen_failed(exc)
+    # The worker's command is this one; click keeps the last value of a repeated option.
+    command = [sys.executable, "-m", "configd", *sys.argv[1:]]
+    command += ["--workers", "1", "--listen", grpc_address, "--http-listen", http_address]
+    command.append("--worker")
+    banner = [
+        f"configd: grpc listening on {grpc_address}",
+        f"configd: http listening on {scheme}://{http_address}",
+    ]
+    with grpc_socket, http_socket:
+        return asyncio.run(Supervisor(command, workers).run(banner))
 
 
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -243,6 +291,8 @@ async def _serve(config: ServerConfig, log_level_file: Path | None = None) -> No
         click.echo(f"configd: data in {config.data_dir.resolve()}")
         if server.admin_token_file is not None:
             click.echo(f"configd: admin token written to {server.admin_token_file} (mode 0600)")
+        if config.worker:
+            click.echo(READY)
         sys.stdout.flush()
         await stop.wait()
         log.info("stopping: finishing in-flight calls")
