@@ -12,7 +12,6 @@ import urllib.request
 
 import grpc
 import pytest
-from test_console_e2e import create, document, open_console, put, value_cell
 from web_helpers import configctl, require_browser
 
 from configd.testing import ConfigdProcess
@@ -20,6 +19,7 @@ from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
 
 require_browser()
+from console_pages import create, document, open_console, put, value_cell  # noqa: E402
 from playwright.sync_api import Page, expect  # noqa: E402
 
 
