@@ -30,5 +30,7 @@ if ! "$PYTHON" -c "import playwright" 2>/dev/null; then
 fi
 
 /usr/bin/chromium --version
-etcd --version | head -1
+# No `| head`: under pipefail, etcd killed by SIGPIPE after the first line fails the script (141).
+etcd_version="$(etcd --version)"
+echo "${etcd_version%%$'\n'*}"
 "$PYTHON" -c "import importlib.metadata as m; print('playwright', m.version('playwright'))"
