@@ -36,6 +36,7 @@ from configd.http import status
 from configd.http.listener import HttpListener
 from configd.server.metrics import ServerMetrics
 from configd.server.tls import ServerTLS, TLSFiles
+from configd.server.worker_metrics import WorkerMetrics
 from configd.server.workers import StatusFile, read_all
 from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
 from configd.storage.sqlite.tokens import SQLiteTokenStore
@@ -147,8 +148,10 @@ class ServerConfig:
     admin_token: str | None = None
     tls: TLSFiles | None = None
     # One worker of `configd serve --workers N`: SO_REUSEPORT on both ports (the supervisor
-    # holds them), a status file under run/ and the workers listed in /debug/configz.
+    # holds them), a status file under run/ and the workers listed in /debug/configz, and
+    # /metrics of every worker, this one's labelled worker="<worker_slot>".
     worker: bool = False
+    worker_slot: int = 0
 
 
 class State(enum.Enum):
@@ -188,6 +191,7 @@ class ConfigdServer:
         self._gateway_socket: Path | None = None
         self._gateway_target = ""
         self._status: StatusFile | None = None
+        self._worker_metrics: WorkerMetrics | None = None
 
     async def __aenter__(self) -> ConfigdServer:
         await self.start()
@@ -222,6 +226,12 @@ class ConfigdServer:
                 options=self.config.watch,
             )
             self.metrics = ServerMetrics(self.service, self.hub, self._storage)
+            exposition = self.metrics.exposition
+            if self.config.worker:
+                self._worker_metrics = WorkerMetrics(
+                    self.metrics.registry, self.config.data_dir, self.config.worker_slot
+                )
+                exposition = self._worker_metrics.exposition
             self._compactor = Compactor(self.service, self.config.retention)
             self._compactor.start()
             await self._start_grpc(self.hub)
@@ -232,7 +242,7 @@ class ConfigdServer:
             )
             status.add_routes(
                 self._http.app,
-                metrics=self.metrics.exposition,
+                metrics=exposition,
                 ready=lambda: self.ready,
                 configz=self.configz,
             )
@@ -243,8 +253,12 @@ class ConfigdServer:
             http_host = self.config.http_listen.rpartition(":")[0]
             self.http_address = f"{http_host or '0.0.0.0'}:{http_socket.getsockname()[1]}"
             if self.config.worker:
-                self._status = StatusFile(self.config.data_dir, lambda: self.service.revision)
+                self._status = StatusFile(
+                    self.config.data_dir, self.config.worker_slot, lambda: self.service.revision
+                )
                 self._status.start()
+            if self._worker_metrics is not None:
+                self._worker_metrics.start()
         except BaseException:
             await self.stop()
             raise
@@ -285,7 +299,9 @@ class ConfigdServer:
             },
         }
         if self.config.worker:
-            # "pid" is the worker that answered; "workers" all live ones of this data dir.
+            # "pid" and "worker" (its slot) are the worker that answered; "workers" all live
+            # ones of this data dir.
+            page["worker"] = self.config.worker_slot
             page["workers"] = read_all(self.config.data_dir)
         return page
 
@@ -408,6 +424,8 @@ class ConfigdServer:
         self._ready = False
         if self._status is not None:
             await self._status.close()
+        if self._worker_metrics is not None:
+            await self._worker_metrics.close()
         await self._health.enter_graceful_shutdown()
         if self._compactor is not None:
             await self._compactor.stop()

@@ -158,6 +158,7 @@ def main() -> None:
     "a supervisor; 1 runs the server in this process, with no supervisor.",
 )
 @click.option("--worker", "is_worker", is_flag=True, hidden=True)
+@click.option("--worker-slot", type=click.IntRange(min=0), default=0, hidden=True)
 @_limit_options
 @security_options
 def serve(
@@ -178,6 +179,7 @@ def serve(
     security: SecurityOptions,
     workers: int,
     is_worker: bool,
+    worker_slot: int,
     **limits: int,
 ) -> None:
     """Run the server.
@@ -219,6 +221,7 @@ def serve(
         ),
         **security.server_config(),
         worker=is_worker,
+        worker_slot=worker_slot,
         retention=Retention(
             keep_revisions=history_keep_revisions,
             keep_seconds=history_keep_days * 86400.0,

@@ -6,6 +6,8 @@ The supervisor holds a bound (not listening) socket on each port for its whole l
 port 0 is picked once and stays the workers' while they restart. It serves nothing itself.
 
 - A worker is ready once it printed its addresses (its servers are started by then).
+- Each worker has a slot, 0..N-1 (`--worker-slot`, its `worker` label in /metrics); a
+  replacement, after a death or in a rolling replacement, continues its predecessor's slot.
 - A worker that dies is logged with its status and replaced; one that keeps dying within
   `STABLE_SECONDS` of its start is replaced after a doubling backoff (up to `MAX_BACKOFF`).
 - SIGTERM/SIGINT: SIGTERM to every worker, SIGKILL to those still running after `grace`.
@@ -108,6 +110,7 @@ def reserve(listener: str, address: str) -> tuple[socket.socket, str]:
 @dataclass(eq=False)
 class _Worker:
     process: asyncio.subprocess.Process
+    slot: int
     started: float = field(default_factory=time.monotonic)
     lines: list[str] = field(default_factory=list)  # what it printed before READY
     retiring: bool = False
@@ -140,9 +143,9 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGUSR2, self.replace_all)
         try:
             # One first, so a worker that cannot start says why once, not N times.
-            first = await self._spawn()
+            first = await self._spawn(0)
             rest = await asyncio.gather(
-                *(self._spawn() for _ in range(self._count - 1)), return_exceptions=True
+                *(self._spawn(slot) for slot in range(1, self._count)), return_exceptions=True
             )
         except WorkerFailed as exc:
             log.error("cannot start the workers: %s", exc)
@@ -198,17 +201,19 @@ class Supervisor:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _spawn(self) -> _Worker:
-        """A new worker, once ready; WorkerFailed if it exits (or hangs) before that."""
+    async def _spawn(self, slot: int) -> _Worker:
+        """A new worker in `slot`, once ready; WorkerFailed if it exits (or hangs) before."""
         # A session of its own: a terminal's Ctrl-C reaches the supervisor only, which stops
         # the workers itself (rather than racing their exits against its own stop).
         process = await asyncio.create_subprocess_exec(
             *self._command,
+            "--worker-slot",
+            str(slot),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             start_new_session=True,
         )
-        worker = _Worker(process)
+        worker = _Worker(process, slot)
         self._workers.add(worker)
         try:
             await asyncio.wait_for(self._until_ready(worker), START_TIMEOUT)
@@ -257,9 +262,9 @@ class Supervisor:
             "worker %d exited (%s) after %.1f s; starting a replacement", worker.pid, status, lived
         )
         self._quick_deaths = self._quick_deaths + 1 if lived < STABLE_SECONDS else 0
-        await self._replace_dead()
+        await self._replace_dead(worker.slot)
 
-    async def _replace_dead(self) -> None:
+    async def _replace_dead(self, slot: int) -> None:
         while not self._stopping:
             if self._quick_deaths > 1:
                 delay = min(0.5 * 2 ** (self._quick_deaths - 2), MAX_BACKOFF)
@@ -269,7 +274,7 @@ class Supervisor:
                 if self._stopping or self._stop.is_set():
                     return
             try:
-                worker = await self._spawn()
+                worker = await self._spawn(slot)
             except WorkerFailed as exc:
                 log.warning("replacement worker failed: %s", exc)
                 self._quick_deaths += 1
@@ -286,7 +291,7 @@ class Supervisor:
             if worker.process.returncode is not None:
                 continue  # died meanwhile: replaced as any dead worker
             try:
-                new = await self._spawn()
+                new = await self._spawn(worker.slot)
             except WorkerFailed as exc:
                 log.error("rolling replacement stopped: %s; the old workers keep serving", exc)
                 return

@@ -1,8 +1,9 @@
 """Worker status files: how one worker of `configd serve --workers N` sees the others.
 
-Each worker keeps `<data_dir>/run/worker-<pid>.json` (pid, started_at, applied revision,
-updated_at), rewritten about once a second and removed when it stops; /debug/configz on any
-worker reads them all. A file whose pid is no longer alive (a SIGKILLed worker) is skipped.
+Each worker keeps `<data_dir>/run/worker-<pid>.json` (pid, slot, started_at, applied
+revision, updated_at), rewritten about once a second and removed when it stops;
+/debug/configz on any worker reads them all. A file whose pid is no longer alive (a
+SIGKILLed worker) is skipped.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def run_dir(data_dir: Path) -> Path:
     return data_dir / "run"
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process `pid` exists (a pid reused after a SIGKILL counts: callers bound that)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -47,7 +49,7 @@ def read_all(data_dir: Path) -> list[dict[str, Any]]:
             started_at = float(status["started_at"])
         except (OSError, ValueError, KeyError, TypeError):
             continue  # being replaced, or removed meanwhile
-        if not _alive(pid):
+        if not alive(pid):
             continue
         status["uptime_seconds"] = round(now - started_at, 3)
         found.append(status)
@@ -57,8 +59,9 @@ def read_all(data_dir: Path) -> list[dict[str, Any]]:
 class StatusFile:
     """This worker's status file, kept current by a task until close()."""
 
-    def __init__(self, data_dir: Path, revision: Callable[[], int]) -> None:
+    def __init__(self, data_dir: Path, slot: int, revision: Callable[[], int]) -> None:
         self._dir = run_dir(data_dir)
+        self._slot = slot
         self._path = self._dir / f"worker-{os.getpid()}.json"
         self._revision = revision
         self._started_at = time.time()
@@ -72,6 +75,7 @@ class StatusFile:
     def write(self) -> None:
         status = {
             "pid": os.getpid(),
+            "slot": self._slot,
             "started_at": self._started_at,
             "revision": self._revision(),
             "updated_at": time.time(),
