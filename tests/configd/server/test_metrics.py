@@ -98,6 +98,9 @@ async def test_metrics_count_requests_writes_validation_and_watches(
     assert value(samples, "configd_watch_lagging_moves_total") == 0
     assert value(samples, "configd_database_size_bytes") > 0
     assert value(samples, "process_resident_memory_bytes") > 0
+    # One process (--workers 1): the page of before workers existed, no worker label.
+    assert not [labels for _, labels in samples if "worker" in dict(labels)]
+    assert not list((configd_server.data_dir / "run").glob("metrics-*"))
 
 
 async def test_readyz_and_configz(tmp_path: Path) -> None:

@@ -14,11 +14,8 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
@@ -26,29 +23,7 @@ import pytest
 from configd.testing import ConfigdProcess
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
-
-DEADLINE = 60.0
-
-
-def until(condition: Callable[[], bool], what: str, deadline: float = DEADLINE) -> None:
-    """Poll `condition`; a connection refused or reset counts as "not yet": a connection the
-    kernel queued on a worker just killed or stopped is reset (SO_REUSEPORT)."""
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            if condition():
-                return
-        except (OSError, http.client.HTTPException):
-            pass
-        assert time.monotonic() < end, f"not within {deadline} s: {what}"
-        time.sleep(0.02)
-
-
-def configz(server: ConfigdProcess) -> dict[str, Any]:
-    """/debug/configz over a fresh connection (so the kernel may pick any worker)."""
-    with urllib.request.urlopen(f"{server.http_url}/debug/configz", timeout=10) as reply:
-        page: dict[str, Any] = json.load(reply)
-        return page
+from tests.configd.server.worker_probes import configz, until
 
 
 def worker_pids(server: ConfigdProcess) -> set[int]:
