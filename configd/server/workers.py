@@ -3,7 +3,7 @@
 Each worker keeps `<data_dir>/run/worker-<pid>.json` (pid, slot, started_at, applied
 revision, updated_at), rewritten about once a second and removed when it stops;
 /debug/configz on any worker reads them all. A file whose pid is no longer alive (a
-SIGKILLed worker) is skipped.
+SIGKILLed worker) is skipped and removed.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def read_all(data_dir: Path) -> list[dict[str, Any]]:
         except (OSError, ValueError, KeyError, TypeError):
             continue  # being replaced, or removed meanwhile
         if not alive(pid):
+            # A SIGKILLed worker could not remove its own file; whoever reads it next does.
+            path.unlink(missing_ok=True)
             continue
         status["uptime_seconds"] = round(now - started_at, 3)
         found.append(status)

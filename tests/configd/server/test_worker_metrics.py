@@ -155,13 +155,15 @@ def test_a_killed_workers_series_give_way_to_its_replacement(workers: ConfigdPro
 
     samples = eventually(replaced, workers, "slot 1 shows the replacement")
     assert by_worker(samples, started)["0"] == by_worker(before, started)["0"]
-    left = workers.data_dir / "run" / f"metrics-{victim}.json"
+    run = workers.data_dir / "run"
+    left = [run / f"metrics-{victim}.json", run / f"worker-{victim}.json"]
 
     def removed() -> bool:
-        scrape(workers)  # a scrape removes the files of workers that are gone
-        return not left.exists()
+        scrape(workers)  # a scrape (metrics) and configz (status) remove the files of the dead
+        configz(workers)
+        return not any(path.exists() for path in left)
 
-    until(removed, "the killed worker's file removed")
+    until(removed, "the killed worker's files removed")
 
 
 def test_a_rolling_replacement_never_shows_a_slot_twice(workers: ConfigdProcess) -> None:
