@@ -1,8 +1,9 @@
 """Worker status files: how one worker of `configd serve --workers N` sees the others.
 
 Each worker keeps `<data_dir>/run/worker-<pid>.json` (pid, started_at, applied revision,
-updated_at), rewritten about once a second and removed when it stops; /debug/configz on any
-worker reads them all. A file whose pid is no longer alive (a SIGKILLed worker) is skipped.
+whether it holds the maintenance lock, updated_at), rewritten about once a second and removed
+when it stops; /debug/configz on any worker reads them all. A file whose pid is no longer
+alive (a SIGKILLed worker) is skipped.
 """
 
 from __future__ import annotations
@@ -57,10 +58,13 @@ def read_all(data_dir: Path) -> list[dict[str, Any]]:
 class StatusFile:
     """This worker's status file, kept current by a task until close()."""
 
-    def __init__(self, data_dir: Path, revision: Callable[[], int]) -> None:
+    def __init__(
+        self, data_dir: Path, revision: Callable[[], int], maintainer: Callable[[], bool]
+    ) -> None:
         self._dir = run_dir(data_dir)
         self._path = self._dir / f"worker-{os.getpid()}.json"
         self._revision = revision
+        self._maintainer = maintainer
         self._started_at = time.time()
         self._task: asyncio.Task[None] | None = None
 
@@ -74,6 +78,7 @@ class StatusFile:
             "pid": os.getpid(),
             "started_at": self._started_at,
             "revision": self._revision(),
+            "maintainer": self._maintainer(),
             "updated_at": time.time(),
         }
         partial = self._path.with_suffix(".tmp")
