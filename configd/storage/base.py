@@ -80,6 +80,12 @@ class Storage(Protocol):
         (the head it returns was true at some moment)."""
         ...
 
+    @property
+    def noticed_head(self) -> StoreHead:
+        """The head as last noticed (by the doorbell, head() or next_head), without any
+        I/O: at most a poll interval old while the doorbell works."""
+        ...
+
     async def log_since(self, after: int, limit: int) -> list[ChangeSet]:
         """The revision log: writes with revision > `after`, in revision order, at most
         `limit`, read on the follower's own connection (not behind history reads)."""

@@ -106,12 +106,17 @@ class Follower:
                 self._noticed.append((revision, time.monotonic()))
 
     def lag(self) -> Lag:
-        """Where this process stands against the store heads it has noticed."""
+        """Where this process stands against the store heads it has noticed. The wait is
+        timed from the follower's first sight of the oldest unapplied revision; the store's
+        revision is the storage's latest (the follower may be busy, or held, meanwhile)."""
         applied = self._state.revision
         self._forget_applied(applied)
         noticed = self._noticed
+        store = max(applied, self._store_revision, self._storage.noticed_head.revision)
+        if not noticed and store > applied:
+            self._notice(store)  # seen here first: timed from now
         seconds = time.monotonic() - noticed[0][1] if noticed else 0.0
-        return Lag(applied, max(applied, self._store_revision), seconds)
+        return Lag(applied, store, seconds)
 
     async def _run(self) -> None:
         state = self._state

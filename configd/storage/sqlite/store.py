@@ -40,7 +40,7 @@ from configd.core.model import (
     frozen_entries,
 )
 from configd.storage.base import BackupInfo, StoreAhead, StoredState, StoreHead
-from configd.storage.sqlite.applied import AppliedRecords
+from configd.storage.sqlite.applied import STALE_AFTER, AppliedRecords
 from configd.storage.sqlite.backup import backup_database
 from configd.storage.sqlite.files import DB_FILE, database_size
 from configd.storage.sqlite.follow import HEAD_SQL, CommitWatcher
@@ -65,6 +65,9 @@ class SQLiteOptions:
     # How often the follower's doorbell polls for other processes' commits (a datagram from
     # the committing process usually wakes it sooner).
     poll_interval_ms: int = 20
+    # Seconds after which a live process that stopped reporting its applied revision (hung,
+    # stopped) no longer holds compaction back (applied.py).
+    applied_stale_seconds: float = STALE_AFTER
 
 
 IDENTITY = f"configd {__version__}, database schema {len(MIGRATIONS)}"
@@ -174,7 +177,7 @@ class SQLiteStorage:
         self._reader: aiosqlite.Connection | None = None
         self._log_reader: aiosqlite.Connection | None = None
         self._locks = DataDirLocks(data_dir, identity)
-        self._applied = AppliedRecords(data_dir)
+        self._applied = AppliedRecords(data_dir, stale_after=self._options.applied_stale_seconds)
         self._applied_written = 0.0  # monotonic time of the last record write
         self._watcher: CommitWatcher | None = None
         self._schemas: dict[tuple[str, int], SchemaVersion] = {}
@@ -489,6 +492,10 @@ class SQLiteStorage:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(within):
                     await moved.wait()
+        return self._head
+
+    @property
+    def noticed_head(self) -> StoreHead:
         return self._head
 
     async def log_since(self, after: int, limit: int) -> list[ChangeSet]:
