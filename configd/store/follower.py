@@ -75,6 +75,7 @@ class Follower:
         self.applied = 0  # revisions applied from the log (other processes' writes)
         self.holes = 0  # holes that persisted past hole_alarm
         self.failures = 0  # follow rounds that failed (logged)
+        self.report_failures = 0  # applied-revision records that could not be written
         # (revision, monotonic time first noticed) of store heads not applied yet, ascending.
         self._noticed: collections.deque[tuple[int, float]] = collections.deque()
         self._store_revision = state.revision
@@ -122,7 +123,7 @@ class Follower:
         state = self._state
         while not self.fallen_behind.is_set():
             try:
-                await self._storage.report_applied(state.revision)
+                await self._report_applied()
                 known = StoreHead(state.revision, state.compact_revision)
                 head = await self._storage.next_head(known, self._check_interval)
                 if head.revision <= known.revision and head.compact_revision <= (
@@ -193,6 +194,18 @@ class Follower:
                 )
                 hole_since = now
             await asyncio.sleep(self._hole_retry)
+
+    async def _report_applied(self) -> None:
+        # A record that cannot be written (disk full) must not stop the following: the
+        # record goes stale, and only compaction stops counting this process.
+        try:
+            await self._storage.report_applied(self._state.revision)
+        except Exception as exc:
+            self.report_failures += 1
+            if self.report_failures in (1, 10) or self.report_failures % 1000 == 0:
+                log.error(
+                    "cannot record the applied revision (%d times): %s", self.report_failures, exc
+                )
 
     def _give_up(self, applied: int, compact_revision: int) -> None:
         self.fallen_behind_reason = (
