@@ -48,6 +48,8 @@ from configd_client.wire import admin_pb2, config_pb2
 
 log = logging.getLogger("configd")
 
+DEFAULT_MAX_LAG_SECONDS = 5.0
+
 CONFIG_SERVICE = config_pb2.DESCRIPTOR.services_by_name["ConfigService"]
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"]
 SERVICE_NAMES = (CONFIG_SERVICE.full_name, ADMIN_SERVICE.full_name)
@@ -143,6 +145,9 @@ class ServerConfig:
     retention: Retention = field(default_factory=Retention)
     # Seconds a read or watch waits for a min_revision / start_revision not applied yet.
     min_revision_wait: float = DEFAULT_MIN_REVISION_WAIT
+    # /readyz is 503 while a store revision this process noticed has waited longer than this
+    # to be applied (it lags the other processes sharing the store).
+    max_lag_seconds: float = DEFAULT_MAX_LAG_SECONDS
     # Security (configd.auth, configd.server.tls): auth off only by an explicit --no-auth.
     auth: bool = True
     admin_token: str | None = None
@@ -243,7 +248,7 @@ class ConfigdServer:
             status.add_routes(
                 self._http.app,
                 metrics=exposition,
-                ready=lambda: self.ready,
+                ready=self.readiness,
                 configz=self.configz,
             )
             await self._http.start(
@@ -254,7 +259,10 @@ class ConfigdServer:
             self.http_address = f"{http_host or '0.0.0.0'}:{http_socket.getsockname()[1]}"
             if self.config.worker:
                 self._status = StatusFile(
-                    self.config.data_dir, self.config.worker_slot, lambda: self.service.revision
+                    self.config.data_dir,
+                    self.config.worker_slot,
+                    lambda: self.service.revision,
+                    lambda: self.service.maintainer,
                 )
                 self._status.start()
             if self._worker_metrics is not None:
@@ -270,6 +278,33 @@ class ConfigdServer:
     def ready(self) -> bool:
         """Storage open and gRPC serving; False from the moment a stop begins."""
         return self._ready and self._state is State.RUNNING
+
+    def readiness(self) -> status.Readiness:
+        """/readyz: serving, not stopping, and not lagging the store past max_lag_seconds."""
+        if not self.ready:
+            return status.Readiness(False, "starting or stopping")
+        follower = self.service.follower
+        if follower.fallen_behind.is_set():
+            return status.Readiness(False, follower.fallen_behind_reason)
+        lag = follower.lag()
+        details = {
+            "applied_revision": lag.applied,
+            "store_revision": lag.store,
+            "lag_seconds": round(lag.seconds, 3),
+        }
+        if lag.seconds > self.config.max_lag_seconds:
+            reason = (
+                f"lagging: applied {lag.applied}, store at {lag.store} for {lag.seconds:.1f} s "
+                f"(more than --max-lag-seconds {self.config.max_lag_seconds:g})"
+            )
+            return status.Readiness(False, reason, details)
+        return status.Readiness(True, "", details)
+
+    @property
+    def fallen_behind(self) -> asyncio.Event:
+        """Set when this process cannot follow the store any more (its history was
+        compacted away): `configd serve` then stops with an error, to be started again."""
+        return self.service.follower.fallen_behind
 
     def configz(self) -> Mapping[str, Any]:
         """What /debug/configz shows an operator."""
@@ -293,6 +328,7 @@ class ConfigdServer:
             "limits": dataclasses.asdict(self.config.limits),
             "watch": dataclasses.asdict(self.config.watch),
             "retention": dataclasses.asdict(self.config.retention),
+            "max_lag_seconds": self.config.max_lag_seconds,
             "sqlite": {
                 "synchronous": self.config.sqlite.synchronous.value.lower(),
                 "busy_timeout_ms": self.config.sqlite.busy_timeout_ms,

@@ -17,7 +17,12 @@ from configd import __version__
 from configd.core.errors import ConfigdError
 from configd.core.limits import Limits
 from configd.server import logs
-from configd.server.app import ConfigdServer, ListenFailure, ServerConfig
+from configd.server.app import (
+    DEFAULT_MAX_LAG_SECONDS,
+    ConfigdServer,
+    ListenFailure,
+    ServerConfig,
+)
 from configd.server.security_options import SecurityOptions, security_options
 from configd.server.supervisor import READY, Supervisor, die_with_supervisor, reserve
 from configd.storage.sqlite.backup import RestoreError, restore
@@ -144,6 +149,15 @@ def main() -> None:
     "server has not applied yet waits before answering UNAVAILABLE.",
 )
 @click.option(
+    "--max-lag-seconds",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_MAX_LAG_SECONDS,
+    show_default=True,
+    help='/readyz answers 503 ("lagging") while a revision another process sharing the '
+    "data directory committed has waited longer than this to be applied here, so a load "
+    "balancer sends this process no traffic until it has caught up.",
+)
+@click.option(
     "--cors-origin",
     "cors_origins",
     multiple=True,
@@ -175,6 +189,7 @@ def serve(
     history_keep_days: float,
     compaction_interval: float,
     min_revision_wait: float,
+    max_lag_seconds: float,
     cors_origins: tuple[str, ...],
     security: SecurityOptions,
     workers: int,
@@ -214,6 +229,7 @@ def serve(
         sqlite=SQLiteOptions(synchronous=Synchronous(synchronous.upper())),
         cors_origins=cors_origins,
         min_revision_wait=min_revision_wait,
+        max_lag_seconds=max_lag_seconds,
         watch=WatchOptions(
             buffer_size=watch_buffer,
             progress_interval=watch_progress_interval,
@@ -232,6 +248,9 @@ def serve(
         log.warning("--synchronous normal: a power loss can lose acknowledged writes")
     try:
         run_event_loop(_serve(config, log_level_file))
+    except FallenBehind as exc:
+        click.echo(f"configd: stopped: {exc}", err=True)
+        sys.exit(1)
     except ConfigdError as exc:
         click.echo(f"configd: cannot start: {exc.detail}", err=True)
         sys.exit(1)
@@ -279,6 +298,11 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
+class FallenBehind(Exception):
+    """The server stopped because it can no longer follow the store (ConfigdServer.
+    fallen_behind); a restart loads the store's current state."""
+
+
 async def _serve(config: ServerConfig, log_level_file: Path | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -297,9 +321,15 @@ async def _serve(config: ServerConfig, log_level_file: Path | None = None) -> No
         if config.worker:
             click.echo(READY)
         sys.stdout.flush()
-        await stop.wait()
+        fallen_behind = server.fallen_behind
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(fallen_behind.wait())]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in waits:
+            task.cancel()
         log.info("stopping: finishing in-flight calls")
     log.info("stopped")
+    if fallen_behind.is_set() and not stop.is_set():
+        raise FallenBehind(server.service.follower.fallen_behind_reason)
 
 
 @main.command(name="restore")

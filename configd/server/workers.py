@@ -1,9 +1,9 @@
 """Worker status files: how one worker of `configd serve --workers N` sees the others.
 
 Each worker keeps `<data_dir>/run/worker-<pid>.json` (pid, slot, started_at, applied
-revision, updated_at), rewritten about once a second and removed when it stops;
-/debug/configz on any worker reads them all. A file whose pid is no longer alive (a
-SIGKILLed worker) is skipped and removed.
+revision, whether it holds the maintenance lock, updated_at), rewritten about once a second and
+removed when it stops; /debug/configz on any worker reads them all. A file whose pid is no
+longer alive (a SIGKILLed worker) is skipped and removed.
 """
 
 from __future__ import annotations
@@ -61,11 +61,18 @@ def read_all(data_dir: Path) -> list[dict[str, Any]]:
 class StatusFile:
     """This worker's status file, kept current by a task until close()."""
 
-    def __init__(self, data_dir: Path, slot: int, revision: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        slot: int,
+        revision: Callable[[], int],
+        maintainer: Callable[[], bool],
+    ) -> None:
         self._dir = run_dir(data_dir)
         self._slot = slot
         self._path = self._dir / f"worker-{os.getpid()}.json"
         self._revision = revision
+        self._maintainer = maintainer
         self._started_at = time.time()
         self._task: asyncio.Task[None] | None = None
 
@@ -80,6 +87,7 @@ class StatusFile:
             "slot": self._slot,
             "started_at": self._started_at,
             "revision": self._revision(),
+            "maintainer": self._maintainer(),
             "updated_at": time.time(),
         }
         partial = self._path.with_suffix(".tmp")

@@ -80,9 +80,26 @@ class Storage(Protocol):
         (the head it returns was true at some moment)."""
         ...
 
+    @property
+    def noticed_head(self) -> StoreHead:
+        """The head as last noticed (by the doorbell, head() or next_head), without any
+        I/O: at most a poll interval old while the doorbell works."""
+        ...
+
     async def log_since(self, after: int, limit: int) -> list[ChangeSet]:
         """The revision log: writes with revision > `after`, in revision order, at most
         `limit`, read on the follower's own connection (not behind history reads)."""
+        ...
+
+    async def report_applied(self, revision: int) -> None:
+        """Record that this process has applied every revision up to `revision`, for the
+        compaction floor (applied_floor). Cheap: call it as often as the follower wakes; a
+        process that stops calling it for long (hung) stops counting."""
+        ...
+
+    async def applied_floor(self) -> int | None:
+        """The lowest revision applied by a live process sharing the store (this one
+        included), or None if none is known. Compaction never passes it (compact)."""
         ...
 
     @property
@@ -121,7 +138,10 @@ class Storage(Protocol):
 
     async def compact(self, revision: int) -> None:
         """Drop history below `revision`, keeping what namespace_at needs for any revision at
-        or above it; the compaction revision becomes `revision`."""
+        or above it; the compaction revision becomes `revision` (never lower than before).
+        Every revision >= `revision` stays in the log, so a process that has applied A can
+        still catch up when `revision` <= A + 1: raises ReplicaBehind, dropping nothing, if
+        `revision` > applied_floor() + 1, checked under the store's write lock."""
         ...
 
 

@@ -31,7 +31,9 @@ class Compactor:
         self._task: asyncio.Task[None] | None = None
 
     async def target(self) -> int:
-        """The compaction revision the retention asks for now (0 = nothing to drop)."""
+        """The compaction revision the retention asks for now (0 = nothing to drop), never
+        past what the live processes sharing the store still need (the lowest applied
+        revision + 1: ConfigService.compact refuses more)."""
         rules: list[int] = []
         if self._retention.keep_revisions > 0:
             rules.append(self._service.revision - self._retention.keep_revisions + 1)
@@ -43,6 +45,9 @@ class Compactor:
             )
         if not rules:
             return 0
+        floor = await self._service.applied_floor()
+        if floor is not None:
+            rules.append(floor + 1)
         # A revision is kept if any rule keeps it.
         return max(0, min(rules))
 

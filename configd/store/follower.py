@@ -14,6 +14,15 @@ batches. So the hub sees one ordered stream, whoever committed.
   revision check to COMMIT), so a hole means a bug or a revision compacted away before this
   process read it. The follower waits and re-reads, and past `hole_alarm` seconds logs an
   error and counts it (`holes`), and goes on waiting: it never invents or skips a revision.
+- History compacted away is a hole that can never fill: compaction never passes the lowest
+  revision a live process has applied (Storage.applied_floor, which the follower keeps
+  current with report_applied), so this happens only to a process that stopped reporting
+  for long (stopped, hung). The follower then gives up: it sets `fallen_behind` (the server
+  stops, and its supervisor or service manager starts it again, from the store's snapshot)
+  and fails the writes waiting on catch_up. Reloading in place would have to resync every
+  watcher; a restart does that through the clients' own resume.
+- Lag (lag()): how long the oldest store revision this process has noticed but not applied
+  has been waiting; /readyz turns it into "not ready" past a bound.
 - The writer calls catch_up() too, when the store turned out to be ahead of its batch.
 - It cannot die: an exception is logged and the loop goes on after a pause.
 """
@@ -21,14 +30,26 @@ batches. So the hub sees one ordered stream, whoever committed.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 
+from configd.core.errors import Unavailable
 from configd.storage.base import Storage, StoreHead
 from configd.store.live import LiveState
 
 log = logging.getLogger("configd.follower")
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """How far this process is behind the store, as far as it has noticed."""
+
+    applied: int  # the revision this process has applied
+    store: int  # the highest store revision it has noticed (>= applied)
+    seconds: float  # how long the oldest noticed, unapplied revision has waited (0: current)
 
 
 class Follower:
@@ -54,6 +75,13 @@ class Follower:
         self.applied = 0  # revisions applied from the log (other processes' writes)
         self.holes = 0  # holes that persisted past hole_alarm
         self.failures = 0  # follow rounds that failed (logged)
+        self.report_failures = 0  # applied-revision records that could not be written
+        # (revision, monotonic time first noticed) of store heads not applied yet, ascending.
+        self._noticed: collections.deque[tuple[int, float]] = collections.deque()
+        self._store_revision = state.revision
+        # Set (with the reason) once history this process needs was compacted away.
+        self.fallen_behind = asyncio.Event()
+        self.fallen_behind_reason = ""
 
     def start(self) -> None:
         if self._task is None:
@@ -66,10 +94,36 @@ class Follower:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def _forget_applied(self, applied: int) -> None:
+        noticed = self._noticed
+        while noticed and noticed[0][0] <= applied:
+            noticed.popleft()
+
+    def _notice(self, revision: int) -> None:
+        self._forget_applied(self._state.revision)  # bounds the deque by what is unapplied
+        if revision > self._store_revision:
+            self._store_revision = revision
+            if revision > self._state.revision:
+                self._noticed.append((revision, time.monotonic()))
+
+    def lag(self) -> Lag:
+        """Where this process stands against the store heads it has noticed. The wait is
+        timed from the follower's first sight of the oldest unapplied revision; the store's
+        revision is the storage's latest (the follower may be busy, or held, meanwhile)."""
+        applied = self._state.revision
+        self._forget_applied(applied)
+        noticed = self._noticed
+        store = max(applied, self._store_revision, self._storage.noticed_head.revision)
+        if not noticed and store > applied:
+            self._notice(store)  # seen here first: timed from now
+        seconds = time.monotonic() - noticed[0][1] if noticed else 0.0
+        return Lag(applied, store, seconds)
+
     async def _run(self) -> None:
         state = self._state
-        while True:
+        while not self.fallen_behind.is_set():
             try:
+                await self._report_applied()
                 known = StoreHead(state.revision, state.compact_revision)
                 head = await self._storage.next_head(known, self._check_interval)
                 if head.revision <= known.revision and head.compact_revision <= (
@@ -77,6 +131,7 @@ class Follower:
                 ):
                     # Nothing rang for a while: look for ourselves, in case a bell was lost.
                     head = await self._storage.head()
+                self._notice(head.revision)
                 # Raising it early is safe: readers only become more careful.
                 state.compact_revision = max(state.compact_revision, head.compact_revision)
                 if head.revision > state.revision:
@@ -84,6 +139,8 @@ class Follower:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self.fallen_behind.is_set():
+                    return  # the server stops (see the module docstring)
                 self.failures += 1
                 log.exception("following the revision log failed; retrying")
                 await asyncio.sleep(self._check_interval)
@@ -95,6 +152,8 @@ class Follower:
         applied_any = False
         hole_since: float | None = None
         while True:
+            if self.fallen_behind.is_set():
+                raise Unavailable(self.fallen_behind_reason)
             await state.idle()
             after = state.revision
             if target is not None and after >= target:
@@ -112,6 +171,13 @@ class Follower:
                 continue
             # Nothing follows `after` although the store is past it: a hole. Wait, read again.
             now = time.monotonic()
+            if hole_since is None or now - hole_since > self._hole_alarm:
+                # Compacted away (the page was read after the compaction committed, so the
+                # head read now shows it): it will never fill.
+                head = await self._storage.head()
+                if after + 1 < head.compact_revision:
+                    self._give_up(after, head.compact_revision)
+                    raise Unavailable(self.fallen_behind_reason)
             if hole_since is None:
                 hole_since = now
             elif now - hole_since > self._hole_alarm:
@@ -128,3 +194,24 @@ class Follower:
                 )
                 hole_since = now
             await asyncio.sleep(self._hole_retry)
+
+    async def _report_applied(self) -> None:
+        # A record that cannot be written (disk full) must not stop the following: the
+        # record goes stale, and only compaction stops counting this process.
+        try:
+            await self._storage.report_applied(self._state.revision)
+        except Exception as exc:
+            self.report_failures += 1
+            if self.report_failures in (1, 10) or self.report_failures % 1000 == 0:
+                log.error(
+                    "cannot record the applied revision (%d times): %s", self.report_failures, exc
+                )
+
+    def _give_up(self, applied: int, compact_revision: int) -> None:
+        self.fallen_behind_reason = (
+            f"this configd process has applied revision {applied}, but the store has "
+            f"compacted its history below revision {compact_revision}, so it cannot catch "
+            "up; it stops, to be started again from the store's current state"
+        )
+        log.critical("%s", self.fallen_behind_reason)
+        self.fallen_behind.set()

@@ -32,6 +32,7 @@ from configd.core.errors import (
     NamespaceNotEmpty,
     NamespaceNotFound,
     NotFound,
+    ReplicaBehind,
     RevisionCompacted,
 )
 from configd.core.limits import Limits
@@ -728,7 +729,11 @@ class ConfigService:
         Runs in steps of `step` revisions, each between two write batches, so a large
         compaction never holds writes back for long. The compaction revision is raised
         before rows are deleted, so a reader that checks it after reading history always
-        knows whether what it read may have holes."""
+        knows whether what it read may have holes.
+
+        Never past what a live process sharing the store still needs: ReplicaBehind, with
+        nothing compacted, if `revision` > the lowest applied revision + 1 (the storage
+        checks it again under its write lock at every step)."""
         if revision <= 0:
             raise InvalidArgument(
                 "revision must be positive: history below it is dropped", field="revision"
@@ -738,16 +743,32 @@ class ConfigService:
                 f"cannot compact at {revision}: the current revision is {self._state.revision}",
                 current_revision=self._state.revision,
             )
+        floor = await self.applied_floor()
+        if floor is not None and revision > floor + 1 and revision > self.compact_revision:
+            raise ReplicaBehind.compacting(revision, floor)
         while self._state.compact_revision < revision:
             target = min(revision, self._state.compact_revision + step)
 
             async def run(target: int = target) -> None:
-                if target > self._state.compact_revision:
+                before = self._state.compact_revision
+                if target > before:
                     self._state.compact_revision = target
-                    await self.storage.compact(target)
+                    try:
+                        await self.storage.compact(target)
+                    except BaseException:
+                        # Nothing was dropped; if another process compacted meanwhile, the
+                        # follower raises it again from the store's head.
+                        if self._state.compact_revision == target:
+                            self._state.compact_revision = before
+                        raise
 
             await self.writer.exclusive(run)
         return self._state.compact_revision
+
+    async def applied_floor(self) -> int | None:
+        """The lowest revision a live process sharing the store has applied (None: unknown);
+        compaction never passes it + 1."""
+        return await self.storage.applied_floor()
 
     async def revision_at(self, when: float) -> int:
         """The newest revision committed at or before `when` (epoch seconds), or 0."""

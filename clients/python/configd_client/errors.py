@@ -90,6 +90,34 @@ class NamespaceNotEmpty(PreconditionFailed):
     reason = "NAMESPACE_NOT_EMPTY"
 
 
+class ReplicaBehind(PreconditionFailed):
+    """Compacting past what a live configd process sharing the store has applied: that
+    process still needs the history after its applied revision. `lowest_applied` is it."""
+
+    reason = "REPLICA_BEHIND"
+
+    @property
+    def lowest_applied(self) -> int:
+        return self.failures[0].current_revision if self.failures else 0
+
+    @classmethod
+    def compacting(cls, revision: int, lowest_applied: int) -> ReplicaBehind:
+        """The refusal of a compaction at `revision` (its one wording)."""
+        return cls(
+            f"cannot compact at revision {revision}: a configd process sharing this store "
+            f"has applied only revision {lowest_applied} and still needs the history after "
+            f"it; compact at revision {lowest_applied + 1} or below, or retry once it has "
+            "caught up",
+            failures=[
+                FailedCondition(
+                    "revision",
+                    "the lowest revision applied by a live configd process sharing the store",
+                    lowest_applied,
+                )
+            ],
+        )
+
+
 class NotFound(ConfigdError):
     code = "NOT_FOUND"
     reason = "NOT_FOUND"

@@ -26,7 +26,7 @@ import aiosqlite
 
 from configd.core.errors import StorageFailure
 from configd.storage.base import BackupInfo
-from configd.storage.sqlite.files import DB_FILE, DOORBELL_DIR, LOCK_FILE, LOCK_FILES
+from configd.storage.sqlite.files import DB_FILE, LOCK_FILE, LOCK_FILES, RUNTIME_DIRS
 from configd.storage.sqlite.locks import RESTORING, start_lock_blocking
 from configd.storage.sqlite.migrations import MIGRATIONS
 
@@ -126,7 +126,9 @@ def restore(source: Path, data_dir: Path, *, force: bool = False) -> BackupInfo:
     info = inspect(source)
     data_dir.mkdir(parents=True, exist_ok=True)
     present = sorted(
-        p.name for p in data_dir.iterdir() if p.name not in LOCK_FILES and p.name != DOORBELL_DIR
+        p.name
+        for p in data_dir.iterdir()
+        if p.name not in LOCK_FILES and p.name not in RUNTIME_DIRS
     )
     if present and not force:
         raise RestoreError(

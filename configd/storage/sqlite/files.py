@@ -12,6 +12,8 @@ LOCK_FILE = "configd.lock"  # shared by serving processes, exclusive for a resto
 START_LOCK_FILE = "configd.start.lock"
 MAINTENANCE_LOCK_FILE = "configd.maintenance.lock"
 DOORBELL_DIR = "doorbells"  # one unix datagram socket per serving process (follow.py)
+APPLIED_DIR = "applied"  # each serving process's applied revision (applied.py)
+RUNTIME_DIRS = frozenset({DOORBELL_DIR, APPLIED_DIR})  # per-process, never part of a restore
 LOCK_FILES = frozenset({LOCK_FILE, START_LOCK_FILE, MAINTENANCE_LOCK_FILE})
 
 

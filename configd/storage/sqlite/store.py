@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from configd import __version__
-from configd.core.errors import StorageFailure
+from configd.core.errors import ReplicaBehind, StorageFailure
 from configd.core.model import (
     ChangeSet,
     Entry,
@@ -40,6 +40,7 @@ from configd.core.model import (
     frozen_entries,
 )
 from configd.storage.base import BackupInfo, StoreAhead, StoredState, StoreHead
+from configd.storage.sqlite.applied import STALE_AFTER, AppliedRecords
 from configd.storage.sqlite.backup import backup_database
 from configd.storage.sqlite.files import DB_FILE, database_size
 from configd.storage.sqlite.follow import HEAD_SQL, CommitWatcher
@@ -64,6 +65,9 @@ class SQLiteOptions:
     # How often the follower's doorbell polls for other processes' commits (a datagram from
     # the committing process usually wakes it sooner).
     poll_interval_ms: int = 20
+    # Seconds after which a live process that stopped reporting its applied revision (hung,
+    # stopped) no longer holds compaction back (applied.py).
+    applied_stale_seconds: float = STALE_AFTER
 
 
 IDENTITY = f"configd {__version__}, database schema {len(MIGRATIONS)}"
@@ -78,13 +82,19 @@ Statement = tuple[str, Sequence[Sequence[Any]]]
 
 
 def _transaction(
-    db: sqlite3.Connection, statements: Sequence[Statement], base: int | None = None
+    db: sqlite3.Connection,
+    statements: Sequence[Statement],
+    base: int | None = None,
+    guard: Callable[[], None] | None = None,
 ) -> None:
     """Run `statements` (each an executemany) as one IMMEDIATE transaction, in the writer
     thread. All or nothing. With `base`, first check under the write lock that the store's
-    highest revision is `base` (StoreAhead if another process committed past it)."""
+    highest revision is `base` (StoreAhead if another process committed past it); `guard`
+    runs under the write lock too, and refuses by raising."""
     db.execute("BEGIN IMMEDIATE")
     try:
+        if guard is not None:
+            guard()
         if base is not None:
             stored = int(db.execute(_MAX_REVISION).fetchone()[0])
             if stored != base:
@@ -167,6 +177,8 @@ class SQLiteStorage:
         self._reader: aiosqlite.Connection | None = None
         self._log_reader: aiosqlite.Connection | None = None
         self._locks = DataDirLocks(data_dir, identity)
+        self._applied = AppliedRecords(data_dir, stale_after=self._options.applied_stale_seconds)
+        self._applied_written = 0.0  # monotonic time of the last record write
         self._watcher: CommitWatcher | None = None
         self._schemas: dict[tuple[str, int], SchemaVersion] = {}
         # The head the doorbell thread last reported, and the event that says it moved.
@@ -195,6 +207,8 @@ class SQLiteStorage:
                 checkpoints=maintainer,
             )
             await self._migrate(self._writer)
+            # Before loading: from now on no compaction drops what this process will need.
+            self._applied.register()
             self._reader = await self._connect_reader()
             self._log_reader = await self._connect_reader()
             state = await self._load()
@@ -210,6 +224,7 @@ class SQLiteStorage:
                 autocheckpoint=maintainer,
             )
             self._watcher.own_revision = state.revision
+            await self.report_applied(state.revision)
             self._watcher.start()
             self._locks.end_start()
             return state
@@ -234,11 +249,24 @@ class SQLiteStorage:
         if self._writer is not None:
             await self._writer.close()
         self._reader = self._log_reader = self._writer = None
+        self._applied.close()
         self._locks.release()
 
     @property
     def maintainer(self) -> bool:
         return self._locks.maintainer
+
+    async def report_applied(self, revision: int) -> None:
+        # The record is rewritten when it changed, and once a second as a heartbeat
+        # (applied.STALE_AFTER); this process's own floor is what it reported last.
+        self._applied.applied = revision
+        now = asyncio.get_running_loop().time()
+        if revision != self._applied.revision or now - self._applied_written >= 1.0:
+            self._applied.write(revision)
+            self._applied_written = now
+
+    async def applied_floor(self) -> int | None:
+        return self._applied.floor()
 
     async def _connect_reader(self) -> aiosqlite.Connection:
         connection = await aiosqlite.connect(self.path, isolation_level=None)
@@ -413,10 +441,13 @@ class SQLiteStorage:
             ("DELETE FROM namespaces WHERE name = ?", ns_removals),
         ]
         base, last = batch[0].revision - 1, batch[-1].revision
-        watcher = self._watcher
+        watcher, applied = self._watcher, self._applied
 
         def transaction(db: sqlite3.Connection) -> None:
             _transaction(db, statements, base)
+            # This process applies its own batch right away (it was planned on the store's
+            # head), so its own compactions may count it.
+            applied.applied = last
             if watcher is not None:  # still in the write thread: no second hand-off
                 watcher.own_revision = last
                 watcher.ring()
@@ -461,6 +492,10 @@ class SQLiteStorage:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(within):
                     await moved.wait()
+        return self._head
+
+    @property
+    def noticed_head(self) -> StoreHead:
         return self._head
 
     async def log_since(self, after: int, limit: int) -> list[ChangeSet]:
@@ -613,7 +648,18 @@ class SQLiteStorage:
                 [(revision,)],
             ),
         ]
+        applied = self._applied
+
+        def floor_holds() -> None:
+            # Under the write lock: a process that registers later loads after this
+            # compaction commits, so it needs nothing below the head it then sees.
+            floor = applied.floor()
+            if floor is not None and revision > floor + 1:
+                raise ReplicaBehind.compacting(revision, floor)
+
         try:
-            await self._writer_thread().run(lambda db: _transaction(db, statements))
+            await self._writer_thread().run(
+                lambda db: _transaction(db, statements, guard=floor_holds)
+            )
         except sqlite3.Error as exc:
             raise StorageFailure(f"compaction failed ({exc}); history is unchanged") from exc

@@ -31,6 +31,7 @@ EXPECTED_CODES: dict[type[errors.ConfigdError], str] = {
     errors.InvalidSchema: "INVALID_ARGUMENT",
     errors.PreconditionFailed: "FAILED_PRECONDITION",
     errors.NamespaceNotEmpty: "FAILED_PRECONDITION",
+    errors.ReplicaBehind: "FAILED_PRECONDITION",
     errors.NotFound: "NOT_FOUND",
     errors.NamespaceNotFound: "NOT_FOUND",
     errors.KeyNotFound: "NOT_FOUND",
@@ -88,6 +89,7 @@ class _FailedCall(grpc.RpcError):
         errors.PreconditionFailed(
             "stale", failures=[errors.FailedCondition("key:a", "a changed", 7)]
         ),
+        errors.ReplicaBehind.compacting(180, 120),
         errors.LimitExceeded("too big", limit="max_value_bytes", value=10),
         errors.RevisionCompacted("old", compact_revision=5),
         errors.FutureRevision("new", current_revision=9),

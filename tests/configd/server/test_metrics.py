@@ -110,7 +110,12 @@ async def test_readyz_and_configz(tmp_path: Path) -> None:
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{configd_server.http_url}/readyz") as reply:
                 assert reply.status == 200
-                assert await reply.json() == {"status": "ready"}
+                assert await reply.json() == {
+                    "status": "ready",
+                    "applied_revision": 0,
+                    "store_revision": 0,
+                    "lag_seconds": 0.0,
+                }
             async with session.get(f"{configd_server.http_url}/debug/configz") as reply:
                 assert reply.status == 200
                 status = await reply.json()

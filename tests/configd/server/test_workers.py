@@ -21,6 +21,7 @@ import grpc
 import pytest
 
 from configd.testing import ConfigdProcess
+from configd_client.wire import admin_pb2, admin_pb2_grpc
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
 from tests.configd.server.worker_probes import configz, until
@@ -247,3 +248,86 @@ def test_a_worker_that_cannot_start_fails_the_supervisor(tmp_path: Path) -> None
         "cannot start the workers: a worker exited during start (exit status 1)"
     )
     assert done.stdout == ""
+
+
+def maintainers(server: ConfigdProcess) -> set[int]:
+    return {int(w["pid"]) for w in configz(server)["workers"] if w["maintainer"]}
+
+
+def test_one_worker_is_the_maintainer_and_another_takes_over_when_it_dies(
+    workers: ConfigdProcess,
+) -> None:
+    until(lambda: len(maintainers(workers)) == 1, "one maintainer listed")
+    (first,) = maintainers(workers)
+    assert first in worker_pids(workers)
+    os.kill(first, signal.SIGKILL)
+    # The survivor takes the maintenance lock over (the replacement finds it held).
+    until(
+        lambda: (m := maintainers(workers)) != {first} and len(m) == 1,
+        "another worker becomes the maintainer",
+    )
+    assert maintainers(workers) <= worker_pids(workers)
+    assert first not in worker_pids(workers)
+
+
+def worker_channel(server: ConfigdProcess, pid: int) -> grpc.Channel:
+    """A channel to one worker: its own gRPC socket (the one its gRPC-Web gateway uses)."""
+    path = server.data_dir.resolve() / "run" / f"grpc-{pid}.sock"
+    assert path.exists(), f"no socket {path} (a data directory path too long for one?)"
+    return grpc.insecure_channel(f"unix:{path}")
+
+
+def test_compact_through_either_worker_even_while_the_other_compacts(
+    workers: ConfigdProcess,
+) -> None:
+    pids = sorted(worker_pids(workers))
+    with channel(workers) as shared:
+        stub = pb_grpc.ConfigServiceStub(shared)
+        stub.CreateNamespace(pb.CreateNamespaceRequest(name="app"))
+        for i in range(30):
+            head = stub.Put(pb.PutRequest(namespace="app", key="k", value_json=str(i))).revision
+    until(
+        lambda: all(w["revision"] == head for w in configz(workers)["workers"]),
+        "both workers at the head",
+    )
+    admins = {pid: worker_channel(workers, pid) for pid in pids}
+    try:
+        # One after the other, through each worker (one of them the maintainer) ...
+        for target, pid in zip((5, 10), pids, strict=True):
+            stub_of = admin_pb2_grpc.AdminServiceStub(admins[pid])
+            reply = stub_of.Compact(admin_pb2.CompactRequest(revision=target), timeout=30)
+            assert reply.compact_revision == target
+        # ... and through both at once: serialised by the store's write lock, never lowered.
+        results: dict[int, int] = {}
+
+        def compact(pid: int, target: int) -> None:
+            stub_of = admin_pb2_grpc.AdminServiceStub(admins[pid])
+            reply = stub_of.Compact(admin_pb2.CompactRequest(revision=target), timeout=30)
+            results[pid] = reply.compact_revision
+
+        threads = [
+            threading.Thread(target=compact, args=(pid, target))
+            for pid, target in zip(pids, (20, 25), strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(results.values()) in ([20, 25], [25, 25])
+        for pid in pids:
+            config = pb_grpc.ConfigServiceStub(admins[pid])
+
+            def compacted(stub: pb_grpc.ConfigServiceStub = config) -> bool:
+                view = stub.GetNamespace(pb.GetNamespaceRequest(name="app"))
+                return bool(view.compact_revision == 25)
+
+            until(compacted, "every worker knows the compaction revision")
+            with pytest.raises(grpc.RpcError) as old:
+                config.GetNamespace(pb.GetNamespaceRequest(name="app", revision=24))
+            assert old.value.code() == grpc.StatusCode.OUT_OF_RANGE
+            assert config.GetNamespace(
+                pb.GetNamespaceRequest(name="app", revision=25)
+            ).document_json
+    finally:
+        for admin in admins.values():
+            admin.close()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,11 @@ import grpc
 import grpc.aio
 import pytest
 
+from configd.server.workers import read_all
 from configd.storage.sqlite.backup import RestoreError, restore
 from configd.storage.sqlite.migrations import MIGRATIONS
 from configd.testing import ConfigdProcess
+from configd_client.wire import admin_pb2, admin_pb2_grpc
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
 
@@ -192,3 +196,54 @@ def test_restore_refuses_a_running_server(configd_server: ConfigdProcess, tmp_pa
     make_database(good, len(MIGRATIONS))
     with pytest.raises(RestoreError, match="a configd process is using"):
         restore(good, configd_server.data_dir, force=True)
+
+
+async def test_backup_through_either_worker_while_writes_go_on(tmp_path: Path) -> None:
+    """`configd serve --workers 2`: a backup taken by either worker (whichever the call lands
+    on), while writes land on both, restores to exactly the state at its revision."""
+    with ConfigdProcess(tmp_path / "data", workers=2) as server:
+        deadline = time.monotonic() + 60
+        while len(pids := [int(w["pid"]) for w in read_all(server.data_dir)]) != 2:
+            assert time.monotonic() < deadline, "both workers did not start"
+            await asyncio.sleep(0.05)
+        async with grpc.aio.insecure_channel(server.grpc_addr) as channel:
+            stub = pb_grpc.ConfigServiceStub(channel)
+            await populate(stub)
+            backups: list[tuple[Path, int]] = []
+            for pid in pids:
+                socket_path = server.data_dir.resolve() / "run" / f"grpc-{pid}.sock"
+                done = asyncio.Event()
+
+                async def keep_writing(done: asyncio.Event = done) -> None:
+                    n = 0
+                    while not done.is_set():
+                        n += 1
+                        await stub.Put(
+                            pb.PutRequest(namespace="svc/b", key="busy", value_json=str(n))
+                        )
+                        await asyncio.sleep(0.01)
+
+                writer = asyncio.create_task(keep_writing())
+                path = tmp_path / f"backup-{pid}.db"
+                async with grpc.aio.insecure_channel(f"unix:{socket_path}") as worker:
+                    admin = admin_pb2_grpc.AdminServiceStub(worker)
+                    chunks = [c async for c in admin.Backup(admin_pb2.BackupRequest())]
+                done.set()
+                await writer
+                data = b"".join(c.data for c in chunks)
+                assert hashlib.sha256(data).hexdigest() == chunks[-1].sha256
+                path.write_bytes(data)
+                backups.append((path, chunks[-1].revision))
+            originals = [await state_at(stub, revision) for _, revision in backups]
+    for (path, revision), original in zip(backups, originals, strict=True):
+        restored_dir = tmp_path / f"restored-{path.stem}"
+        result = run(
+            sys.executable, "-m", "configd", "restore", str(path), "--data-dir", str(restored_dir)
+        )
+        assert result.returncode == 0, result.stderr
+        with ConfigdProcess(restored_dir) as copy:
+            async with grpc.aio.insecure_channel(copy.grpc_addr) as channel:
+                stub = pb_grpc.ConfigServiceStub(channel)
+                assert await state_at(stub, revision) == original
+                view = await stub.GetNamespace(pb.GetNamespaceRequest(name="svc/a"))
+                assert view.current_revision == revision

@@ -1,5 +1,6 @@
 """Several processes over one SQLite data directory: who may share it, the store ordering
-writes (StoreAhead), the revision log and its doorbell, and the maintenance election.
+writes (StoreAhead), the revision log and its doorbell, the maintenance election, and the
+compaction floor (the lowest applied revision of the live processes).
 
 Two SQLiteStorage objects in one process hold their locks and connections exactly as two
 processes do (flock locks belong to open files); tests/configd/store/test_replicas.py runs
@@ -10,18 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from configd.core.errors import StorageFailure
+from configd.core.errors import ReplicaBehind, StorageFailure
 from configd.core.model import ChangeSet, Entry, KeyChange, SchemaVersion, WriteKind
 from configd.storage.base import StoreAhead, StoreHead
 from configd.storage.sqlite.backup import RestoreError, restore
-from configd.storage.sqlite.files import LOCK_FILE
-from configd.storage.sqlite.store import SQLiteStorage
+from configd.storage.sqlite.files import APPLIED_DIR, LOCK_FILE
+from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
 
 SCHEMA = SchemaVersion(1, '{"type":"object","maxProperties":5}', 1)
 
@@ -165,3 +170,103 @@ async def test_one_maintainer_and_a_takeover_when_it_leaves(tmp_path: Path) -> N
     finally:
         await first.close()
         await second.close()
+
+
+# -- the compaction floor: never past what a live process has applied ------------------------
+
+_HOLDER = """
+import asyncio, sys
+from pathlib import Path
+from configd.storage.sqlite.store import SQLiteStorage
+
+async def main() -> None:
+    storage = SQLiteStorage(Path(sys.argv[1]))
+    await storage.open()
+    await storage.report_applied(int(sys.argv[2]))
+    print("ready", flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def holder(data_dir: Path, applied: int) -> subprocess.Popen[str]:
+    """Another process sharing the store that has applied only `applied` (it follows nothing:
+    as a process whose follower is stuck)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(data_dir), str(applied)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    return process
+
+
+async def test_compaction_never_passes_the_lowest_applied_revision(
+    pair: tuple[SQLiteStorage, SQLiteStorage],
+) -> None:
+    a, b = pair
+    await a.commit([create(1), *(put(r, "x", str(r)) for r in range(2, 7))])
+    await b.report_applied(2)  # b has applied 2: it needs 3.. to catch up
+    assert await a.applied_floor() == 2
+    with pytest.raises(ReplicaBehind) as refused:
+        await a.compact(4)
+    assert refused.value.lowest_applied == 2
+    assert "has applied only revision 2" in str(refused.value)
+    assert "compact at revision 3 or below" in str(refused.value)
+    # Refused whole: nothing dropped, the compaction revision unchanged.
+    assert await b.head() == StoreHead(6, 0)
+    assert [cs.revision for cs in await b.log_since(2, 10)] == [3, 4, 5, 6]
+    await a.compact(3)  # what b needs (3 and above) stays
+    assert [cs.revision for cs in await b.log_since(2, 10)] == [3, 4, 5, 6]
+    await b.report_applied(6)
+    await a.compact(6)
+    assert (await a.head()).compact_revision == 6
+
+
+async def test_a_killed_process_does_not_hold_compaction_back(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    await storage.open()
+    try:
+        await storage.commit([create(1), put(2, "x", "1"), put(3, "x", "2")])
+        held = holder(tmp_path, 1)
+        try:
+            assert await storage.applied_floor() == 1
+            with pytest.raises(ReplicaBehind):
+                await storage.compact(3)
+        finally:
+            held.kill()  # SIGKILL: its record stays behind, its lock goes with it
+            held.wait()
+            assert held.stdout is not None
+            held.stdout.close()
+        assert len(list((tmp_path / APPLIED_DIR).glob("*.json"))) == 2
+        await storage.compact(3)
+        assert await storage.applied_floor() == 3
+        assert len(list((tmp_path / APPLIED_DIR).glob("*.json"))) == 1  # cleared away
+    finally:
+        await storage.close()
+    assert not list((tmp_path / APPLIED_DIR).glob("*.json"))  # a clean stop removes its own
+
+
+async def test_a_stopped_process_stops_holding_compaction_back_after_the_bound(
+    tmp_path: Path,
+) -> None:
+    storage = SQLiteStorage(tmp_path, SQLiteOptions(applied_stale_seconds=0.5))
+    await storage.open()
+    held = holder(tmp_path, 0)
+    try:
+        await storage.commit([create(1), put(2, "x", "1")])
+        assert await storage.applied_floor() == 0
+        os.kill(held.pid, signal.SIGSTOP)  # alive, holding its lock, reporting nothing
+        deadline = time.monotonic() + 10
+        while await storage.applied_floor() == 0:
+            assert time.monotonic() < deadline, "a stale record kept holding compaction back"
+            await asyncio.sleep(0.05)
+        await storage.compact(2)
+    finally:
+        held.kill()
+        held.wait()
+        assert held.stdout is not None
+        held.stdout.close()
+        await storage.close()

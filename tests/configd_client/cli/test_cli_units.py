@@ -99,6 +99,7 @@ EXIT_CODE_OF: dict[type[ConfigdError], ExitCode] = {
     errors.InvalidSchema: ExitCode.INVALID,
     errors.PreconditionFailed: ExitCode.CONFLICT,
     errors.NamespaceNotEmpty: ExitCode.CONFLICT,
+    errors.ReplicaBehind: ExitCode.CONFLICT,  # a compaction past a lagging replica
     errors.NotFound: ExitCode.NOT_FOUND,
     errors.NamespaceNotFound: ExitCode.NOT_FOUND,
     errors.KeyNotFound: ExitCode.NOT_FOUND,

@@ -12,6 +12,7 @@ import click
 from configd_client._channel import ConnectOptions, TLSOptions
 from configd_client.cli.commands import (
     backup,
+    compact,
     history,
     keys,
     namespaces,
@@ -180,6 +181,7 @@ for command in (
     *history.COMMANDS,
     *transfer.COMMANDS,
     *backup.COMMANDS,
+    *compact.COMMANDS,
     *tokens.COMMANDS,
 ):
     cli.add_command(command)

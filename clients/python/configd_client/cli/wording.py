@@ -18,6 +18,7 @@ from configd_client.errors import (
     InvalidArgument,
     LimitExceeded,
     NamespaceNotFound,
+    ReplicaBehind,
     RevisionNotApplied,
 )
 from configd_client.wire.limits import serve_flag
@@ -59,6 +60,13 @@ def describe(error: ConfigdError) -> str:
         # command saw (a write's reply): say which, in the CLI's terms.
         text = text.replace(
             "(min_revision)", "(--min-revision, or the highest revision this command saw)", 1
+        )
+    if isinstance(error, ReplicaBehind) and error.failures:
+        highest = error.lowest_applied + 1
+        text = text.replace(
+            f"compact at revision {highest} or below",
+            f"`configctl compact {highest}` is the most it allows now",
+            1,
         )
     if isinstance(error, NamespaceNotFound) and error.namespace:
         verb = f"`configctl ns create {error.namespace}`"
