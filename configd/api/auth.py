@@ -135,10 +135,9 @@ class Guard:
         self._watches: dict[str, int] = {}
         registry.add_revocation_listener(hub.interrupt)
 
-    def _admit(self, request: Any, context: Any, access: Access) -> Token:
-        token = self._registry.authenticate(bearer(context))
+    def _admit(self, request: Any, token: Token, access: Access) -> None:
         if isinstance(request, Undecodable):
-            return token  # the method answers INVALID_ARGUMENT for it
+            return  # the method answers INVALID_ARGUMENT for it
         if access.listing:
             prefix = request.prefix
             if not covers_some(token.grants, access.role, prefix):
@@ -155,7 +154,6 @@ class Guard:
                 limit="max_writes_per_second",
                 value=rate,
             )
-        return token
 
     def _filter(self, token: Token, response: Any) -> Any:
         """ListNamespaces: keep only the namespaces the token can read."""
@@ -173,7 +171,11 @@ class Guard:
         watch = is_streaming(handler) and method.endswith("/Watch")  # not Backup
 
         async def guarded(request: Any, context: Any) -> Any:
-            token = self._admit(request, context, access)
+            secret = bearer(context)
+            # A digest not known here may be a token another process just created: only
+            # then does the call await the registry's look in the store.
+            token = self._registry.known(secret) or await self._registry.authenticate(secret)
+            self._admit(request, token, access)
             identity.caller.set(token.name)
             if watch:
                 async with self._watching(token):
