@@ -130,7 +130,7 @@ class TokenRegistry:
         self._reloads_started = 0
         self._reloads_done = 0
         self._follow_task: asyncio.Task[None] | None = None
-        self.reloads = 0  # reloads that found changes made by any process
+        self.store_reads = 0  # reloads run (each one indexed read of the changed tokens)
 
     async def open(self) -> None:
         loaded = await self._store.open()
@@ -199,13 +199,12 @@ class TokenRegistry:
 
     async def _reload(self) -> None:
         self._reloads_started += 1
+        self.store_reads += 1
         number = self._reloads_started
         try:
             changes = await self._store.changes_since(self._generation)
             for stored in changes.tokens:
                 self._apply(Token.from_stored(stored))
-            if changes.tokens:
-                self.reloads += 1
             self._generation = max(self._generation, changes.generation)
         finally:
             self._reloads_done = number
@@ -348,7 +347,7 @@ class TokenRegistry:
         path = data_dir / ADMIN_TOKEN_FILE
         # Written (and synced) before the token is stored, moved into place only if ours is
         # the one stored. A crash between the two leaves the secret in the staged file.
-        staged = data_dir / f".{ADMIN_TOKEN_FILE}.{os.getpid()}"
+        staged = data_dir / f".{ADMIN_TOKEN_FILE}.{secrets.token_hex(8)}"
         _write_private(staged, secret + "\n")
         try:
             stored = await self._store.insert_first(token.stored())
