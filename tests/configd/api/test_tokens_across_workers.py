@@ -133,9 +133,9 @@ async def test_a_revocation_on_one_worker_cuts_calls_and_watches_on_every_other(
 ) -> None:
     admin = workers.admin_token
     secret = await new_token(channels[0], admin, "to-revoke")
-    watches = []
+    watches: list[Any] = []
     for channel in channels[1:]:
-        watch = pb_grpc.ConfigServiceStub(channel).Watch(
+        watch: Any = pb_grpc.ConfigServiceStub(channel).Watch(
             pb.WatchRequest(namespaces=[NS], send_snapshot=True), metadata=md(secret)
         )
         assert (await asyncio.wait_for(watch.read(), 10)).HasField("snapshot")
