@@ -4,7 +4,8 @@ Applied in api.handlers' once-per-method wrapping rather than as a grpc.aio Serv
 an interceptor sees only the method name and metadata (not the request, which names the
 namespaces) and would build a new handler object per call to get at it. Here the method's
 Access is looked up once at registration; a call costs one metadata scan, one SHA-256 and
-one dict lookup for the token, and a prefix check per namespace in the request. The
+one dict lookup for the token (a digest this process does not know waits for one look in the
+store, shared by concurrent callers: TokenRegistry), and a prefix check per namespace. The
 gRPC-Web gateway forwards to this same server (with the `authorization` header as metadata),
 so browsers are checked by the same code.
 

@@ -177,10 +177,15 @@ class TokenRegistry:
     # -- following the store ----------------------------------------------------------------
 
     async def _follow(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                await self._store.wait_change(self._generation, self._check_interval)
+                known, woken = self._generation, loop.time()
+                await self._store.wait_change(known, self._check_interval)
                 await self.reload()
+                if self._generation == known and loop.time() - woken < self._check_interval:
+                    # Woken early for nothing new (the store went back?): never spin.
+                    await asyncio.sleep(self._check_interval)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the follower must outlive any one failure (logged)

@@ -105,8 +105,11 @@ class SQLiteTokenStore:
         return self._db
 
     def _generation_noticed(self, generation: int) -> None:
-        if generation > self._noticed:
-            self._noticed = generation
+        # Taken as reported (the doorbell reports changes only), so a store that went back
+        # does not leave wait_change() returning at once forever.
+        moved = generation > self._noticed
+        self._noticed = generation
+        if moved:
             self._moved.set()
 
     async def changes_since(self, generation: int) -> TokenChanges:
