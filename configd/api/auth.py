@@ -4,7 +4,8 @@ Applied in api.handlers' once-per-method wrapping rather than as a grpc.aio Serv
 an interceptor sees only the method name and metadata (not the request, which names the
 namespaces) and would build a new handler object per call to get at it. Here the method's
 Access is looked up once at registration; a call costs one metadata scan, one SHA-256 and
-one dict lookup for the token, and a prefix check per namespace in the request. The
+one dict lookup for the token (a digest this process does not know waits for one look in the
+store, shared by concurrent callers: TokenRegistry), and a prefix check per namespace. The
 gRPC-Web gateway forwards to this same server (with the `authorization` header as metadata),
 so browsers are checked by the same code.
 
@@ -135,10 +136,9 @@ class Guard:
         self._watches: dict[str, int] = {}
         registry.add_revocation_listener(hub.interrupt)
 
-    def _admit(self, request: Any, context: Any, access: Access) -> Token:
-        token = self._registry.authenticate(bearer(context))
+    def _admit(self, request: Any, token: Token, access: Access) -> None:
         if isinstance(request, Undecodable):
-            return token  # the method answers INVALID_ARGUMENT for it
+            return  # the method answers INVALID_ARGUMENT for it
         if access.listing:
             prefix = request.prefix
             if not covers_some(token.grants, access.role, prefix):
@@ -155,7 +155,6 @@ class Guard:
                 limit="max_writes_per_second",
                 value=rate,
             )
-        return token
 
     def _filter(self, token: Token, response: Any) -> Any:
         """ListNamespaces: keep only the namespaces the token can read."""
@@ -173,7 +172,11 @@ class Guard:
         watch = is_streaming(handler) and method.endswith("/Watch")  # not Backup
 
         async def guarded(request: Any, context: Any) -> Any:
-            token = self._admit(request, context, access)
+            secret = bearer(context)
+            # A digest not known here may be a token another process just created: only
+            # then does the call await the registry's look in the store.
+            token = self._registry.known(secret) or await self._registry.authenticate(secret)
+            self._admit(request, token, access)
             identity.caller.set(token.name)
             if watch:
                 async with self._watching(token):

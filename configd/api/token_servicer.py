@@ -77,7 +77,7 @@ class TokenServicer:
     async def ListTokens(
         self, request: pb.ListTokensRequest, context: Context
     ) -> pb.ListTokensResponse:
-        return pb.ListTokensResponse(tokens=[token_info(t) for t in self._registry.tokens()])
+        return pb.ListTokensResponse(tokens=[token_info(t) for t in await self._registry.tokens()])
 
     async def RevokeToken(
         self, request: pb.RevokeTokenRequest, context: Context

@@ -8,7 +8,16 @@ from configd.core.errors import LimitExceeded
 from configd_client.wire import limits as default
 from configd_client.wire.limits import KIB, MIB
 
-__all__ = ["KIB", "MIB", "Limits"]
+__all__ = ["KIB", "MIB", "PER_PROCESS", "Limits"]
+
+
+PER_PROCESS = frozenset({"max_watchers_per_token", "max_writes_per_second"})
+"""The limits each serving process counts on its own (in memory, over the calls and streams it
+serves): under `configd serve --workers N`, or N replicas, a token may reach N times the value,
+since each connection stays on one process. Every other limit bounds one request, or is checked
+in a write's plan against the state caught up to the store (max_namespaces,
+max_keys_per_namespace, max_document_bytes), so it holds for all processes together. (The
+total of open watch streams, WatchOptions.max_watchers, is per process too.)"""
 
 
 @dataclass(frozen=True, slots=True)

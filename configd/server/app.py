@@ -187,7 +187,7 @@ class ConfigdServer:
         self._ready = False
         self._started = time.monotonic()
         self._reload_hooks: list[Callable[[], None]] = []
-        self.tokens = TokenRegistry(SQLiteTokenStore(config.data_dir))
+        self.tokens = TokenRegistry(SQLiteTokenStore(self._storage))
         self.admin_token_file: Path | None = None
         self.tls = ServerTLS(config.tls) if config.tls is not None else None
         if self.tls is not None:

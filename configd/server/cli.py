@@ -15,7 +15,7 @@ import click
 
 from configd import __version__
 from configd.core.errors import ConfigdError
-from configd.core.limits import Limits
+from configd.core.limits import PER_PROCESS, Limits
 from configd.server import logs
 from configd.server.app import (
     DEFAULT_MAX_LAG_SECONDS,
@@ -45,7 +45,8 @@ def _limit_options(command: Any) -> Any:
             type=click.IntRange(min=1),
             default=default,
             show_default=True,
-            help=f"limit: {field.name.replace('_', ' ')}",
+            help=f"limit: {field.name.replace('_', ' ')}"
+            + (" (per worker: N workers allow N times this)" if field.name in PER_PROCESS else ""),
         )(command)
     return command
 

@@ -89,7 +89,8 @@ def security_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(min=1),
             default=WatchOptions().max_watchers,
             show_default=True,
-            help="limit: open watch streams in total (per token: --max-watchers-per-token).",
+            help="limit: open watch streams in total, per worker (N workers allow N times "
+            "this; per token: --max-watchers-per-token).",
         ),
     ]
     decorated: Callable[..., Any] = wrapper

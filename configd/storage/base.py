@@ -186,27 +186,61 @@ class StoredToken:
     created_by: str
 
 
-class TokenStore(Protocol):
-    """Where tokens persist. Every change is durable when the call returns; failures raise
-    StorageFailure."""
+@dataclass(frozen=True, slots=True)
+class TokenChanges:
+    """Tokens as stored and the token generation a reader is at once it has applied them."""
 
-    async def open(self) -> list[StoredToken]:
+    generation: int
+    tokens: tuple[StoredToken, ...]
+
+
+class TokenStore(Protocol):
+    """Where tokens persist, shared by every process serving the same store.
+
+    Every change (insert, replace, revoke) is durable when the call returns and takes the
+    store's next *token generation*. Generations become visible in increasing order (the
+    backend serialises token writes, as SQLite's write lock or a row lock held to COMMIT
+    does; never a sequence whose values commit out of order), so a process that applied every
+    change up to generation G and reads the changes after G misses none. Rows are never
+    deleted (a name means one token forever; a replaced token's row takes the new
+    generation). Failures raise StorageFailure."""
+
+    async def open(self) -> TokenChanges:
         """Open (the Storage of the same data must be open already) and return every token,
-        revoked ones included, in name order."""
+        revoked ones included, in name order, with the generation they are at."""
         ...
 
     async def close(self) -> None:
         """Close; calling it twice is harmless."""
         ...
 
+    async def changes_since(self, generation: int) -> TokenChanges:
+        """The current row of every token changed after `generation` (an indexed read), in
+        generation order, and the highest generation among them (`generation` if none)."""
+        ...
+
+    async def wait_change(self, known: int, within: float) -> None:
+        """Return once the store's token generation is noticed past `known` (a change by any
+        process, this one included), or after `within` seconds. A doorbell: it may return
+        early or late by a poll interval; changes_since tells what changed."""
+        ...
+
     async def insert(self, token: StoredToken) -> None:
         """Store a new token; AlreadyExists if its name was ever used."""
         ...
 
-    async def replace(self, token: StoredToken) -> None:
-        """Store `token`, replacing any token of the same name (the bootstrap admin token)."""
+    async def insert_first(self, token: StoredToken) -> bool:
+        """Store `token` only if no token was ever stored, atomically against every process
+        (the bootstrap admin token); True if this call stored it."""
         ...
 
-    async def revoke(self, name: str, when: float) -> None:
-        """Mark the token `name` revoked at `when` (epoch seconds) unless it is already."""
+    async def replace(self, token: StoredToken) -> None:
+        """Store `token`, replacing any token of the same name (the admin token set by
+        --admin-token)."""
+        ...
+
+    async def revoke(self, name: str, when: float) -> StoredToken | None:
+        """Mark the token `name` revoked at `when` (epoch seconds) unless it is already;
+        return its row as stored now (revoked, by this call or an earlier one), or None if
+        there is no such token."""
         ...

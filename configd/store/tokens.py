@@ -8,11 +8,14 @@ hmac.compare_digest on the digest; any timing difference concerns the SHA-256 of
 caller's own input, which tells an attacker nothing about a valid secret.
 
 Every token lives in memory (there are few), so checking one costs one hash and one dict
-lookup; revocation removes it at once and tells listeners (open watch streams).
+lookup; revocation removes it at once and tells listeners (open watch streams). Processes
+sharing the store keep their copies current from it (TokenRegistry's docstring).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -98,19 +101,51 @@ def check_token_name(name: str) -> str:
 
 
 class TokenRegistry:
-    """Every token, by digest of its secret. Open with open(), close with close()."""
+    """Every token, by digest of its secret. Open with open(), close with close().
 
-    def __init__(self, store: TokenStore) -> None:
+    Shared by every process serving the store (replicas, `--workers N`): the store is the
+    truth, each process holds a copy and keeps it current.
+
+    - A change made elsewhere (create, revoke, an admin token replaced by --admin-token)
+      arrives through the store's doorbell (TokenStore.wait_change: SQLite's data_version
+      poll every 20 ms, rung at once by the writing process), with a reload every
+      `check_interval` (0.5 s) as the floor; a reload reads only the tokens changed since the
+      generation this process has, and a token that stopped being valid wakes the revocation
+      listeners (open watch streams are cut). Measured: tens of milliseconds; bound: about
+      `check_interval`.
+    - A digest not known here may be a token created on another process a moment ago, so
+      before refusing it the caller waits for a reload that began after it arrived. Concurrent
+      callers share one reload, so a caller spraying made-up tokens costs at most one indexed
+      read in flight however many distinct digests it sends, and a known token never waits.
+    """
+
+    def __init__(self, store: TokenStore, *, check_interval: float = 0.5) -> None:
         self._store = store
+        self._check_interval = check_interval
         self._by_name: dict[str, Token] = {}
         self._active: dict[bytes, Token] = {}
         self._revocation_listeners: list[Callable[[str], None]] = []
+        self._generation = 0  # every stored change up to this one is applied here
+        self._reload_task: asyncio.Task[None] | None = None
+        self._reloads_started = 0
+        self._reloads_done = 0
+        self._follow_task: asyncio.Task[None] | None = None
+        self.store_reads = 0  # reloads run (each one indexed read of the changed tokens)
 
     async def open(self) -> None:
-        for stored in await self._store.open():
+        loaded = await self._store.open()
+        for stored in loaded.tokens:
             self._remember(Token.from_stored(stored))
+        self._generation = loaded.generation
+        self._follow_task = asyncio.create_task(self._follow(), name="configd-tokens")
 
     async def close(self) -> None:
+        for task in (self._follow_task, self._reload_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._follow_task = self._reload_task = None
         await self._store.close()
 
     def _remember(self, token: Token) -> None:
@@ -121,14 +156,70 @@ class TokenRegistry:
         if token.revoked_at is None:
             self._active[token.digest] = token
 
+    def _apply(self, token: Token) -> None:
+        """Remember `token` as stored now; if that ends a token valid here until now (revoked,
+        or a different secret under its name), tell the revocation listeners."""
+        previous = self._by_name.get(token.name)
+        self._remember(token)
+        if (
+            previous is not None
+            and previous.revoked_at is None
+            and (token.revoked_at is not None or token.digest != previous.digest)
+        ):
+            for listener in self._revocation_listeners:
+                listener(token.name)
+
     def add_revocation_listener(self, listener: Callable[[str], None]) -> None:
-        """`listener(name)` runs when a token stops being valid by revocation."""
+        """`listener(name)` runs when a token stops being valid by revocation (here or on
+        another process sharing the store)."""
         self._revocation_listeners.append(listener)
+
+    # -- following the store ----------------------------------------------------------------
+
+    async def _follow(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                known, woken = self._generation, loop.time()
+                await self._store.wait_change(known, self._check_interval)
+                await self.reload()
+                if self._generation == known and loop.time() - woken < self._check_interval:
+                    # Woken early for nothing new (the store went back?): never spin.
+                    await asyncio.sleep(self._check_interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the follower must outlive any one failure (logged)
+                log.exception("reloading the tokens failed; retrying")
+                await asyncio.sleep(self._check_interval)
+
+    async def reload(self) -> None:
+        """Return once a reload from the store that began after this call has finished; every
+        caller meanwhile shares the same one."""
+        wanted = self._reloads_started + 1
+        while self._reloads_done < wanted:
+            task = self._reload_task
+            if task is None:
+                task = self._reload_task = asyncio.create_task(self._reload())
+            await asyncio.shield(task)
+
+    async def _reload(self) -> None:
+        self._reloads_started += 1
+        self.store_reads += 1
+        number = self._reloads_started
+        try:
+            changes = await self._store.changes_since(self._generation)
+            for stored in changes.tokens:
+                self._apply(Token.from_stored(stored))
+            self._generation = max(self._generation, changes.generation)
+        finally:
+            self._reloads_done = number
+            self._reload_task = None
 
     # -- per call -----------------------------------------------------------------------------
 
-    def authenticate(self, secret: str) -> Token:
-        """The token whose secret this is; Unauthenticated if unknown, revoked or expired."""
+    def known(self, secret: str) -> Token | None:
+        """The valid token whose secret this is, if this process knows it; None for a digest
+        it does not know (then authenticate()). Unauthenticated if malformed or expired."""
         if not secret or len(secret) > MAX_SECRET_CHARS:
             raise Unauthenticated(
                 "the bearer token is not valid; send 'authorization: Bearer <token>' "
@@ -137,11 +228,22 @@ class TokenRegistry:
         presented = digest(secret)
         token = self._active.get(presented)
         if token is None or not hmac.compare_digest(token.digest, presented):
+            return None
+        self.verify(token)
+        return token
+
+    async def authenticate(self, secret: str) -> Token:
+        """The token whose secret this is, looking in the store if it is not known here;
+        Unauthenticated if unknown, revoked or expired."""
+        token = self.known(secret)
+        if token is None:
+            await self.reload()  # created by another process a moment ago?
+            token = self.known(secret)
+        if token is None:
             raise Unauthenticated(
                 "the bearer token is not valid (unknown or revoked); ask an admin for a token "
                 "(configctl token create)"
             )
-        self.verify(token)
         return token
 
     def verify(self, token: Token, now: float | None = None) -> None:
@@ -189,6 +291,7 @@ class TokenRegistry:
                 f"a token named {name!r} exists or existed (names are never reused, so the "
                 "audit history stays unambiguous); choose another name"
             )
+        # The store refuses a name another process used (its unique key), whatever we know.
         await self._store.insert(token.stored())
         self._remember(token)
         log.info(
@@ -200,30 +303,25 @@ class TokenRegistry:
         )
         return token, secret
 
-    def tokens(self) -> list[Token]:
+    async def tokens(self) -> list[Token]:
+        """Every token, as stored now (including those other processes just created)."""
+        await self.reload()
         return sorted(self._by_name.values(), key=lambda t: t.name)
 
     async def revoke(self, name: str) -> Token:
+        if name not in self._by_name:
+            await self.reload()  # created by another process a moment ago?
         token = self._by_name.get(name)
         if token is None:
             raise NotFound(f"there is no token named {name!r}; list the tokens to see their names")
         if token.revoked_at is not None:
             return token
-        now = time.time()
-        await self._store.revoke(name, now)
-        revoked = Token(
-            token.name,
-            token.digest,
-            token.grants,
-            token.created_at,
-            token.expires_at,
-            now,
-            token.created_by,
-        )
-        self._remember(revoked)
+        stored = await self._store.revoke(name, time.time())
+        if stored is None:  # rows are never deleted; a restore under the server could do it
+            raise NotFound(f"there is no token named {name!r}; list the tokens to see their names")
+        revoked = Token.from_stored(stored)
+        self._apply(revoked)
         log.warning("token revoked name=%s", name)
-        for listener in self._revocation_listeners:
-            listener(name)
         return revoked
 
     # -- bootstrap --------------------------------------------------------------------------
@@ -232,8 +330,11 @@ class TokenRegistry:
         """Make sure an admin can get in; returns the token file written, if any.
 
         With `admin_secret` (--admin-token / CONFIGD_ADMIN_TOKEN) the token named "admin" is
-        that secret (replacing any earlier one). Otherwise, on the first start only (no token
-        was ever created), a new admin token is written to <data_dir>/admin.token, mode 0600."""
+        that secret (replacing any earlier one, which other processes then refuse too).
+        Otherwise, on the first start only (no token was ever created), a new admin token is
+        written to <data_dir>/admin.token, mode 0600. Processes starting together on a fresh
+        directory race here: the store keeps the first one's token only (insert_first), and
+        only that process moves its file into place, so the file holds the one admin token."""
         if admin_secret is not None:
             if not MIN_SECRET_CHARS <= len(admin_secret) <= MAX_SECRET_CHARS:
                 raise InvalidArgument(
@@ -247,9 +348,22 @@ class TokenRegistry:
         if self._by_name:
             return None
         secret = new_secret()
+        token = _admin(secret)
         path = data_dir / ADMIN_TOKEN_FILE
-        _write_private(path, secret + "\n")
-        await self._install_admin(secret)
+        # Written (and synced) before the token is stored, moved into place only if ours is
+        # the one stored. A crash between the two leaves the secret in the staged file.
+        staged = data_dir / f".{ADMIN_TOKEN_FILE}.{secrets.token_hex(8)}"
+        _write_private(staged, secret + "\n")
+        try:
+            stored = await self._store.insert_first(token.stored())
+            if stored:
+                os.replace(staged, path)
+                _sync_directory(data_dir)
+        finally:
+            staged.unlink(missing_ok=True)
+        await self.reload()  # ours, or the one another process stored first
+        if not stored:
+            return None
         log.warning(
             "first start with authentication: admin token written to %s (mode 0600); "
             "create narrower tokens with `configctl token create` and keep this one safe",
@@ -258,13 +372,25 @@ class TokenRegistry:
         return path
 
     async def _install_admin(self, secret: str) -> None:
-        token = Token(ADMIN_TOKEN_NAME, digest(secret), (Grant("", Role.ADMIN),), time.time())
-        previous = self._by_name.get(ADMIN_TOKEN_NAME)
+        token = _admin(secret)
+        current = self._by_name.get(ADMIN_TOKEN_NAME)
+        if current is not None and current.digest == token.digest and current.revoked_at is None:
+            return  # already so (each of N workers starts with the same --admin-token)
         await self._store.replace(token.stored())
-        self._remember(token)
-        if previous is not None and previous.digest != token.digest:
-            for listener in self._revocation_listeners:
-                listener(ADMIN_TOKEN_NAME)
+        self._apply(token)
+
+
+def _admin(secret: str) -> Token:
+    return Token(ADMIN_TOKEN_NAME, digest(secret), (Grant("", Role.ADMIN),), time.time())
+
+
+def _sync_directory(path: Path) -> None:
+    """fsync a directory, so a rename in it survives a power loss."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -9,6 +9,10 @@ only a doorbell: after each commit the committing process sends one byte to ever
 socket in `<data_dir>/doorbells/`, which wakes the peer's poll at once instead of within the
 interval. A lost, refused or never-sent datagram only costs latency.
 
+On the same wake-ups it reads the tokens' generation (TOKENS_SQL, one index probe) and reports
+a change to the token store (tokens.py), so a token revoked by any process reaches every
+process's registry within a poll interval, usually at once (token writes ring too).
+
 The thread also does the maintenance process's WAL checkpoints: passive ones, at most once per
 CHECKPOINT_INTERVAL, when other processes committed (the maintenance process's own writes are
 checkpointed by its write connection; the others' write connections never checkpoint), and it
@@ -50,6 +54,10 @@ HEAD_SQL = (
 )
 
 
+TOKENS_SQL = "SELECT coalesce(max(generation), 0) FROM tokens"
+"""The store's token generation (migration 3)."""
+
+
 def read_head(db: sqlite3.Connection) -> StoreHead:
     row = db.execute(HEAD_SQL).fetchone()
     return StoreHead(int(row[0]), int(row[1]))
@@ -64,6 +72,7 @@ class CommitWatcher:
         data_dir: Path,
         locks: DataDirLocks,
         on_head: Callable[[StoreHead], None],
+        on_tokens: Callable[[int], None],
         *,
         poll_interval: float,
         busy_timeout_ms: int,
@@ -72,6 +81,7 @@ class CommitWatcher:
         self._db_path = db_path
         self._locks = locks
         self._on_head = on_head
+        self._on_tokens = on_tokens
         self._poll = poll_interval
         self._busy_timeout_ms = busy_timeout_ms
         # Whether the write connection checkpoints by itself (the maintainer at open).
@@ -127,10 +137,12 @@ class CommitWatcher:
             return
         self._socket, self._path = sock, path
 
-    # -- in the write thread ------------------------------------------------------------------
+    # -- in the write thread (or on the event loop, after a token write) ----------------------
 
     def ring(self) -> None:
-        """Wake the other processes' followers (after a COMMIT; never blocks, never raises)."""
+        """Wake the other processes' followers (after a COMMIT; never blocks, never raises).
+        Safe from two threads at once: a datagram send is atomic, and `_peers` is replaced,
+        never mutated."""
         for peer in self._peers:
             try:
                 self._sender.sendto(b"\0", peer)
@@ -171,6 +183,7 @@ class CommitWatcher:
         db: sqlite3.Connection | None = None
         last_version: int | None = None
         last_head: StoreHead | None = None
+        last_tokens: int | None = None
         foreign = False  # others committed since the last checkpoint
         last_checkpoint = time.monotonic()
         next_refresh = 0.0
@@ -196,6 +209,10 @@ class CommitWatcher:
                         ):
                             self._loop.call_soon_threadsafe(self._on_head, head)
                         last_head = head
+                    tokens = int(db.execute(TOKENS_SQL).fetchone()[0])
+                    if tokens != last_tokens:
+                        last_tokens = tokens
+                        self._loop.call_soon_threadsafe(self._on_tokens, tokens)
                     if (
                         self._locks.maintainer
                         and (foreign or not self._autocheckpoint)

@@ -79,4 +79,11 @@ MIGRATIONS: tuple[str, ...] = (
         created_by TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 3: token generations (replicas, issue 16). Each token write takes the next generation
+    # (the highest stored + 1, under the write lock), so every process sharing the file
+    # reloads exactly the tokens changed since the generation it has applied.
+    """
+    ALTER TABLE tokens ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX tokens_by_generation ON tokens (generation);
+    """,
 )

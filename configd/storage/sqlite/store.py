@@ -184,6 +184,8 @@ class SQLiteStorage:
         # The head the doorbell thread last reported, and the event that says it moved.
         self._head = StoreHead(0, 0)
         self._head_moved: asyncio.Event | None = None
+        # Who hears of the tokens' generation moving (tokens.py:SQLiteTokenStore).
+        self._token_listeners: list[Callable[[int], None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -219,6 +221,7 @@ class SQLiteStorage:
                 self.data_dir,
                 self._locks,
                 self._noticed,
+                self._tokens_noticed,
                 poll_interval=self._options.poll_interval_ms / 1000,
                 busy_timeout_ms=self._options.busy_timeout_ms,
                 autocheckpoint=maintainer,
@@ -475,6 +478,25 @@ class SQLiteStorage:
             )
             if self._head_moved is not None:
                 self._head_moved.set()
+
+    def _tokens_noticed(self, generation: int) -> None:
+        for listener in tuple(self._token_listeners):
+            listener(generation)
+
+    def follow_tokens(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """`listener(generation)` runs on the event loop whenever the doorbell thread sees the
+        tokens' generation change (whichever process wrote); returns the unsubscriber."""
+        self._token_listeners.append(listener)
+        return lambda: self._token_listeners.remove(listener)
+
+    def ring(self) -> None:
+        """Wake the other processes' doorbells now (after a token write)."""
+        if self._watcher is not None:
+            self._watcher.ring()
+
+    @property
+    def busy_timeout_ms(self) -> int:
+        return self._options.busy_timeout_ms
 
     async def head(self) -> StoreHead:
         rows = list(await self._fetchall(HEAD_SQL, log=True))

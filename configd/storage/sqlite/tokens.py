@@ -1,25 +1,33 @@
-"""Bearer-token rows in the configd database (table `tokens`, migration 2).
+"""Bearer-token rows in the configd database (table `tokens`, migrations 2 and 3).
 
 Its own connection to the same SQLite file: token changes are rare, and keeping them off the
 writer's connection means they never interleave with a group commit (WAL allows one writer at
 a time; the busy timeout covers the rare overlap). sqlite3 errors become StorageFailure here.
+
+Shared by every process serving the file. Each write is one statement that also sets the row's
+`generation` to the highest stored + 1; a single writing statement holds SQLite's write lock
+from its first read to its commit, so generations commit in order. The storage's doorbell
+thread reads the highest generation on every commit it notices (follow.py) and tells
+wait_change(); a write here rings the peers' doorbells, so they look at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 import aiosqlite
 
 from configd.core.errors import AlreadyExists, StorageFailure
-from configd.storage.base import StoredToken
-from configd.storage.sqlite.files import DB_FILE
+from configd.storage.base import StoredToken, TokenChanges
+from configd.storage.sqlite.store import SQLiteStorage
 
 _COLUMNS = "name, hash, grants, created_at, expires_at, revoked_at, created_by"
+_NEXT = "(SELECT coalesce(max(generation), 0) + 1 FROM tokens)"  # under the write lock
+_VALUES = f"?, ?, ?, ?, ?, ?, ?, {_NEXT}"
 
 
 def _row(token: StoredToken) -> tuple[object, ...]:
@@ -35,7 +43,7 @@ def _row(token: StoredToken) -> tuple[object, ...]:
 
 
 def _token(row: Sequence[object]) -> StoredToken:
-    name, digest, grants, created_at, expires_at, revoked_at, created_by = row
+    name, digest, grants, created_at, expires_at, revoked_at, created_by = row[:7]
     return StoredToken(
         str(name),
         bytes(digest),  # type: ignore[call-overload]
@@ -47,27 +55,45 @@ def _token(row: Sequence[object]) -> StoredToken:
     )
 
 
+def _changes(rows: Sequence[Sequence[object]], generation: int) -> TokenChanges:
+    """Rows of _COLUMNS + generation. The generation reached is taken from the rows read (one
+    snapshot), never from a second query that could see a later change than the rows."""
+    top = max((int(row[7]) for row in rows), default=generation)  # type: ignore[call-overload]
+    return TokenChanges(max(top, generation), tuple(_token(row) for row in rows))
+
+
 class SQLiteTokenStore:
-    """A configd.storage.base.TokenStore: tokens in `<data_dir>/configd.db`; open after
-    SQLiteStorage (which migrates it)."""
+    """A configd.storage.base.TokenStore: tokens in the database of `storage`; open after it
+    (its open() migrates the file and starts the doorbell thread this store listens to)."""
 
-    def __init__(self, data_dir: Path, busy_timeout_ms: int = 5_000) -> None:
-        self.path = data_dir / DB_FILE
-        self._busy_timeout_ms = busy_timeout_ms
+    def __init__(self, storage: SQLiteStorage) -> None:
+        self._storage = storage
+        self.path = storage.path
         self._db: aiosqlite.Connection | None = None
+        self._noticed = 0  # the highest generation the doorbell thread reported
+        self._moved = asyncio.Event()
+        self._unfollow: Callable[[], None] | None = None
 
-    async def open(self) -> list[StoredToken]:
-        """Connect and return every stored token."""
+    async def open(self) -> TokenChanges:
         try:
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
-            await self._db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            cursor = await self._db.execute(f"SELECT {_COLUMNS} FROM tokens ORDER BY name")
-            return [_token(row) for row in await cursor.fetchall()]
+            await self._db.execute(f"PRAGMA busy_timeout = {int(self._storage.busy_timeout_ms)}")
+            cursor = await self._db.execute(
+                f"SELECT {_COLUMNS}, generation FROM tokens ORDER BY name"
+            )
+            loaded = _changes(list(await cursor.fetchall()), 0)
         except sqlite3.Error as exc:
             await self.close()
             raise StorageFailure(f"cannot read tokens from {self.path}: {exc}") from exc
+        self._noticed = loaded.generation
+        self._unfollow = self._storage.follow_tokens(self._generation_noticed)
+        return loaded
 
     async def close(self) -> None:
+        if self._unfollow is not None:
+            unfollow, self._unfollow = self._unfollow, None
+            unfollow()
+        self._moved.set()  # a waiter returns now
         if self._db is not None:
             db, self._db = self._db, None
             with contextlib.suppress(sqlite3.Error, ValueError):
@@ -78,35 +104,96 @@ class SQLiteTokenStore:
             raise StorageFailure("the token store is closed")
         return self._db
 
-    async def insert(self, token: StoredToken) -> None:
-        """Store a new token; AlreadyExists if its name was ever used."""
+    def _generation_noticed(self, generation: int) -> None:
+        # Taken as reported (the doorbell reports changes only), so a store that went back
+        # does not leave wait_change() returning at once forever.
+        moved = generation > self._noticed
+        self._noticed = generation
+        if moved:
+            self._moved.set()
+
+    async def changes_since(self, generation: int) -> TokenChanges:
         try:
-            await self._connection().execute(
-                f"INSERT INTO tokens ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", _row(token)
+            rows = await self._connection().execute_fetchall(
+                f"SELECT {_COLUMNS}, generation FROM tokens WHERE generation > ?"
+                " ORDER BY generation",
+                (generation,),
+            )
+        except sqlite3.Error as exc:
+            raise StorageFailure(f"cannot read tokens from {self.path}: {exc}") from exc
+        return _changes(list(rows), generation)
+
+    async def wait_change(self, known: int, within: float) -> None:
+        if self._noticed > known or self._db is None:
+            return
+        self._moved.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._moved.wait()
+
+    async def _write(self, sql: str, params: Sequence[object], what: str) -> int:
+        """Run one writing statement; the number of rows it changed. Rings the peers."""
+        try:
+            cursor = await self._connection().execute(sql, params)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise StorageFailure(f"cannot store token {what}: {exc}") from exc
+        changed = cursor.rowcount
+        if changed:
+            self._storage.ring()
+        return changed
+
+    async def insert(self, token: StoredToken) -> None:
+        try:
+            await self._write(
+                f"INSERT INTO tokens ({_COLUMNS}, generation) VALUES ({_VALUES})",
+                _row(token),
+                repr(token.name),
             )
         except sqlite3.IntegrityError:
             raise AlreadyExists(
                 f"a token named {token.name!r} exists or existed (names are never reused, so "
                 "the audit history stays unambiguous); choose another name"
             ) from None
-        except sqlite3.Error as exc:
+
+    async def insert_first(self, token: StoredToken) -> bool:
+        # One statement: the check and the insert happen under one write lock, so of several
+        # processes starting on a fresh directory exactly one stores its token.
+        try:
+            stored = await self._write(
+                f"INSERT INTO tokens ({_COLUMNS}, generation) SELECT {_VALUES}"
+                " WHERE NOT EXISTS (SELECT 1 FROM tokens)",
+                _row(token),
+                repr(token.name),
+            )
+        except sqlite3.IntegrityError as exc:
             raise StorageFailure(f"cannot store token {token.name!r}: {exc}") from exc
+        return stored == 1
 
     async def replace(self, token: StoredToken) -> None:
-        """Store `token`, replacing any token of the same name (bootstrap only)."""
         try:
-            await self._connection().execute(
-                f"INSERT OR REPLACE INTO tokens ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            await self._write(
+                f"INSERT OR REPLACE INTO tokens ({_COLUMNS}, generation) VALUES ({_VALUES})",
                 _row(token),
+                repr(token.name),
             )
-        except sqlite3.Error as exc:
+        except sqlite3.IntegrityError as exc:
             raise StorageFailure(f"cannot store token {token.name!r}: {exc}") from exc
 
-    async def revoke(self, name: str, when: float) -> None:
+    async def revoke(self, name: str, when: float) -> StoredToken | None:
         try:
-            await self._connection().execute(
-                "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+            await self._write(
+                f"UPDATE tokens SET revoked_at = ?, generation = {_NEXT}"
+                " WHERE name = ? AND revoked_at IS NULL",
                 (when, name),
+                repr(name),
+            )
+            rows = list(
+                await self._connection().execute_fetchall(
+                    f"SELECT {_COLUMNS} FROM tokens WHERE name = ?", (name,)
+                )
             )
         except sqlite3.Error as exc:
             raise StorageFailure(f"cannot revoke token {name!r}: {exc}") from exc
+        return _token(rows[0]) if rows else None
