@@ -17,7 +17,10 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from configd.testing import ConfigdProcess
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -174,6 +177,57 @@ def raise_open_files(wanted: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft = target
     return soft
+
+
+# -- servers ------------------------------------------------------------------------------------
+
+
+def server_processes(server: ConfigdProcess, workers: int) -> list[int]:
+    """The processes that serve: the server itself, or the supervisor's N workers."""
+    if workers == 1:
+        return [server.pid]
+    deadline = time.monotonic() + 60
+    while len(pids := children(server.pid)) < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(pids)} of {workers} workers running after 60 s")
+        time.sleep(0.05)
+    return pids
+
+
+def channels_per_worker(addr: str, pids: Sequence[int]) -> dict[int, Any]:
+    """One gRPC channel (its own connection) per serving process: new connections until the
+    kernel's SO_REUSEPORT hashing has put one on each (their server ends are found in /proc)."""
+    import grpc
+
+    from configd_client.wire import admin_pb2, admin_pb2_grpc
+
+    port = int(addr.rsplit(":", 1)[1])
+    found: dict[int, Any] = {}
+    for _ in range(64 * len(pids)):
+        before = local_ports(port)
+        channel = grpc.insecure_channel(addr, options=[("grpc.use_local_subchannel_pool", 1)])
+        admin_pb2_grpc.AdminServiceStub(channel).GetStatus(admin_pb2.GetStatusRequest())
+        (mine,) = local_ports(port) - before
+        owner = connection_owners(port, pids).get(mine)
+        if owner is None or owner in found:
+            channel.close()
+            continue
+        found[owner] = channel
+        if len(found) == len(pids):
+            return found
+    raise RuntimeError(f"no connection reached every server process {list(pids)}")
+
+
+def wait_applied(channels: Iterable[Any], revision: int) -> None:
+    """Until every channel's server process has applied `revision` (a read with min_revision),
+    so that a benchmark's load never meets a worker still catching up on its setup."""
+    from configd_client.wire import config_pb2 as pb
+    from configd_client.wire import config_pb2_grpc as pb_grpc
+
+    for channel in channels:
+        pb_grpc.ConfigServiceStub(channel).ListNamespaces(
+            pb.ListNamespacesRequest(min_revision=revision)
+        )
 
 
 # -- statistics ---------------------------------------------------------------------------------

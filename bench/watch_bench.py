@@ -66,16 +66,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     WATCHER_CHANNEL_OPTIONS,
     JsonLines,
-    children,
+    channels_per_worker,
     connection_owners,
     cpu_seconds,
-    local_ports,
     median_of,
     open_fds,
     open_files_limit,
     raise_open_files,
     rss_kib,
+    server_processes,
     summarize,
+    wait_applied,
 )
 from _watchers import (
     CLIENT_KINDS,
@@ -252,42 +253,6 @@ SERVER_SETTINGS = {
 }
 
 
-def server_processes(server: ConfigdProcess, workers: int) -> list[int]:
-    """The processes that serve: the server itself, or the supervisor's N workers."""
-    if workers == 1:
-        return [server.pid]
-    deadline = time.monotonic() + 60
-    while len(pids := children(server.pid)) < workers:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{len(pids)} of {workers} workers running after 60 s")
-        time.sleep(0.05)
-    return pids
-
-
-def channels_per_worker(addr: str, pids: Sequence[int]) -> dict[int, Any]:
-    """One gRPC channel (its own connection) per serving process: new connections until the
-    kernel's SO_REUSEPORT hashing has put one on each (their server ends are found in /proc)."""
-    import grpc
-
-    from configd_client.wire import admin_pb2, admin_pb2_grpc
-
-    port = int(addr.rsplit(":", 1)[1])
-    found: dict[int, Any] = {}
-    for _ in range(64 * len(pids)):
-        before = local_ports(port)
-        channel = grpc.insecure_channel(addr, options=[("grpc.use_local_subchannel_pool", 1)])
-        admin_pb2_grpc.AdminServiceStub(channel).GetStatus(admin_pb2.GetStatusRequest())
-        (mine,) = local_ports(port) - before
-        owner = connection_owners(port, pids).get(mine)
-        if owner is None or owner in found:
-            channel.close()
-            continue
-        found[owner] = channel
-        if len(found) == len(pids):
-            return found
-    raise RuntimeError(f"no connection reached every server process {list(pids)}")
-
-
 def open_streams(clients: Sequence[WatcherProcess], watchers: int, log: IO[str]) -> OpenState:
     """Waits until every client process has opened its streams; stops when none opens or
     fails a stream for OPEN_STALL_SECONDS (or after OPEN_TIME_LIMIT), printing progress."""
@@ -424,10 +389,7 @@ def run_once(
         stub: Any = pb_grpc.ConfigServiceStub(writers[order[0]])
         stub.CreateNamespace(pb.CreateNamespaceRequest(name=NAMESPACE))
         put0 = stub.Put(pb.PutRequest(namespace=NAMESPACE, key="value", value_json='{"round": 0}'))
-        for channel in writers.values():  # every process has applied it before watchers come
-            pb_grpc.ConfigServiceStub(channel).GetNamespace(
-                pb.GetNamespaceRequest(name=NAMESPACE, min_revision=put0.revision)
-            )
+        wait_applied(writers.values(), put0.revision)  # before the watchers come
         time.sleep(0.5)
         rss_before = sum(rss_kib(pid) for pid in server_pids)
         fds_before = sum(open_fds(pid) for pid in server_pids)
@@ -550,7 +512,7 @@ def run_once(
         client_errors=[e for r in reports for e in r.errors][:20],
         write_phase_wall_s=wall,
         server_cpu_s=sum(cpu_by_worker.values()),
-        server_cpu_s_by_worker=cpu_by_worker,
+        server_cpu_s_by_process=cpu_by_worker,
         client_cpu_s=client_cpu,
     )
     return row
