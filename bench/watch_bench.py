@@ -2,12 +2,34 @@
 
     .venv/bin/python bench/watch_bench.py [--watchers 1000,5000,10000] [--runs 3]
         [--rounds 10] [--interval 1.0] [--client python|node] [--procs 4] [--json]
-        [--server-arg=--watch-buffer=64]
+        [--workers 1] [--streams-per-connection 1] [--server-arg=--watch-buffer=64]
+
+    # cross-worker delivery: watchers on both workers, each write to one of them in turn
+    .venv/bin/python bench/watch_bench.py --workers 2 --client node --watchers 2000
+    # 20,000 watchers: two workers hold 10,000 connections each, under a 20,000-fd limit
+    .venv/bin/python bench/watch_bench.py --workers 2 --client node --watchers 20000 \
+        --procs 4 --rounds 5 --interval 3
 
 For each watcher count N and each run: a fresh `configd serve` (temp data dir) with one
 namespace; N watch streams on that namespace, each on its OWN connection (a channel with a
-local subchannel pool), held by --procs client processes (spawned, N/procs streams each, one
-asyncio loop per process). Then --rounds puts, --interval seconds apart, from this process.
+local subchannel pool; --streams-per-connection K puts K streams on each), held by --procs
+client processes (spawned, N/procs streams each, one asyncio loop per process). Then --rounds
+puts, --interval seconds apart, from this process.
+
+--workers N runs `configd serve --workers N`: the kernel spreads the watchers' connections over
+the N workers (SO_REUSEPORT hashing), this process holds one connection on each worker and
+sends each write to the next worker in turn; memory and CPU are summed over the workers. With
+Node watchers the benchmark finds each stream's worker in /proc (the worker holding its
+connection's server end) and splits the deliveries of every write by path: "same worker" (the
+stream's worker took the write and published it) and "other worker" (it applied the write from
+the revision log: doorbell, log read, apply), and prints what the cross-worker path adds at
+p50 and p99, from the same writes under the same load.
+
+Opening is watched: progress is printed every 10 s, and a run in which no stream opens or fails
+for --open-stall seconds is given up and says which limit stopped it: a server process or a
+client process at its open-file limit (RLIMIT_NOFILE; each connection is one fd on each side),
+EMFILE errors, streams refused by a server limit (RESOURCE_EXHAUSTED, e.g. --max-watchers), or
+else how many streams were established. The limits in force are printed before the figures.
 
 --client picks the watcher processes. "python" (the default): grpc.aio, as the SDK uses it.
 "node": bench/watch_client.mjs, raw gRPC over Node's built-in HTTP/2 (nghttp2, no npm
@@ -243,7 +265,7 @@ def ms(ns: float) -> float:
     return ns / 1e6
 
 
-OPEN_STALL_SECONDS = 30.0  # no stream opened or failed for this long: opening has stopped
+OPEN_STALL_SECONDS = 30.0  # default --open-stall
 OPEN_TIME_LIMIT = 900.0
 SERVER_SETTINGS = {
     # configd's own limits a watch run can meet, and the value this benchmark runs with
@@ -253,9 +275,11 @@ SERVER_SETTINGS = {
 }
 
 
-def open_streams(clients: Sequence[WatcherProcess], watchers: int, log: IO[str]) -> OpenState:
+def open_streams(
+    clients: Sequence[WatcherProcess], watchers: int, log: IO[str], stall: float
+) -> OpenState:
     """Waits until every client process has opened its streams; stops when none opens or
-    fails a stream for OPEN_STALL_SECONDS (or after OPEN_TIME_LIMIT), printing progress."""
+    fails a stream for `stall` seconds (or after OPEN_TIME_LIMIT), printing progress."""
     started = last_change = last_print = time.monotonic()
     progress = [c.wait_open(0.0) for c in clients]
     settled = 0
@@ -275,15 +299,16 @@ def open_streams(clients: Sequence[WatcherProcess], watchers: int, log: IO[str])
                 flush=True,
             )
             last_print = now
-        if now - last_change > OPEN_STALL_SECONDS or now - started > OPEN_TIME_LIMIT:
+        if now - last_change > stall or now - started > OPEN_TIME_LIMIT:
             break
-    return OpenState(progress, time.monotonic() - started)
+    return OpenState(progress, time.monotonic() - started, stall)
 
 
 @dataclass
 class OpenState:
     progress: list[OpenProgress]
     seconds: float
+    stall: float  # seconds without progress after which opening was given up
 
     @property
     def done(self) -> bool:
@@ -341,7 +366,7 @@ def limits_hit(
     if not opened.done:
         found.append(
             f"opening stopped: {opened.ready} of {watchers} streams ready, {opened.failed} failed, "
-            f"none more for {OPEN_STALL_SECONDS:.0f} s (after {opened.seconds:.0f} s)"
+            f"none more for {opened.stall:.0f} s (after {opened.seconds:.0f} s)"
         )
     elif opened.failed:
         found.append(f"{opened.failed} of {watchers} streams failed to open")
@@ -362,6 +387,7 @@ def run_once(
     workers: int = 1,
     per_connection: int = 1,
     log: IO[str] = sys.stdout,
+    open_stall: float = OPEN_STALL_SECONDS,
 ) -> dict[str, Any]:
     """One fresh server (`workers` processes), `watchers` streams, `rounds` writes, each
     to the next serving process in turn. With `profile`, py-spy samples the (first) server
@@ -411,7 +437,7 @@ def run_once(
                 clients.append(PythonClients(target, server.grpc_addr, count, first))
             first += count
         try:
-            opened = open_streams(clients, watchers, log)
+            opened = open_streams(clients, watchers, log, open_stall)
             row.update(
                 open_seconds=opened.seconds,
                 open_failed=opened.failed,
@@ -708,6 +734,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="watch streams on each client connection (HTTP/2 multiplexes them; default 1)",
     )
     parser.add_argument(
+        "--open-stall",
+        type=float,
+        default=OPEN_STALL_SECONDS,
+        help="give a run up when no stream opened or failed for this many seconds; the run "
+        "then names the limit that stopped it (default %(default)s)",
+    )
+    parser.add_argument(
         "--server-arg", action="append", default=[], help="extra `configd serve` argument"
     )
     parser.add_argument("--json", action="store_true", help="raw results to stdout")
@@ -756,6 +789,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 options.workers,
                 options.streams_per_connection,
                 log,
+                options.open_stall,
             )
             row["run"] = run
             out.write(row)
