@@ -9,14 +9,18 @@ cross processes use `time.monotonic_ns()`: CLOCK_MONOTONIC is one system-wide cl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import resource
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from configd.testing import ConfigdProcess
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -88,6 +92,82 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def open_files_limit(pid: int) -> int:
+    """A process's soft RLIMIT_NOFILE ("Max open files" in /proc/PID/limits)."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft = line.split()[3]
+            return -1 if soft == "unlimited" else int(soft)
+    raise RuntimeError(f"/proc/{pid}/limits has no Max open files")
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` (e.g. the workers of `configd serve --workers N`),
+    by scanning /proc (this kernel may lack /proc/PID/task/TID/children)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid and fields[0] != "Z":  # field 4 of proc(5): the parent
+            found.append(int(entry))
+    return sorted(found)
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(f"{fd_dir}/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def _tcp_connections() -> Iterator[tuple[int, int, str]]:
+    """(local port, remote port, inode) of every established TCP socket on this host."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as rows:
+            next(rows)  # the header
+            for row in rows:
+                # "sl local_address rem_address st ... inode"; an address is HEX_IP:HEX_PORT
+                cols = row.split()
+                if cols[3] == "01":  # ESTABLISHED
+                    local = int(cols[1].rsplit(":", 1)[1], 16)
+                    yield local, int(cols[2].rsplit(":", 1)[1], 16), cols[9]
+
+
+def connection_owners(server_port: int, pids: Iterable[int]) -> dict[int, int]:
+    """Which of `pids` holds the server end of each TCP connection to `server_port` on this
+    host: {client port: pid}. This is how a benchmark tells which worker of `configd serve
+    --workers N` a connection reached (the kernel picks one by SO_REUSEPORT hashing) without
+    asking the server: /proc/PID/fd names each socket's inode, /proc/net/tcp{,6} each inode's
+    ports."""
+    owner_of_inode = {inode: pid for pid in pids for inode in _socket_inodes(pid)}
+    return {
+        remote: owner_of_inode[inode]
+        for local, remote, inode in _tcp_connections()
+        if local == server_port and inode in owner_of_inode
+    }
+
+
+def local_ports(server_port: int, pid: int | None = None) -> set[int]:
+    """The local ports of a process's (default: this one's) TCP connections to `server_port`."""
+    inodes = _socket_inodes(os.getpid() if pid is None else pid)
+    return {
+        local
+        for local, remote, inode in _tcp_connections()
+        if remote == server_port and inode in inodes
+    }
+
+
 def raise_open_files(wanted: int) -> int:
     """Raise this process's soft RLIMIT_NOFILE towards `wanted` (capped by the hard limit);
     children inherit it. Returns the soft limit now in force."""
@@ -97,6 +177,57 @@ def raise_open_files(wanted: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft = target
     return soft
+
+
+# -- servers ------------------------------------------------------------------------------------
+
+
+def server_processes(server: ConfigdProcess, workers: int) -> list[int]:
+    """The processes that serve: the server itself, or the supervisor's N workers."""
+    if workers == 1:
+        return [server.pid]
+    deadline = time.monotonic() + 60
+    while len(pids := children(server.pid)) < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(pids)} of {workers} workers running after 60 s")
+        time.sleep(0.05)
+    return pids
+
+
+def channels_per_worker(addr: str, pids: Sequence[int]) -> dict[int, Any]:
+    """One gRPC channel (its own connection) per serving process: new connections until the
+    kernel's SO_REUSEPORT hashing has put one on each (their server ends are found in /proc)."""
+    import grpc
+
+    from configd_client.wire import admin_pb2, admin_pb2_grpc
+
+    port = int(addr.rsplit(":", 1)[1])
+    found: dict[int, Any] = {}
+    for _ in range(64 * len(pids)):
+        before = local_ports(port)
+        channel = grpc.insecure_channel(addr, options=[("grpc.use_local_subchannel_pool", 1)])
+        admin_pb2_grpc.AdminServiceStub(channel).GetStatus(admin_pb2.GetStatusRequest())
+        (mine,) = local_ports(port) - before
+        owner = connection_owners(port, pids).get(mine)
+        if owner is None or owner in found:
+            channel.close()
+            continue
+        found[owner] = channel
+        if len(found) == len(pids):
+            return found
+    raise RuntimeError(f"no connection reached every server process {list(pids)}")
+
+
+def wait_applied(channels: Iterable[Any], revision: int) -> None:
+    """Until every channel's server process has applied `revision` (a read with min_revision),
+    so that a benchmark's load never meets a worker still catching up on its setup."""
+    from configd_client.wire import config_pb2 as pb
+    from configd_client.wire import config_pb2_grpc as pb_grpc
+
+    for channel in channels:
+        pb_grpc.ConfigServiceStub(channel).ListNamespaces(
+            pb.ListNamespacesRequest(min_revision=revision)
+        )
 
 
 # -- statistics ---------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,20 +91,32 @@ VALUE_BYTES = len(value(1))
 
 
 def client(
-    addr: str, kind: str, concurrency: int, per_worker: int, base: int, start_at: float, out: Any
+    addr: str,
+    kind: str,
+    concurrency: int,
+    per_worker: int,
+    base: int,
+    start_at: float,
+    out: Any,
+    connections: int = 1,
 ) -> None:
-    """One client process: `concurrency` calls in flight on one channel."""
+    """One client process: `concurrency` calls in flight on `connections` channels (each its
+    own connection; with `configd serve --workers N` the kernel spreads connections, not calls,
+    over the workers), the callers taking them in turn."""
     import grpc
 
     from configd_client.wire import config_pb2 as pb
     from configd_client.wire import config_pb2_grpc as pb_grpc
 
     async def run() -> tuple[list[float], float, float]:
-        async with grpc.aio.insecure_channel(addr) as channel:
-            stub = pb_grpc.ConfigServiceStub(channel)
-            await stub.Get(pb.GetRequest(namespace=NAMESPACE, key="k0"))  # connect first
+        options = [("grpc.use_local_subchannel_pool", 1)]
+        channels = [grpc.aio.insecure_channel(addr, options=options) for _ in range(connections)]
+        try:
+            stubs = [pb_grpc.ConfigServiceStub(channel) for channel in channels]
+            for stub in stubs:  # connect first
+                await stub.Get(pb.GetRequest(namespace=NAMESPACE, key="k0"))
 
-            def caller(key: str) -> Callable[[int], Awaitable[object]]:
+            def caller(stub: Any, key: str) -> Callable[[int], Awaitable[object]]:
                 if kind == "put":
                     return lambda i: stub.Put(
                         pb.PutRequest(namespace=NAMESPACE, key=key, value_json=value(i))
@@ -112,8 +124,13 @@ def client(
                 request = pb.GetRequest(namespace=NAMESPACE, key=key)
                 return lambda i: stub.Get(request)
 
-            callers = [caller(f"k{(base + i) % 50}") for i in range(concurrency)]
+            callers = [
+                caller(stubs[i % connections], f"k{(base + i) % 50}") for i in range(concurrency)
+            ]
             return await closed_loop(callers, per_worker, start_at)
+        finally:
+            for channel in channels:
+                await channel.close()
 
     out.put(asyncio.run(run()))
 
@@ -189,15 +206,18 @@ def node_client(
 
 def scenario(
     addr: str,
-    server_pid: int,
+    server_pid: int | Sequence[int],
     kind: str,
     processes: int,
     concurrency: int,
     per_worker: int,
     target: Callable[..., None] = client,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """`processes` client processes running `target` (client's signature; bench/etcd_bench.py
-    has etcd's) at once; latency percentiles, throughput and CPU of server and clients."""
+    has etcd's) at once; latency percentiles, throughput and CPU of server and clients. The
+    server's CPU is summed over `server_pid` (several: the workers of `configd serve
+    --workers N`; their shares are in server_cpu_s_by_process)."""
+    pids = [server_pid] if isinstance(server_pid, int) else list(server_pid)
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     start_at = time.time() + 2.0
@@ -210,9 +230,10 @@ def scenario(
     ]
     for proc in procs:
         proc.start()
-    server_cpu_before = cpu_seconds(server_pid)
+    server_cpu_before = {pid: cpu_seconds(pid) for pid in pids}
     results = [queue.get(timeout=300) for _ in procs]
-    server_cpu = cpu_seconds(server_pid) - server_cpu_before
+    by_process = {str(pid): cpu_seconds(pid) - cpu0 for pid, cpu0 in server_cpu_before.items()}
+    server_cpu = sum(by_process.values())
     for proc in procs:
         proc.join()
     latencies = [x for lat, _, _ in results for x in lat]
@@ -223,27 +244,35 @@ def scenario(
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
         "server_cpu_s": server_cpu,
+        "server_cpu_s_by_process": by_process,
+        "server_cpu_us_per_op": server_cpu / len(latencies) * 1e6 if latencies else float("nan"),
         "client_cpu_s": sum(c for _, _, c in results),
         "elapsed_s": elapsed,
     }
 
 
-def setup(addr: str) -> None:
+def setup(addr: str) -> int:
+    """The benchmark's namespace and its 50 keys; the revision of the last write."""
     import grpc
 
     from configd_client.wire import config_pb2 as pb
     from configd_client.wire import config_pb2_grpc as pb_grpc
 
-    async def run() -> None:
+    async def run() -> int:
         async with grpc.aio.insecure_channel(addr) as channel:
             stub = pb_grpc.ConfigServiceStub(channel)
             await stub.CreateNamespace(
                 pb.CreateNamespaceRequest(name=NAMESPACE, schema_json=json.dumps(SCHEMA))
             )
+            revision = 0
             for i in range(50):
-                await stub.Put(pb.PutRequest(namespace=NAMESPACE, key=f"k{i}", value_json=value(i)))
+                put = await stub.Put(
+                    pb.PutRequest(namespace=NAMESPACE, key=f"k{i}", value_json=value(i))
+                )
+                revision = put.revision
+            return revision
 
-    asyncio.run(run())
+    return asyncio.run(run())
 
 
 def main() -> None:
@@ -268,7 +297,7 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as tmp, ConfigdProcess(Path(tmp) / "data") as server:
         setup(server.grpc_addr)
-        rows: dict[str, list[dict[str, float]]] = {name: [] for name, *_ in plan}
+        rows: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in plan}
         for _ in range(args.rounds):
             for name, kind, processes, concurrency, per_worker in plan:
                 result = scenario(
@@ -287,7 +316,7 @@ def main() -> None:
     )
     for name, results in rows.items():
 
-        def med(field: str, results: list[dict[str, float]] = results) -> float:
+        def med(field: str, results: list[dict[str, Any]] = results) -> float:
             return statistics.median(r[field] for r in results)
 
         print(

@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py                      # everything, configd and etcd
     .venv/bin/python bench/run.py --quick --systems configd   # tiny sizes (the smoke test)
     .venv/bin/python bench/run.py --only watch --rounds 5
+    .venv/bin/python bench/run.py --workers 2 --watch-client node   # configd serve --workers 2
 
 Workloads (--only, comma-separated):
   put-seq   sequential puts (1 in flight): latency and throughput
@@ -24,6 +25,16 @@ reader can tell when the client side (Python) is the bottleneck. Figures are med
 --rounds rounds; the raw results are written as JSON lines to bench/results/<timestamp>.jsonl
 (gitignored) or --output. etcd comes from `apt-get install etcd-server` (or ETCD_BIN); without
 it the etcd column says why it is missing and the configd side still runs.
+
+Server CPU per operation: the server's user+system CPU over a workload (/proc; with --workers N
+the sum over the supervisor's N worker processes, each one's share in the raw results and on
+the cpu line) divided by the calls it answered, or by the deliveries for a watch. A machine
+shared with its load generator cannot show what more cores buy, so the table also prints the
+implied throughput ceiling on N server cores, N = --workers: N / (server CPU per op). It
+assumes CPU is the only limit, that the load spreads evenly over the workers (the kernel
+spreads connections, so with --workers > 1 each configd client process opens 4) and that each
+worker, one Python event loop, uses about one core. Puts also serialise on the one SQLite
+write lock and its fsync, which the ceiling does not model; etcd gets the same N cores.
 """
 
 from __future__ import annotations
@@ -45,7 +56,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS_DIR
+from _common import RESULTS_DIR, channels_per_worker, server_processes, wait_applied
 from _watchers import CLIENT_KINDS
 
 from configd.testing import ConfigdProcess
@@ -193,9 +204,13 @@ def kv_phase(
     sizes: Sizes,
     rounds: int,
     budget: Budget,
+    workers: int = 1,
 ) -> None:
     """put-seq, put-64, get-64: one server per system for all rounds; the systems take turns
-    within each round, so noise from elsewhere on the machine hits both."""
+    within each round, so noise from elsewhere on the machine hits both. `workers`: configd
+    runs as `serve --workers N`; its CPU is summed over the workers."""
+    import functools
+
     import etcd_bench
     import put_bench
 
@@ -205,24 +220,35 @@ def kv_phase(
         "get-64": ("get", 2, 32, sizes.get_per_worker),
     }
     with ExitStack() as stack:
-        servers: dict[str, tuple[str, int, Callable[..., None]]] = {}
+        servers: dict[str, tuple[str, list[int], Callable[..., None]]] = {}
         if configd is not None:
-            put_bench.setup(configd.grpc_addr)
-            servers["configd"] = (configd.grpc_addr, configd.pid, put_bench.client)
+            revision = put_bench.setup(configd.grpc_addr)
+            pids = server_processes(configd, workers)
+            client: Callable[..., None] = put_bench.client
+            if workers > 1:
+                channels = channels_per_worker(configd.grpc_addr, pids)
+                wait_applied(channels.values(), revision)  # no worker still catching up
+                for channel in channels.values():
+                    channel.close()
+                # The kernel spreads connections, not calls: several per client process.
+                client = functools.partial(put_bench.client, connections=4)
+            servers["configd"] = (configd.grpc_addr, pids, client)
         if etcd_binary is not None:
             etcd = stack.enter_context(etcd_bench.EtcdProcess(etcd_binary))
             etcd_bench.setup_kv(etcd.grpc_addr)
-            servers["etcd"] = (etcd.grpc_addr, etcd.pid, etcd_bench.kv_client)
+            servers["etcd"] = (etcd.grpc_addr, [etcd.pid], etcd_bench.kv_client)
         for round_ in range(rounds):
             for workload in workloads:
                 kind, processes, concurrency, per_worker = plan[workload]
-                for system, (addr, pid, client) in servers.items():
+                for system, (addr, pids, target) in servers.items():
                     if not budget.allows(f"{workload} {system} round {round_}"):
                         continue
                     with reporting(results, workload, system, round_):
                         row = put_bench.scenario(
-                            addr, pid, kind, processes, concurrency, per_worker, client
+                            addr, pids, kind, processes, concurrency, per_worker, target
                         )
+                        row["ceiling_ops_per_s"] = ceiling(row["server_cpu_us_per_op"], workers)
+                        row["server_cores_assumed"] = workers
                         results.write(
                             "result", workload=workload, system=system, round=round_, **row
                         )
@@ -259,9 +285,10 @@ def watch_phase(
     budget: Budget,
     serve_args: Sequence[str],
     client: str = "python",
+    workers: int = 1,
 ) -> None:
     """A fresh server per system, watcher count and round (watch_bench's method), watched by
-    `client` processes (bench/_watchers.py)."""
+    `client` processes (bench/_watchers.py); configd as `serve --workers N`."""
     import etcd_bench
 
     for round_ in range(rounds):
@@ -274,7 +301,7 @@ def watch_phase(
                     continue
                 with reporting(results, workload, system, round_):
                     if system == "configd":
-                        row = configd_watch(watchers, sizes, serve_args, client)
+                        row = configd_watch(watchers, sizes, serve_args, client, workers)
                     else:
                         assert etcd_binary is not None
                         row = etcd_bench.run_watch(
@@ -286,12 +313,22 @@ def watch_phase(
                             client,
                         )
                     row.pop("per_round", None)
+                    if row.get("delivered"):
+                        row["server_cpu_us_per_delivery"] = (
+                            row["server_cpu_s"] / row["delivered"] * 1e6
+                        )
                     results.write("result", workload=workload, system=system, round=round_, **row)
                     _progress(workload, system, round_, row)
 
 
+def ceiling(cpu_us_per_op: float, cores: int) -> float:
+    """Operations per second that `cores` cores of server CPU sustain at this cost (the
+    module doc states the assumptions)."""
+    return cores * 1e6 / cpu_us_per_op if cpu_us_per_op > 0 else float("nan")
+
+
 def configd_watch(
-    watchers: int, sizes: Sizes, serve_args: Sequence[str], client: str
+    watchers: int, sizes: Sizes, serve_args: Sequence[str], client: str, workers: int = 1
 ) -> dict[str, Any]:
     """bench/watch_bench.py as a subprocess (its JSON-lines output), one run."""
     command = [
@@ -310,6 +347,8 @@ def configd_watch(
         str(sizes.watch_procs),
         "--client",
         client,
+        "--workers",
+        str(workers),
         *(f"--server-arg={arg}" for arg in _joined(serve_args)),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -376,19 +415,35 @@ class Metric:
     path: tuple[str, ...]
     better: str  # "lower" or "higher"; "" for context figures (no ratio)
     fmt: str = "{:.2f}"
+    configd_only: bool = False
 
 
-def metrics(sizes: Sizes) -> list[Metric]:
+def metrics(sizes: Sizes, workers: int = 1) -> list[Metric]:
+    def cpu(workload: str) -> list[Metric]:
+        return [
+            Metric(workload, "server CPU us/op", ("server_cpu_us_per_op",), "lower", "{:.0f}"),
+            Metric(
+                workload,
+                f"ceiling ops/s, {workers} core{'s' if workers > 1 else ''}",
+                ("ceiling_ops_per_s",),
+                "higher",
+                "{:.0f}",
+            ),
+        ]
+
     rows = [
         Metric("put-seq", "p50 latency ms", ("p50_ms",), "lower"),
         Metric("put-seq", "p99 latency ms", ("p99_ms",), "lower"),
         Metric("put-seq", "throughput ops/s", ("ops_per_s",), "higher", "{:.0f}"),
+        *cpu("put-seq"),
         Metric("put-64", "throughput ops/s", ("ops_per_s",), "higher", "{:.0f}"),
         Metric("put-64", "p50 latency ms", ("p50_ms",), "lower"),
         Metric("put-64", "p99 latency ms", ("p99_ms",), "lower"),
+        *cpu("put-64"),
         Metric("get-64", "throughput ops/s", ("ops_per_s",), "higher", "{:.0f}"),
         Metric("get-64", "p50 latency ms", ("p50_ms",), "lower"),
         Metric("get-64", "p99 latency ms", ("p99_ms",), "lower"),
+        *cpu("get-64"),
     ]
     for n in sizes.watchers:
         w = f"watch-{n}"
@@ -397,7 +452,17 @@ def metrics(sizes: Sizes) -> list[Metric]:
             Metric(w, "delivery p99 ms", ("from_call_ms", "p99"), "lower", "{:.1f}"),
             Metric(w, "delivery max ms", ("from_call_ms", "max"), "lower", "{:.1f}"),
             Metric(w, "server KiB per watcher", ("kib_per_watcher",), "lower", "{:.1f}"),
+            Metric(w, "server CPU us/delivery", ("server_cpu_us_per_delivery",), "lower", "{:.0f}"),
         ]
+        if workers > 1:
+            rows += [
+                Metric(
+                    w, "cross-worker adds p50 ms", ("cross_added_ms", "p50"), "", "{:+.1f}", True
+                ),
+                Metric(
+                    w, "cross-worker adds p99 ms", ("cross_added_ms", "p99"), "", "{:+.1f}", True
+                ),
+            ]
     rows += [
         Metric("sdk", "get() ns/call", ("get_sync_ns",), "", "{:.0f}"),
         Metric("sdk", "async get() ns/call", ("get_async_ns",), "", "{:.0f}"),
@@ -433,14 +498,15 @@ def median(rows: Sequence[dict[str, Any]], path: Sequence[str]) -> float | None:
 
 
 def table(
-    results: Results, sizes: Sizes, systems: Sequence[str], etcd_missing: str
+    results: Results, sizes: Sizes, systems: Sequence[str], etcd_missing: str, workers: int = 1
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """The printed lines and the summary records (medians, ratio)."""
     head = f"{'workload':<24}{'metric':<26}{'configd':>10}{'etcd':>10}{'configd/etcd':>14}  better"
     lines = [head, "-" * len(head)]
     summary: list[dict[str, Any]] = []
     shown: str | None = None
-    for metric in metrics(sizes):
+    shown_metrics = metrics(sizes, workers)
+    for metric in shown_metrics:
         have = {s: results.of(metric.workload, s) for s in systems}
         if not any(have.values()):
             continue
@@ -448,7 +514,7 @@ def table(
         cells = []
         for system in SYSTEMS:
             v = values.get(system)
-            if system == "etcd" and metric.workload == "sdk":
+            if system == "etcd" and (metric.workload == "sdk" or metric.configd_only):
                 cells.append("n/a")
             elif v is None:
                 cells.append("-" if system in systems else "")
@@ -475,15 +541,11 @@ def table(
         lines.append(
             f"{name:<24}{metric.label:<26}{cells[0]:>10}{cells[1]:>10}{ratio:>14}  {better}"
         )
-        if metric.label == _last_label(metric.workload, sizes):
+        if metric.label == [m.label for m in shown_metrics if m.workload == metric.workload][-1]:
             lines.append(cpu_line(results, metric.workload, systems))
     if "etcd" in systems and etcd_missing:
         lines.append(f"etcd: {etcd_missing}")
     return lines, summary
-
-
-def _last_label(workload: str, sizes: Sizes) -> str:
-    return [m.label for m in metrics(sizes) if m.workload == workload][-1]
 
 
 def cpu_line(results: Results, workload: str, systems: Sequence[str]) -> str:
@@ -499,8 +561,21 @@ def cpu_line(results: Results, workload: str, systems: Sequence[str]) -> str:
         )
         if server is None or client is None or wall is None:
             continue
-        parts.append(f"{system} server {server:.1f}s clients {client:.1f}s in {wall:.1f}s")
+        parts.append(
+            f"{system} server {server:.1f}s{_shares(rows)} clients {client:.1f}s in {wall:.1f}s"
+        )
     return f"{'':<24}cpu: " + "; ".join(parts) if parts else ""
+
+
+def _shares(rows: Sequence[dict[str, Any]]) -> str:
+    """ " (workers 0.6 + 0.5)": the median of each server process's CPU seconds, largest
+    first, when the server ran as several processes."""
+    shares = [sorted(r.get("server_cpu_s_by_process", {}).values(), reverse=True) for r in rows]
+    widths = {len(s) for s in shares}
+    if not shares or len(widths) != 1 or widths.pop() < 2:
+        return ""
+    medians = [statistics.median(s[i] for s in shares) for i in range(len(shares[0]))]
+    return " (workers " + " + ".join(f"{m:.1f}" for m in medians) + ")"
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -525,6 +600,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "(bench/watch_client.mjs, Node's built-in HTTP/2: far less client CPU)",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="run configd as `configd serve --workers N` (default 1: one process)",
+    )
+    parser.add_argument(
         "--time-limit",
         type=float,
         default=540.0,
@@ -543,6 +624,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         options.rounds = 1 if options.quick else 3
     if options.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if options.workers < 1:
+        parser.error("--workers must be at least 1")
     return options
 
 
@@ -582,9 +665,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     sdk = "sdk" in options.only and use_configd
     if kv or sdk:
         # One configd for the put/get workloads and then the SDK's (its own namespace).
-        with ConfigdProcess(None, *serve_args) if use_configd else nullcontext() as configd:
+        server = ConfigdProcess(None, *serve_args, workers=options.workers)
+        with server if use_configd else nullcontext() as configd:
             if kv:
-                kv_phase(results, kv, configd, etcd_binary, sizes, options.rounds, budget)
+                kv_phase(
+                    results,
+                    kv,
+                    configd,
+                    etcd_binary,
+                    sizes,
+                    options.rounds,
+                    budget,
+                    options.workers,
+                )
             if sdk:
                 assert configd is not None
                 sdk_phase(results, configd, sizes, options.rounds, budget)
@@ -598,9 +691,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             budget,
             serve_args,
             options.watch_client,
+            options.workers,
         )
 
-    lines, summary = table(results, sizes, options.systems, etcd_missing)
+    lines, summary = table(results, sizes, options.systems, etcd_missing, options.workers)
     for record in summary:
         results.write("summary", **record)
     elapsed = time.monotonic() - budget.began
@@ -615,8 +709,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else f"etcd: {etcd_missing or 'not requested'}"
     )
     print()
+    workers = (
+        f"configd serve --workers {options.workers} (the figures sum its {options.workers} "
+        "worker processes)"
+        if options.workers > 1
+        else "configd (one process)"
+    )
     print(
-        "configd (durable: SQLite synchronous=FULL; every write validated against a JSON "
+        f"{workers} (durable: SQLite synchronous=FULL; every write validated against a JSON "
         "Schema) vs " + etcd_desc
     )
     print(
@@ -634,6 +734,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in lines:
         if line:
             print(line.rstrip())
+    n = options.workers
+    print(
+        f"server CPU us/op: the server's CPU time over a workload per call answered (watch: per "
+        f"delivery). ceiling ops/s, {n} core{'s' if n > 1 else ''}: {n} / (CPU per op), the "
+        f"throughput {n} server core{'s' if n > 1 else ''} would sustain if CPU were the only "
+        "limit and the load spread evenly over the workers (a worker is one Python event loop: "
+        "about one core); puts also wait on the one SQLite write lock and fsync, not modelled"
+    )
     errors = len(results.errors)
     if errors:
         print(f"\n{errors} measurement(s) failed; see kind=error records in {results.path}")

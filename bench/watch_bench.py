@@ -2,12 +2,34 @@
 
     .venv/bin/python bench/watch_bench.py [--watchers 1000,5000,10000] [--runs 3]
         [--rounds 10] [--interval 1.0] [--client python|node] [--procs 4] [--json]
-        [--server-arg=--watch-buffer=64]
+        [--workers 1] [--streams-per-connection 1] [--server-arg=--watch-buffer=64]
+
+    # cross-worker delivery: watchers on both workers, each write to one of them in turn
+    .venv/bin/python bench/watch_bench.py --workers 2 --client node --watchers 2000
+    # 20,000 watchers: two workers hold 10,000 connections each, under a 20,000-fd limit
+    .venv/bin/python bench/watch_bench.py --workers 2 --client node --watchers 20000 \
+        --procs 4 --rounds 5 --interval 3
 
 For each watcher count N and each run: a fresh `configd serve` (temp data dir) with one
 namespace; N watch streams on that namespace, each on its OWN connection (a channel with a
-local subchannel pool), held by --procs client processes (spawned, N/procs streams each, one
-asyncio loop per process). Then --rounds puts, --interval seconds apart, from this process.
+local subchannel pool; --streams-per-connection K puts K streams on each), held by --procs
+client processes (spawned, N/procs streams each, one asyncio loop per process). Then --rounds
+puts, --interval seconds apart, from this process.
+
+--workers N runs `configd serve --workers N`: the kernel spreads the watchers' connections over
+the N workers (SO_REUSEPORT hashing), this process holds one connection on each worker and
+sends each write to the next worker in turn; memory and CPU are summed over the workers. With
+Node watchers the benchmark finds each stream's worker in /proc (the worker holding its
+connection's server end) and splits the deliveries of every write by path: "same worker" (the
+stream's worker took the write and published it) and "other worker" (it applied the write from
+the revision log: doorbell, log read, apply), and prints what the cross-worker path adds at
+p50 and p99, from the same writes under the same load.
+
+Opening is watched: progress is printed every 10 s, and a run in which no stream opens or fails
+for --open-stall seconds is given up and says which limit stopped it: a server process or a
+client process at its open-file limit (RLIMIT_NOFILE; each connection is one fd on each side),
+EMFILE errors, streams refused by a server limit (RESOURCE_EXHAUSTED, e.g. --max-watchers), or
+else how many streams were established. The limits in force are printed before the figures.
 
 --client picks the watcher processes. "python" (the default): grpc.aio, as the SDK uses it.
 "node": bench/watch_client.mjs, raw gRPC over Node's built-in HTTP/2 (nghttp2, no npm
@@ -46,7 +68,10 @@ import argparse
 import array
 import asyncio
 import contextlib
+import functools
 import os
+import re
+import resource
 import signal
 import statistics
 import subprocess
@@ -56,21 +81,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     WATCHER_CHANNEL_OPTIONS,
     JsonLines,
+    channels_per_worker,
+    connection_owners,
     cpu_seconds,
     median_of,
     open_fds,
+    open_files_limit,
     raise_open_files,
     rss_kib,
+    server_processes,
     summarize,
+    wait_applied,
 )
-from _watchers import CLIENT_KINDS, ClientReport, NodeClients, PythonClients, WatcherProcess
+from _watchers import (
+    CLIENT_KINDS,
+    ClientReport,
+    NodeClients,
+    OpenProgress,
+    PythonClients,
+    WatcherProcess,
+)
 
 from configd.testing import ConfigdProcess
 
@@ -82,13 +119,16 @@ OPEN_BATCH = 250  # streams opened concurrently per client process
 # -- client processes ---------------------------------------------------------------------------
 
 
-def client_main(conn: Connection, addr: str, count: int, first: int) -> None:
-    """Entry point of a client process: holds `count` watch streams until told to stop."""
+def client_main(
+    conn: Connection, addr: str, count: int, first: int, per_connection: int = 1
+) -> None:
+    """Entry point of a client process: holds `count` watch streams until told to stop,
+    `per_connection` of them on each connection."""
     raise_open_files(count + 256)
-    asyncio.run(_client(conn, addr, count, first))
+    asyncio.run(_client(conn, addr, count, first, per_connection))
 
 
-async def _client(conn: Connection, addr: str, count: int, first: int) -> None:
+async def _client(conn: Connection, addr: str, count: int, first: int, per_connection: int) -> None:
     import grpc
     import grpc.aio
 
@@ -105,8 +145,9 @@ async def _client(conn: Connection, addr: str, count: int, first: int) -> None:
     complete = 0
     all_complete = asyncio.Event()
     errors: list[str] = []
-    channels: list[Any] = []
+    channels: dict[int, Any] = {}
     calls: list[Any] = []
+    failed_streams = 0
 
     batch_end = 0
     batch_ready = asyncio.Event()
@@ -120,9 +161,13 @@ async def _client(conn: Connection, addr: str, count: int, first: int) -> None:
             all_ready.set()
 
     async def watch(index: int) -> None:
-        nonlocal complete
-        channel = grpc.aio.insecure_channel(addr, options=WATCHER_CHANNEL_OPTIONS)
-        channels.append(channel)
+        nonlocal complete, failed_streams
+        slot = index // per_connection
+        channel = channels.get(slot)
+        if channel is None:  # streams of one channel share its connection
+            channel = channels[slot] = grpc.aio.insecure_channel(
+                addr, options=WATCHER_CHANNEL_OPTIONS
+            )
         # Raw bytes (no deserializer): the receipt time is taken before any parsing.
         call = channel.unary_stream(WATCH_METHOD)(request)
         calls.append(call)
@@ -155,9 +200,16 @@ async def _client(conn: Connection, addr: str, count: int, first: int) -> None:
         except grpc.aio.AioRpcError as exc:
             if exc.code() is not grpc.StatusCode.CANCELLED:
                 errors.append(f"watcher {first + index}: {exc.code().name} {exc.details()}")
-            if not got_snapshot:
-                settle()
+        if not got_snapshot:  # refused, reset, or ended before its snapshot
+            failed_streams += 1
+            settle()
 
+    async def report_progress() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            conn.send(("progress", ready - failed_streams, failed_streams, errors[:5]))
+
+    progress = asyncio.create_task(report_progress())
     started = time.monotonic()
     tasks: list[asyncio.Task[None]] = []
     for batch_start in range(0, count, OPEN_BATCH):
@@ -168,7 +220,8 @@ async def _client(conn: Connection, addr: str, count: int, first: int) -> None:
             batch_ready.clear()
             await batch_ready.wait()
     await all_ready.wait()
-    failed = sum(1 for e in errors if "stream ended" not in e)
+    progress.cancel()
+    failed = failed_streams
     conn.send(("ready", time.monotonic() - started, failed))
 
     command, last_revision, deadline = await loop.run_in_executor(None, conn.recv)
@@ -192,7 +245,7 @@ async def _client(conn: Connection, addr: str, count: int, first: int) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    for channel in channels:
+    for channel in channels.values():
         await channel.close()
     conn.recv()  # "exit": keep our CPU-time counters readable until the parent is done
 
@@ -205,10 +258,121 @@ class Write:
     revision: int
     before_call: int  # time.time_ns
     acked: int
+    worker: int  # pid of the server process the Put went to
 
 
 def ms(ns: float) -> float:
     return ns / 1e6
+
+
+OPEN_STALL_SECONDS = 30.0  # default --open-stall
+OPEN_TIME_LIMIT = 900.0
+SERVER_SETTINGS = {
+    # configd's own limits a watch run can meet, and the value this benchmark runs with
+    "--max-watchers": "100000 per server process (the default; far above any run here)",
+    "--max-watchers-per-token": "not applied: auth is off (--no-auth)",
+    "--watch-progress-interval": "3600 s, so that every message a watcher gets is measured",
+}
+
+
+def open_streams(
+    clients: Sequence[WatcherProcess], watchers: int, log: IO[str], stall: float
+) -> OpenState:
+    """Waits until every client process has opened its streams; stops when none opens or
+    fails a stream for `stall` seconds (or after OPEN_TIME_LIMIT), printing progress."""
+    started = last_change = last_print = time.monotonic()
+    progress = [c.wait_open(0.0) for c in clients]
+    settled = 0
+    while not all(p.done for p in progress):
+        progress = [
+            c.wait_open(0.0 if p.done else 0.2) for c, p in zip(clients, progress, strict=True)
+        ]
+        now = time.monotonic()
+        count = sum(p.ready + p.failed for p in progress)
+        if count != settled:
+            settled, last_change = count, now
+        if now - last_print >= 10:
+            print(
+                f"  opening: {sum(p.ready for p in progress)}/{watchers} streams ready, "
+                f"{sum(p.failed for p in progress)} failed, {now - started:.0f} s",
+                file=log,
+                flush=True,
+            )
+            last_print = now
+        if now - last_change > stall or now - started > OPEN_TIME_LIMIT:
+            break
+    return OpenState(progress, time.monotonic() - started, stall)
+
+
+@dataclass
+class OpenState:
+    progress: list[OpenProgress]
+    seconds: float
+    stall: float  # seconds without progress after which opening was given up
+
+    @property
+    def done(self) -> bool:
+        return all(p.done for p in self.progress)
+
+    @property
+    def ready(self) -> int:
+        return sum(p.ready for p in self.progress)
+
+    @property
+    def failed(self) -> int:
+        return sum(p.failed for p in self.progress)
+
+    @property
+    def errors(self) -> list[str]:
+        return [e for p in self.progress for e in p.errors][:20]
+
+
+def limits_hit(
+    opened: OpenState,
+    watchers: int,
+    server: ConfigdProcess,
+    server_pids: Sequence[int],
+    client_pids: Sequence[int],
+) -> list[str]:
+    """Plain sentences naming what stopped streams from opening (empty: nothing did)."""
+    if opened.done and not opened.failed:
+        return []
+    found = []
+    for pid in server_pids:
+        with contextlib.suppress(OSError):  # a worker may have died
+            fds, limit = open_fds(pid), open_files_limit(pid)
+            if limit > 0 and fds >= limit - 64:
+                found.append(
+                    f"server process {pid} is at its open-file limit: {fds} of {limit} fds "
+                    "(RLIMIT_NOFILE, `ulimit -n`); each watch connection costs the server one fd: "
+                    "spread them over workers (--workers) or put several streams on each "
+                    "connection (--streams-per-connection)"
+                )
+    if re.search("Too many open files|EMFILE", server.logs()):
+        found.append("the server log reports EMFILE (too many open files) on accept")
+    for pid in client_pids:
+        with contextlib.suppress(OSError):
+            fds, limit = open_fds(pid), open_files_limit(pid)
+            if limit > 0 and fds >= limit - 64:
+                found.append(
+                    f"client process {pid} is at its open-file limit: {fds} of {limit} fds; "
+                    "use more client processes (--procs) or --streams-per-connection"
+                )
+    if any("EMFILE" in e for e in opened.errors):
+        found.append("a client process could not open a connection: EMFILE")
+    refused = [e for e in opened.errors if "RESOURCE_EXHAUSTED" in e or "grpc-status 8" in e]
+    if refused:
+        found.append(f"the server refused streams by a limit: {refused[0]}")
+    if not opened.done:
+        found.append(
+            f"opening stopped: {opened.ready} of {watchers} streams ready, {opened.failed} failed, "
+            f"none more for {opened.stall:.0f} s (after {opened.seconds:.0f} s)"
+        )
+    elif opened.failed:
+        found.append(f"{opened.failed} of {watchers} streams failed to open")
+    if opened.errors:
+        found.append(f"first client errors: {opened.errors[:3]}")
+    return found
 
 
 def run_once(
@@ -220,27 +384,41 @@ def run_once(
     profile: Path | None = None,
     profile_args: Sequence[str] = ("--nonblocking",),
     client: str = "python",
+    workers: int = 1,
+    per_connection: int = 1,
+    log: IO[str] = sys.stdout,
+    open_stall: float = OPEN_STALL_SECONDS,
 ) -> dict[str, Any]:
-    """One fresh server, `watchers` streams, `rounds` writes. With `profile`, py-spy samples
-    the server during the write phase and writes collapsed stacks there."""
-    import grpc
-
+    """One fresh server (`workers` processes), `watchers` streams, `rounds` writes, each
+    to the next serving process in turn. With `profile`, py-spy samples the (first) server
+    process during the write phase and writes collapsed stacks there."""
     from configd_client.wire import admin_pb2, admin_pb2_grpc
     from configd_client.wire import config_pb2 as pb
     from configd_client.wire import config_pb2_grpc as pb_grpc
 
     raise_open_files(watchers + 4096)
-    # No progress messages during the run: every message a watcher gets is measured.
     args = ["--watch-progress-interval", "3600", *server_args]
-    with ConfigdProcess(None, *args) as server:
-        channel = grpc.insecure_channel(server.grpc_addr)
-        stub: Any = pb_grpc.ConfigServiceStub(channel)
-        admin: Any = admin_pb2_grpc.AdminServiceStub(channel)
+    row: dict[str, Any] = {
+        "watchers": watchers,
+        "client": client,
+        "procs": procs,
+        "workers": workers,
+        "streams_per_connection": per_connection,
+        "rounds": rounds,
+        "interval_s": interval,
+        "server_args": list(server_args),
+    }
+    with ConfigdProcess(None, *args, workers=workers) as server:
+        server_pids = server_processes(server, workers)
+        writers = channels_per_worker(server.grpc_addr, server_pids)
+        order = list(writers)  # the serving processes, each write to the next one
+        stub: Any = pb_grpc.ConfigServiceStub(writers[order[0]])
         stub.CreateNamespace(pb.CreateNamespaceRequest(name=NAMESPACE))
-        stub.Put(pb.PutRequest(namespace=NAMESPACE, key="value", value_json='{"round": 0}'))
+        put0 = stub.Put(pb.PutRequest(namespace=NAMESPACE, key="value", value_json='{"round": 0}'))
+        wait_applied(writers.values(), put0.revision)  # before the watchers come
         time.sleep(0.5)
-        rss_before = rss_kib(server.pid)
-        fds_before = open_fds(server.pid)
+        rss_before = sum(rss_kib(pid) for pid in server_pids)
+        fds_before = sum(open_fds(pid) for pid in server_pids)
 
         clients: list[WatcherProcess] = []
         share, extra = divmod(watchers, procs)
@@ -251,18 +429,43 @@ def run_once(
                 continue
             if client == "node":
                 request = pb.WatchRequest(namespaces=[NAMESPACE], send_snapshot=True)
-                clients.append(NodeClients(server.grpc_addr, count, first, "configd", request))
+                clients.append(
+                    NodeClients(server.grpc_addr, count, first, "configd", request, per_connection)
+                )
             else:
-                clients.append(PythonClients(client_main, server.grpc_addr, count, first))
+                target = functools.partial(client_main, per_connection=per_connection)
+                clients.append(PythonClients(target, server.grpc_addr, count, first))
             first += count
         try:
-            open_started = time.monotonic()
-            failed = sum(c.wait_ready(600) for c in clients)
-            open_seconds = time.monotonic() - open_started
+            opened = open_streams(clients, watchers, log, open_stall)
+            row.update(
+                open_seconds=opened.seconds,
+                open_failed=opened.failed,
+                opened=opened.ready,
+                limits_hit=limits_hit(
+                    opened, watchers, server, server_pids, [c.pid for c in clients]
+                ),
+            )
+            if not opened.done:
+                row["stopped_by"] = row["limits_hit"]
+                return row
             time.sleep(1.0)  # let the server settle before reading its memory
-            status = admin.GetStatus(admin_pb2.GetStatusRequest())
-            rss_after_open = rss_kib(server.pid)
-            fds_after = open_fds(server.pid)
+            watcher_count = 0
+            for channel in writers.values():
+                admin: Any = admin_pb2_grpc.AdminServiceStub(channel)
+                watcher_count += admin.GetStatus(admin_pb2.GetStatusRequest()).watcher_count
+            rss_after_open = sum(rss_kib(pid) for pid in server_pids)
+            fds_after = sum(open_fds(pid) for pid in server_pids)
+            per_worker: dict[str, int] = {}
+            if workers > 1 and client == "node":
+                # Label every stream with the worker holding its connection: deliveries are
+                # then split into the same-worker and the cross-worker path.
+                owners = connection_owners(server.grpc_port, server_pids)
+                for c, progress in zip(clients, opened.progress, strict=True):
+                    labels = [str(owners.get(port, "?")) for port in progress.ports]
+                    for label in labels:
+                        per_worker[label] = per_worker.get(label, 0) + 1
+                    c.set_groups(labels)
 
             spy = None
             if profile is not None:
@@ -271,7 +474,7 @@ def run_once(
                         os.environ.get("PY_SPY", "py-spy"),
                         "record",
                         "--pid",
-                        str(server.pid),
+                        str(server_pids[0]),
                         "--rate",
                         "200",
                         *profile_args,
@@ -284,19 +487,21 @@ def run_once(
                     stderr=subprocess.DEVNULL,
                 )
                 time.sleep(1.0)  # py-spy attaches
-            server_cpu0 = cpu_seconds(server.pid)
+            server_cpu0 = {pid: cpu_seconds(pid) for pid in server_pids}
             client_cpu0 = sum(cpu_seconds(c.pid) for c in clients)
             wall0 = time.monotonic()
             writes: list[Write] = []
             for round_ in range(1, rounds + 1):
+                worker = order[round_ % len(order)]
+                put: Any = pb_grpc.ConfigServiceStub(writers[worker]).Put
                 before = time.time_ns()
-                response = stub.Put(
+                response = put(
                     pb.PutRequest(
                         namespace=NAMESPACE, key="value", value_json=f'{{"round": {round_}}}'
                     )
                 )
                 acked = time.time_ns()
-                writes.append(Write(int(response.revision), before, acked))
+                writes.append(Write(int(response.revision), before, acked, worker))
                 time.sleep(max(0.0, interval - (acked - before) / 1e9))
             last = writes[-1].revision
             deadline = time.monotonic() + max(10.0, interval * 5)
@@ -304,30 +509,70 @@ def run_once(
                 c.finish(last, deadline)
             reports = [c.report(deadline - time.monotonic() + 60) for c in clients]
             wall = time.monotonic() - wall0
-            server_cpu = cpu_seconds(server.pid) - server_cpu0
+            cpu_by_worker = {str(pid): cpu_seconds(pid) - cpu0 for pid, cpu0 in server_cpu0.items()}
             client_cpu = sum(cpu_seconds(c.pid) for c in clients) - client_cpu0
-            rss_after_writes = rss_kib(server.pid)
+            rss_after_writes = sum(rss_kib(pid) for pid in server_pids)
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
                 spy.wait(60)
         finally:
             for c in clients:
                 c.close()
-            channel.close()
+            for channel in writers.values():
+                channel.close()
 
+    row.update(latencies(writes, reports))
+    if per_worker:
+        row["watchers_per_worker"] = per_worker
+        row.update(paths(writes, reports))
+    row.update(
+        server_watcher_count=watcher_count,
+        server_fds_opened=fds_after - fds_before,
+        rss_before_kib=rss_before,
+        rss_after_open_kib=rss_after_open,
+        rss_after_writes_kib=rss_after_writes,
+        kib_per_watcher=(rss_after_open - rss_before) / watchers,
+        kib_per_watcher_after_writes=(rss_after_writes - rss_before) / watchers,
+        expected_deliveries=watchers * rounds,
+        complete_watchers=sum(r.complete for r in reports),
+        client_errors=[e for r in reports for e in r.errors][:20],
+        write_phase_wall_s=wall,
+        server_cpu_s=sum(cpu_by_worker.values()),
+        server_cpu_s_by_process=cpu_by_worker,
+        client_cpu_s=client_cpu,
+    )
+    return row
+
+
+def _receipts(write: Write, reports: Sequence[ClientReport], group: str | None = None) -> Any:
+    """Receipt times (ns) of one write: every watcher's, or those of one group's watchers."""
+    times: array.array[int] = array.array("q")
+    for report in reports:
+        raw = (
+            report.receipts.get(write.revision)
+            if group is None
+            else report.by_group.get(group, {}).get(write.revision)
+        )
+        if raw:
+            times.frombytes(raw)
+    return times
+
+
+def _stamp(write: Write, reports: Sequence[ClientReport]) -> int:
+    return next((r.stamps[write.revision] for r in reports if write.revision in r.stamps), 0)
+
+
+def latencies(writes: Sequence[Write], reports: Sequence[ClientReport]) -> dict[str, Any]:
+    """Delivery latency of every write to every watcher, measured three ways (module doc)."""
     from_stamp: list[float] = []
     from_ack: list[float] = []
     from_call: list[float] = []
     per_round: list[dict[str, Any]] = []
     delivered = 0
     for write in writes:
-        times: array.array[int] = array.array("q")
-        for report in reports:
-            raw = report.receipts.get(write.revision)
-            if raw:
-                times.frombytes(raw)
+        times = _receipts(write, reports)
         delivered += len(times)
-        stamp = next((r.stamps[write.revision] for r in reports if write.revision in r.stamps), 0)
+        stamp = _stamp(write, reports)
         commit = [ms(t - stamp) for t in times]
         ack = [ms(t - write.acked) for t in times]
         call = [ms(t - write.before_call) for t in times]
@@ -337,6 +582,7 @@ def run_once(
         per_round.append(
             {
                 "revision": write.revision,
+                "worker": write.worker,
                 "put_ms": ms(write.acked - write.before_call),
                 "stamp_after_call_ms": ms(stamp - write.before_call),
                 "from_stamp_ms": summarize(commit),
@@ -346,25 +592,7 @@ def run_once(
             }
         )
     return {
-        "watchers": watchers,
-        "client": client,
-        "procs": procs,
-        "rounds": rounds,
-        "interval_s": interval,
-        "server_args": list(server_args),
-        "open_seconds": open_seconds,
-        "open_failed": failed,
-        "server_watcher_count": int(status.watcher_count),
-        "server_fds_opened": fds_after - fds_before,
-        "rss_before_kib": rss_before,
-        "rss_after_open_kib": rss_after_open,
-        "rss_after_writes_kib": rss_after_writes,
-        "kib_per_watcher": (rss_after_open - rss_before) / watchers,
-        "kib_per_watcher_after_writes": (rss_after_writes - rss_before) / watchers,
-        "expected_deliveries": watchers * rounds,
         "delivered": delivered,
-        "complete_watchers": sum(r.complete for r in reports),
-        "client_errors": [e for r in reports for e in r.errors][:20],
         "from_stamp_ms": summarize(from_stamp),
         "from_ack_ms": summarize(from_ack),
         "from_call_ms": summarize(from_call),
@@ -372,17 +600,31 @@ def run_once(
             r["from_stamp_ms"].get("p99", float("nan")) for r in per_round
         ),
         "put_ms": summarize(r["put_ms"] for r in per_round),
-        "write_phase_wall_s": wall,
-        "server_cpu_s": server_cpu,
-        "client_cpu_s": client_cpu,
         "per_round": per_round,
     }
 
 
+def paths(writes: Sequence[Write], reports: Sequence[ClientReport]) -> dict[str, Any]:
+    """Commit-to-receipt latency split by path: watchers on the worker that took the write
+    ("same") and on the other workers, which apply it from the revision log ("cross")."""
+    groups = {g for r in reports for g in r.by_group}
+    same: list[float] = []
+    cross: list[float] = []
+    for write in writes:
+        stamp = _stamp(write, reports)
+        for group in groups:
+            into = same if group == str(write.worker) else cross
+            into.extend(ms(t - stamp) for t in _receipts(write, reports, group))
+    same_s, cross_s = summarize(same), summarize(cross)
+    added = {q: cross_s[q] - same_s[q] for q in ("p50", "p99") if q in same_s and q in cross_s}
+    return {"same_worker_ms": same_s, "cross_worker_ms": cross_s, "cross_added_ms": added}
+
+
 # -- main ---------------------------------------------------------------------------------------
 
-TARGETS_P99_MS = {1_000: 100.0, 5_000: 400.0, 10_000: 1_000.0}
+TARGETS_P99_MS = {1_000: 100.0, 5_000: 400.0, 10_000: 1_000.0, 20_000: 1_500.0}
 TARGET_KIB_PER_WATCHER = 40.0
+TARGET_CROSS_ADDED_P99_MS = 5.0  # at 1,000 watchers
 
 
 def _triple(stats: dict[str, float]) -> str:
@@ -390,9 +632,13 @@ def _triple(stats: dict[str, float]) -> str:
 
 
 def describe(row: dict[str, Any]) -> str:
+    if "stopped_by" in row:
+        return f"N={row['watchers']:>6}: STOPPED while opening the streams: " + "; ".join(
+            row["stopped_by"]
+        )
     if not row["from_stamp_ms"].get("count"):
-        return f"N={row['watchers']}: nothing delivered"
-    return (
+        return f"N={row['watchers']:>6}: nothing delivered; " + "; ".join(row["limits_hit"])
+    text = (
         f"N={row['watchers']:>6} p50/p99/max ms: commit {_triple(row['from_stamp_ms'])} | "
         f"ack {_triple(row['from_ack_ms'])} | call {_triple(row['from_call_ms'])} | "
         f"put p50 {row['put_ms']['p50']:.1f} | {row['kib_per_watcher']:5.1f} KiB/watcher | "
@@ -400,14 +646,68 @@ def describe(row: dict[str, Any]) -> str:
         f"{row['server_cpu_s']:.1f}s clients {row['client_cpu_s']:.1f}s in "
         f"{row['write_phase_wall_s']:.1f}s | open {row['open_seconds']:.1f}s"
     )
+    if row["limits_hit"]:
+        text += "\n  LIMITS: " + "; ".join(row["limits_hit"])
+    if "cross_worker_ms" in row:
+        text += "\n  " + describe_paths(row)
+    return text
+
+
+def describe_paths(row: dict[str, Any]) -> str:
+    same, cross, added = row["same_worker_ms"], row["cross_worker_ms"], row["cross_added_ms"]
+    if not same.get("count") or not cross.get("count"):
+        return (
+            "by path: no deliveries on one of the paths (every stream on one worker?); "
+            f"watchers per worker pid {row['watchers_per_worker']}"
+        )
+    return (
+        f"commit-to-receipt by path, p50/p99 ms: same worker as the write "
+        f"{same['p50']:.1f}/{same['p99']:.1f} ({same['count']} deliveries) | other worker "
+        f"{cross['p50']:.1f}/{cross['p99']:.1f} ({cross['count']}) | cross-worker adds "
+        f"{added['p50']:+.1f}/{added['p99']:+.1f} | watchers per worker pid "
+        f"{row['watchers_per_worker']}"
+    )
 
 
 def _medians(rows: Sequence[dict[str, Any]], name: str) -> str:
     return " ".join(f"{median_of(rows, name, q):7.1f}" for q in ("p50", "p99", "max"))
 
 
+def preamble(options: argparse.Namespace) -> str:
+    """What a run measures and with which limits, printed before the figures."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    per_process = max(int(c) for c in options.watchers.split(",") if c) / options.procs
+    lines = [
+        f"configd serve{f' --workers {options.workers}' if options.workers > 1 else ''}"
+        f" (fresh, temp data dir) {' '.join(options.server_arg)}".rstrip(),
+        f"watchers: {options.procs} {options.client} client processes, "
+        f"{options.streams_per_connection} stream(s) per connection; open-file limit here "
+        f"{soft} per process (RLIMIT_NOFILE; the server and every client process each have "
+        f"their own): a connection costs the server one fd, so one server process holds at "
+        f"most ~{soft - 200} connections, and a client process ~{soft - 200}; largest run: "
+        f"{per_process:.0f} streams per client process",
+        "server limits met by a watch run: "
+        + "; ".join(f"{flag} {value}" for flag, value in SERVER_SETTINGS.items()),
+        f"each run: {options.rounds} puts, {options.interval}s apart"
+        + (", each to the next worker in turn" if options.workers > 1 else ""),
+        "latency = receipt minus: commit (the change set's own time, stamped before the "
+        "fsync: slightly over), ack (Put returned: under), call (before Put was called: over)",
+    ]
+    if options.workers > 1 and options.client == "node":
+        lines.append(
+            "by path: each stream's worker is found in /proc (which worker holds its "
+            "connection's server end); a delivery is 'same worker' when the write went to the "
+            "stream's worker, 'other worker' when that worker applied it from the revision log"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+    )
     parser.add_argument("--watchers", default="1000,5000,10000", help="comma-separated counts")
     parser.add_argument("--runs", type=int, default=3, help="fresh server runs per count")
     parser.add_argument("--rounds", type=int, default=10, help="writes per run")
@@ -420,6 +720,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Node's built-in HTTP/2: far less client CPU on the same 2 cores)",
     )
     parser.add_argument("--procs", type=int, default=4, help="client processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="configd serve --workers N; with N > 1 and --client node, deliveries are also "
+        "split into the same-worker and the cross-worker path",
+    )
+    parser.add_argument(
+        "--streams-per-connection",
+        type=int,
+        default=1,
+        help="watch streams on each client connection (HTTP/2 multiplexes them; default 1)",
+    )
+    parser.add_argument(
+        "--open-stall",
+        type=float,
+        default=OPEN_STALL_SECONDS,
+        help="give a run up when no stream opened or failed for this many seconds; the run "
+        "then names the limit that stopped it (default %(default)s)",
+    )
     parser.add_argument(
         "--server-arg", action="append", default=[], help="extra `configd serve` argument"
     )
@@ -439,9 +759,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--time-limit", type=float, default=1800.0, help="stop starting runs after this"
     )
     options = parser.parse_args(argv)
+    if options.workers < 1 or options.streams_per_connection < 1 or options.procs < 1:
+        parser.error("--workers, --streams-per-connection and --procs must be at least 1")
     counts = [int(c) for c in options.watchers.split(",") if c]
     out = JsonLines("watch_bench", sys.stdout if options.json else None)
     log = sys.stderr if options.json else sys.stdout
+    print(preamble(options), file=log, flush=True)
     began = time.monotonic()
     rows: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
     stopped_early = False
@@ -463,18 +786,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 profile,
                 options.profile_args.split(),
                 options.client,
+                options.workers,
+                options.streams_per_connection,
+                log,
+                options.open_stall,
             )
             row["run"] = run
             out.write(row)
-            rows[watchers].append(row)
             print(describe(row), file=log, flush=True)
+            if "stopped_by" not in row:
+                rows[watchers].append(row)
     print(
         f"\nmedians over runs ({options.rounds} writes {options.interval}s apart per run, "
-        f"{options.procs} {options.client} client processes); latency p50/p99/max in ms:",
+        f"{options.procs} {options.client} client processes, configd serve --workers "
+        f"{options.workers}); latency p50/p99/max in ms:",
         file=log,
     )
     for watchers, done in rows.items():
         if not done:
+            print(f"N={watchers:>6}: no complete run", file=log)
             continue
         target = TARGETS_P99_MS.get(watchers)
         goal = "" if target is None else f" (target p99 <= {target:.0f})"
@@ -484,14 +814,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             f" | {median_of(done, 'kib_per_watcher'):.1f} KiB/watcher (target <= "
             f"{TARGET_KIB_PER_WATCHER:.0f}) | cpu server {median_of(done, 'server_cpu_s'):.1f}s"
             f" clients {median_of(done, 'client_cpu_s'):.1f}s in "
-            f"{median_of(done, 'write_phase_wall_s'):.1f}s",
+            f"{median_of(done, 'write_phase_wall_s'):.1f}s"
+            f" | delivered {sum(r['delivered'] for r in done)}/"
+            f"{sum(r['expected_deliveries'] for r in done)}",
             file=log,
         )
+        split = [r for r in done if r.get("cross_added_ms", {}).get("p99") is not None]
+        if split:
+            print(
+                f"{'':>8}by path, commit-to-receipt p50/p99 ms: same worker "
+                f"{median_of(split, 'same_worker_ms', 'p50'):.1f}/"
+                f"{median_of(split, 'same_worker_ms', 'p99'):.1f} | other worker "
+                f"{median_of(split, 'cross_worker_ms', 'p50'):.1f}/"
+                f"{median_of(split, 'cross_worker_ms', 'p99'):.1f} | added by the cross-worker "
+                f"path {median_of(split, 'cross_added_ms', 'p50'):+.1f}/"
+                f"{median_of(split, 'cross_added_ms', 'p99'):+.1f} (target: p99 added <= "
+                f"{TARGET_CROSS_ADDED_P99_MS:.0f} ms at 1,000 watchers)",
+                file=log,
+            )
     if stopped_early:
         print(f"stopped early: --time-limit {options.time_limit}s reached", file=log)
     if out.path is not None:
         print(f"raw results: {out.path}", file=log)
-    return 0
+    return 0 if all(rows.values()) else 1
 
 
 if __name__ == "__main__":

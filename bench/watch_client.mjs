@@ -1,26 +1,31 @@
 // A light watch load generator for the watch benchmarks (--client node; bench/_watchers.py):
-// COUNT watch streams, each on its own HTTP/2 connection, speaking gRPC over Node's built-in
-// http2 module (nghttp2; no npm packages). It exists because on a 2-core machine Python gRPC
-// watchers spend more CPU per delivery than the server does, so they, not the server, would
-// set the latency.
+// COUNT watch streams, PER_CONNECTION of them on each HTTP/2 connection (default 1: each stream
+// its own connection), speaking gRPC over Node's built-in http2 module (nghttp2; no npm
+// packages). It exists because on a 2-core machine Python gRPC watchers spend more CPU per
+// delivery than the server does, so they, not the server, would set the latency.
 //
-//   node bench/watch_client.mjs configd|etcd HOST PORT COUNT REQUEST_HEX
+//   node bench/watch_client.mjs configd|etcd HOST PORT COUNT REQUEST_HEX [PER_CONNECTION]
 //
 // configd: ConfigService.Watch, a server stream (REQUEST_HEX a WatchRequest, sent once, then
 // half-closed). etcd: Watch.Watch, a bidirectional stream (REQUEST_HEX a create request; the
 // request side stays open, as etcd ends a watch whose client half-closes).
 //
-// Talks to its parent in JSON lines: prints {"ready": ...} once every stream has its first
-// message (configd's snapshot, etcd's "created"); reads {"finish": LAST_REVISION, "wait_ms": N}; waits until every
-// stream has LAST_REVISION or N ms pass; prints the report; exits on {"exit": true}.
+// Talks to its parent in JSON lines. While opening it prints {"progress": ...} about once a
+// second (streams ready, failed, the first errors), so a parent can say how far a run got when
+// opening stalls; then {"ready": ...} once every stream has its first message (configd's
+// snapshot, etcd's "created") or failed, with each stream's local TCP port ("ports"). It may
+// then read {"groups": [LABEL per stream]} (answered {"grouped": N}): receipts are then kept
+// per label, e.g. per server worker. It reads {"finish": LAST_REVISION, "wait_ms": N}; waits
+// until every stream has LAST_REVISION or N ms pass; prints the report; exits on {"exit": true}.
 // Receipt times are CLOCK_REALTIME nanoseconds (timeOrigin + now(), sub-microsecond), taken
 // when a whole gRPC message has arrived, before it is parsed.
 import http2 from "node:http2";
 import readline from "node:readline";
 import { performance } from "node:perf_hooks";
 
-const [protocol, host, port, countArg, requestHex] = process.argv.slice(2);
+const [protocol, host, port, countArg, requestHex, perConnectionArg] = process.argv.slice(2);
 const COUNT = Number(countArg);
+const PER_CONNECTION = Math.max(1, Number(perConnectionArg ?? 1));
 const OPEN_BATCH = 250;
 const WATCH_PATH = {
   configd: "/configd.v1.ConfigService/Watch",
@@ -124,11 +129,14 @@ const decode = protocol === "etcd" ? decodeEtcd : decodeConfigd;
 
 // -- the streams --------------------------------------------------------------------------------
 
-const receipts = new Map(); // revision -> [receipt ns, ...]
+const receipts = new Map(); // group label -> revision -> [receipt ns, ...]
 const stamps = new Map(); // revision -> the change set's own time (ns)
 const lastSeen = new Array(COUNT).fill(0);
+const ports = new Array(COUNT).fill(0); // each stream's local TCP port (its connection's)
+let groupOf = null; // stream index -> label, once the parent sent {"groups": ...}
 const errors = [];
 const sessions = [];
+let failedStreams = 0;
 let ready = 0;
 let target = 0;
 let complete = 0;
@@ -144,10 +152,23 @@ function settle() {
   }
 }
 
+function connection(index) {
+  const slot = Math.floor(index / PER_CONNECTION);
+  if (sessions[slot] === undefined) {
+    const session = http2.connect(`http://${host}:${port}`);
+    sessions[slot] = session;
+    session.on("connect", () => {
+      const end = Math.min(COUNT, (slot + 1) * PER_CONNECTION);
+      for (let i = slot * PER_CONNECTION; i < end; i++) ports[i] = session.socket.localPort;
+    });
+    // e.g. "connect EMFILE" (this process's open-file limit) or ECONNRESET
+    session.on("error", (err) => errors.push(`connection ${slot}: ${err.message}`));
+  }
+  return sessions[slot];
+}
+
 function watch(index) {
-  const session = http2.connect(`http://${host}:${port}`);
-  sessions.push(session);
-  session.on("error", (err) => errors.push(`watcher ${index}: ${err.message}`));
+  const session = connection(index);
   const stream = session.request({
     ":method": "POST",
     ":path": WATCH_PATH,
@@ -171,11 +192,19 @@ function watch(index) {
       } else if (message.kind === "canceled") {
         errors.push(`watcher ${index}: the server canceled the watch`);
       } else if (message.kind === "change_set") {
-        let bucket = receipts.get(message.revision);
+        const group = groupOf === null ? "" : groupOf[index];
+        let byRevision = receipts.get(group);
+        if (byRevision === undefined) {
+          byRevision = new Map();
+          receipts.set(group, byRevision);
+        }
+        let bucket = byRevision.get(message.revision);
         if (bucket === undefined) {
           bucket = [];
-          receipts.set(message.revision, bucket);
-          if (message.stampNs) stamps.set(message.revision, message.stampNs); // not etcd's
+          byRevision.set(message.revision, bucket);
+        }
+        if (message.stampNs && !stamps.has(message.revision)) {
+          stamps.set(message.revision, message.stampNs); // not etcd's
         }
         bucket.push(received);
         lastSeen[index] = message.revision;
@@ -197,6 +226,7 @@ function watch(index) {
     if (!gotSnapshot) {
       errors.push(`watcher ${index}: stream ended before its snapshot`);
       gotSnapshot = true;
+      failedStreams += 1;
       settle();
     }
   });
@@ -210,6 +240,9 @@ function send(message) {
 
 async function main() {
   const started = performance.now();
+  const progress = setInterval(() => {
+    send({ progress: { ready: ready - failedStreams, failed: failedStreams, errors: errors.slice(0, 5) } });
+  }, 1000);
   for (let batchStart = 0; batchStart < COUNT; batchStart += OPEN_BATCH) {
     const batchEnd = Math.min(COUNT, batchStart + OPEN_BATCH);
     const opened = new Promise((resolve) => {
@@ -219,13 +252,17 @@ async function main() {
     if (ready < batchEnd) await opened;
     onReady = null;
   }
-  const failed = errors.length;
-  send({ ready: (performance.now() - started) / 1000, failed });
+  clearInterval(progress);
+  const failed = failedStreams;
+  send({ ready: (performance.now() - started) / 1000, failed, errors: errors.slice(0, 20), ports });
 
   const lines = readline.createInterface({ input: process.stdin });
   for await (const line of lines) {
     const command = JSON.parse(line);
-    if (command.finish !== undefined) {
+    if (command.groups !== undefined) {
+      groupOf = command.groups;
+      send({ grouped: groupOf.length });
+    } else if (command.finish !== undefined) {
       target = command.finish;
       complete = lastSeen.filter((seen) => seen >= target).length;
       if (complete < COUNT) {
@@ -241,7 +278,9 @@ async function main() {
         opened: COUNT,
         failed,
         open_seconds: (performance.now() - started) / 1000,
-        receipts: Object.fromEntries(receipts),
+        receipts: Object.fromEntries(
+          [...receipts].map(([group, byRevision]) => [group, Object.fromEntries(byRevision)]),
+        ),
         stamps: Object.fromEntries(stamps),
         complete: lastSeen.filter((seen) => seen >= target).length,
         errors: errors.slice(0, 20),

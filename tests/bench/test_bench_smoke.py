@@ -82,3 +82,28 @@ def test_unknown_workload_is_refused(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "unknown workload 'nope'" in done.stderr
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed (optional)")
+def test_quick_run_with_two_workers_sums_their_cpu_and_prints_the_ceiling(tmp_path: Path) -> None:
+    table, records = run_quick(
+        tmp_path,
+        *("--systems", "configd", "--only", "put-64,get-64,watch"),
+        *("--workers", "2", "--watch-client", "node"),
+    )
+
+    assert results_of(records, "configd") == {"put-64", "get-64", "watch-20"}
+    assert not [r for r in records if r["kind"] == "error"]
+    for row in (r for r in records if r["kind"] == "result"):
+        shares = row["server_cpu_s_by_process"]
+        assert len(shares) == 2  # the two workers, not the supervisor
+        assert row["server_cpu_s"] == pytest.approx(sum(shares.values()))
+    put = next(r for r in records if r["kind"] == "result" and r["workload"] == "put-64")
+    assert put["ops"] == 2 * 32 * 2
+    assert put["server_cores_assumed"] == 2
+    watch = next(r for r in records if r["kind"] == "result" and r["workload"] == "watch-20")
+    assert watch["delivered"] == watch["expected_deliveries"]
+    assert set(watch["cross_added_ms"]) == {"p50", "p99"}
+    for line in ("configd serve --workers 2", "ceiling ops/s, 2 cores", "cross-worker adds p99"):
+        assert line in table
