@@ -1,7 +1,6 @@
 """`configd serve --workers N`: a supervisor and its workers, as real processes (issue 16).
 
-Which worker answered is /debug/configz's "pid"; the live workers are its "workers". Every
-wait is a poll of an observable condition with a deadline.
+Every wait is a poll of an observable condition with a deadline (worker_probes.py).
 """
 
 from __future__ import annotations
@@ -13,12 +12,8 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
@@ -26,47 +21,7 @@ import pytest
 from configd.testing import ConfigdProcess
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
-
-DEADLINE = 60.0
-
-
-def until(condition: Callable[[], bool], what: str, deadline: float = DEADLINE) -> None:
-    """Poll `condition`; a connection refused or reset counts as "not yet": a connection the
-    kernel queued on a worker just killed or stopped is reset (SO_REUSEPORT)."""
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            if condition():
-                return
-        except (OSError, http.client.HTTPException):
-            pass
-        assert time.monotonic() < end, f"not within {deadline} s: {what}"
-        time.sleep(0.02)
-
-
-def configz(server: ConfigdProcess) -> dict[str, Any]:
-    """/debug/configz over a fresh connection (so the kernel may pick any worker)."""
-    with urllib.request.urlopen(f"{server.http_url}/debug/configz", timeout=10) as reply:
-        page: dict[str, Any] = json.load(reply)
-        return page
-
-
-def worker_pids(server: ConfigdProcess) -> set[int]:
-    return {int(w["pid"]) for w in configz(server)["workers"]}
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie left to an init that does not reap is not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def channel(server: ConfigdProcess) -> grpc.Channel:
-    """A channel with a connection of its own (not shared with other channels)."""
-    return grpc.insecure_channel(server.grpc_addr, options=[("grpc.use_local_subchannel_pool", 1)])
+from tests.configd.server.worker_probes import Reader, alive, channel, configz, until, worker_pids
 
 
 @pytest.fixture
@@ -74,28 +29,6 @@ def workers(tmp_path: Path) -> Iterator[ConfigdProcess]:
     with ConfigdProcess(tmp_path / "data", workers=2) as server:
         until(lambda: len(worker_pids(server)) == 2, "both workers listed")
         yield server
-
-
-class Reader(threading.Thread):
-    """Calls `read` in a loop until stopped, counting answers and failures."""
-
-    def __init__(self, read: Callable[[], object]) -> None:
-        super().__init__(daemon=True)
-        self._read = read
-        self.answers: list[object] = []
-        self.failures: list[BaseException] = []
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            try:
-                self.answers.append(self._read())
-            except Exception as exc:
-                self.failures.append(exc)
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(30)
 
 
 def test_both_workers_serve_and_a_write_through_one_is_read_through_others(
