@@ -1,7 +1,6 @@
 """`configd serve --workers N`: a supervisor and its workers, as real processes (issue 16).
 
-Which worker answered is /debug/configz's "pid"; the live workers are its "workers". Every
-wait is a poll of an observable condition with a deadline.
+Every wait is a poll of an observable condition with a deadline (worker_probes.py).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -24,25 +23,7 @@ from configd.testing import ConfigdProcess
 from configd_client.wire import admin_pb2, admin_pb2_grpc
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
-from tests.configd.server.worker_probes import configz, until
-
-
-def worker_pids(server: ConfigdProcess) -> set[int]:
-    return {int(w["pid"]) for w in configz(server)["workers"]}
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie left to an init that does not reap is not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def channel(server: ConfigdProcess) -> grpc.Channel:
-    """A channel with a connection of its own (not shared with other channels)."""
-    return grpc.insecure_channel(server.grpc_addr, options=[("grpc.use_local_subchannel_pool", 1)])
+from tests.configd.server.worker_probes import Reader, alive, channel, configz, until, worker_pids
 
 
 @pytest.fixture
@@ -50,28 +31,6 @@ def workers(tmp_path: Path) -> Iterator[ConfigdProcess]:
     with ConfigdProcess(tmp_path / "data", workers=2) as server:
         until(lambda: len(worker_pids(server)) == 2, "both workers listed")
         yield server
-
-
-class Reader(threading.Thread):
-    """Calls `read` in a loop until stopped, counting answers and failures."""
-
-    def __init__(self, read: Callable[[], object]) -> None:
-        super().__init__(daemon=True)
-        self._read = read
-        self.answers: list[object] = []
-        self.failures: list[BaseException] = []
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            try:
-                self.answers.append(self._read())
-            except Exception as exc:
-                self.failures.append(exc)
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(30)
 
 
 def test_both_workers_serve_and_a_write_through_one_is_read_through_others(

@@ -16,6 +16,7 @@ import grpc
 import grpc.aio
 
 from configd_client._channel import ConnectOptions, open_channel
+from configd_client._retry import is_read, retry_read
 from configd_client.errors import ConfigdError
 from configd_client.wire import config_pb2, config_pb2_grpc
 from configd_client.wire.metadata import auth_is_off
@@ -45,13 +46,20 @@ def translate(exc: grpc.RpcError) -> ConfigdError:
 async def checked_call(
     settings: Settings, method: Callable[..., Any], request: Any, *, creates_token: bool = False
 ) -> Any:
-    """A unary call with the command's deadline; failures become ConfigdError. When the server
-    says it checks no tokens (--no-auth), a --token sent, or a token created, is pointless:
-    say so on stderr, so nobody believes a token protects anything there."""
-    call = method(request, timeout=settings.timeout)
+    """A unary call with the command's deadline; failures become ConfigdError; a read is
+    retried by the SDK's rule (`_retry`). When the server says it checks no tokens
+    (--no-auth), a --token sent, or a token created, is pointless: say so on stderr, so
+    nobody believes a token protects anything there."""
+
+    async def attempt(remaining: float | None) -> tuple[Any, Any]:
+        call = method(request, timeout=remaining)
+        return await call, await call.trailing_metadata()
+
     try:
-        reply = await call
-        metadata = await call.trailing_metadata()
+        if is_read(request):
+            reply, metadata = await retry_read(attempt, settings.timeout)
+        else:
+            reply, metadata = await attempt(settings.timeout)
     except grpc.RpcError as exc:
         raise translate(exc) from exc
     if auth_is_off(metadata):
@@ -87,7 +95,8 @@ class Session:
         await self._channel.close(None)
 
     async def call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
-        """A unary call with the command's deadline; failures become ConfigdError. The first
+        """A unary call with the command's deadline; failures become ConfigdError; reads are
+        retried by the SDK's one rule (`configd_client._retry`). The first
         one also warns when the server checks no tokens (checked_call). Reads carry the
         highest revision seen so far as min_revision; replies raise it."""
         fields = request.DESCRIPTOR.fields_by_name
@@ -98,7 +107,12 @@ class Session:
             reply = cast(T, await checked_call(self.settings, method, request))
         else:
             try:
-                reply = await method(request, timeout=self.settings.timeout)
+                if is_read(request):
+                    reply = await retry_read(
+                        lambda remaining: method(request, timeout=remaining), self.settings.timeout
+                    )
+                else:
+                    reply = await method(request, timeout=self.settings.timeout)
             except grpc.RpcError as exc:
                 raise translate(exc) from exc
         self.note_revision(reply)
