@@ -205,6 +205,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
             selector,
             request.start_revision,
             request.send_snapshot,
+            min_revision=request.min_revision,
             owner=guard.owner if guard is not None else "",
             check=guard.check if guard is not None else None,
         )

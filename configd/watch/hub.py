@@ -294,11 +294,13 @@ class WatchHub:
         start_revision: int,
         send_snapshot: bool,
         *,
+        min_revision: int = 0,
         owner: str = "",
         check: Callable[[], None] | None = None,
     ) -> AsyncGenerator[bytes, None]:
         """The encoded messages of one watch, until cancelled or the hub closes. Bad arguments
-        raise here, before the stream starts.
+        raise here, before the stream starts. `min_revision`: start at no state older than
+        this (wait, bounded, until applied).
 
         `check` runs whenever the stream wakes and ends it by raising (a revoked token);
         interrupt(owner) wakes the owner's streams so they run it at once."""
@@ -313,13 +315,20 @@ class WatchHub:
                 "to resume, pass last_seen + 1 without a snapshot",
                 field="send_snapshot",
             )
-        return self._stream(selector, start_revision, send_snapshot, owner, check)
+        if min_revision < 0:
+            raise InvalidArgument(
+                f"min_revision {min_revision} is negative; send 0 (no wait) or the highest "
+                "revision you have seen",
+                field="min_revision",
+            )
+        return self._stream(selector, start_revision, send_snapshot, min_revision, owner, check)
 
     async def _stream(
         self,
         selector: Selector,
         start_revision: int,
         send_snapshot: bool,
+        min_revision: int,
         owner: str,
         check: Callable[[], None] | None,
     ) -> AsyncGenerator[bytes, None]:
@@ -332,6 +341,9 @@ class WatchHub:
             # Resumed here at last_seen + 1 after another replica: wait (bounded) until this
             # one has applied last_seen, or the client would miss what it has not seen yet.
             await feed.wait_applied(start_revision - 1, field="start_revision")
+        if min_revision > feed.revision:
+            # A snapshot (or "from now") no older than what the client already has.
+            await feed.wait_applied(min_revision)
         watcher = self._subscribe(selector)
         watcher.owner = owner
         watcher.check = check

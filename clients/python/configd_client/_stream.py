@@ -5,11 +5,19 @@ The one implementation of resume and backoff: AsyncConfigClient keeps its snapsh
 jitter), opens a new channel and resumes with `start_revision = last revision seen + 1` and no
 snapshot, so by the watch contract the server replays exactly the missed change sets: no gap,
 no duplicate. A silent stream (no progress within `idle_timeout`) counts as lost.
+
+A snapshot is never asked of an older state than the stream already has: it sends
+`min_revision` = the highest revision delivered (or, before any, `min_revision` given: a
+cache's), so a replica that lags waits until it has caught up. If that revision is refused
+as not applied twice in a row (each after the server's bound: the store was restored from an
+older backup, or it is another store), later snapshots are asked without it: the server's
+state is the truth, however old.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Self
 
@@ -18,7 +26,13 @@ import grpc.aio
 
 from configd_client._backoff import Backoff
 from configd_client._channel import ConnectOptions, open_channel
-from configd_client.errors import ConfigdError, PermissionDenied, Unauthenticated, Unavailable
+from configd_client.errors import (
+    ConfigdError,
+    PermissionDenied,
+    RevisionNotApplied,
+    Unauthenticated,
+    Unavailable,
+)
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
 from configd_client.wire.status import from_rpc_error
@@ -29,6 +43,9 @@ RetryPolicy = Callable[[ConfigdError, bool], bool]
 raising `error`."""
 
 _CREDENTIAL_ERRORS = (Unauthenticated, PermissionDenied)
+_LOGGER = logging.getLogger("configd_client")
+FLOOR_REFUSALS = 2
+"""Refusals in a row of a snapshot's min_revision after which it is asked without one."""
 
 
 def _always(error: ConfigdError, received: bool) -> bool:
@@ -56,6 +73,7 @@ class WatchStream:
         prefixes: Iterable[str] = (),
         start_revision: int = 0,
         send_snapshot: bool = True,
+        min_revision: int = 0,
         idle_timeout: float = 30.0,
         backoff_initial: float = 0.05,
         backoff_max: float = 5.0,
@@ -66,6 +84,8 @@ class WatchStream:
         self._prefixes = tuple(prefixes)
         self._start_revision = start_revision
         self._send_snapshot = send_snapshot
+        self._min_revision = min_revision  # the lowest state a first snapshot may be of
+        self._floor_refusals = 0  # of the floor, in a row; at FLOOR_REFUSALS it is dropped
         self._idle_timeout = idle_timeout
         self._backoff = Backoff(backoff_initial, backoff_max)
         self._retry = retry
@@ -130,11 +150,16 @@ class WatchStream:
         if self._channel is None:
             self._channel = open_channel(self._connect)
         resume = self._resuming
+        start_revision = self._revision + 1 if resume else self._start_revision
+        floor = 0
+        if start_revision == 0:
+            floor = max(self._min_revision, self._revision)
         request = pb.WatchRequest(
             namespaces=self._namespaces,
             prefixes=self._prefixes,
-            start_revision=self._revision + 1 if resume else self._start_revision,
+            start_revision=start_revision,
             send_snapshot=False if resume else self._send_snapshot,
+            min_revision=floor,
         )
         self._call = pb_grpc.ConfigServiceStub(self._channel).Watch(request)
         self._received = False
@@ -157,6 +182,20 @@ class WatchStream:
         """End the connection; wait the backoff and reopen, unless `retry` says to stop."""
         received = self._received
         self._broken = None
+        if not (isinstance(error, RevisionNotApplied) and error.field == "min_revision"):
+            self._floor_refusals = 0
+        elif (refusals := self._floor_refusals + 1) < FLOOR_REFUSALS:
+            self._floor_refusals = refusals
+        else:
+            _LOGGER.warning(
+                "configd: the server is at revision %d, below revision %d that this client "
+                "already had (restored from an older backup, or another server?); taking its "
+                "state as it is",
+                error.applied,
+                error.wanted,
+            )
+            self._floor_refusals = 0
+            self._min_revision = self._revision = 0  # the next snapshot sets where we are
         if self._call is not None:
             self._call.cancel()
             self._call = None

@@ -167,3 +167,59 @@ async def test_a_watch_far_ahead_fails_unavailable_after_the_bound(
     assert error.detail.startswith(
         f"this server has applied revision {at}, not yet revision {at + 99} (start_revision)"
     )
+
+
+async def test_a_snapshot_watch_with_min_revision_waits_and_is_never_older(
+    stub: pb_grpc.ConfigServiceStub, ns: str
+) -> None:
+    """An SDK starting from a cache at revision R asks a snapshot with min_revision R: a
+    replica that has not applied R yet answers once it has, with a state at R or later."""
+    await stub.CreateNamespace(pb.CreateNamespaceRequest(name=ns))
+    ahead = await current(stub) + 1
+    stream = stub.Watch(pb.WatchRequest(namespaces=[ns], send_snapshot=True, min_revision=ahead))
+    first = asyncio.ensure_future(stream.read())
+    try:
+        assert await still_waiting(first)
+        assert await put(stub, ns, "k", "7") == ahead
+        message = await first
+        assert message.WhichOneof("event") == "snapshot", message
+        assert message.snapshot.revision == ahead
+        assert [d.document_json for d in message.snapshot.namespaces] == ['{"k":7}']
+    finally:
+        stream.cancel()
+    # At or below what the server has: no wait at all.
+    stream = stub.Watch(pb.WatchRequest(namespaces=[ns], send_snapshot=True, min_revision=ahead))
+    try:
+        message = await asyncio.wait_for(stream.read(), BOUND / 2)
+        assert message.snapshot.revision == ahead
+    finally:
+        stream.cancel()
+
+
+async def test_a_snapshot_watch_far_ahead_fails_unavailable_naming_min_revision(
+    stub: pb_grpc.ConfigServiceStub, ns: str
+) -> None:
+    await stub.CreateNamespace(pb.CreateNamespaceRequest(name=ns))
+    at = await current(stub)
+    stream = stub.Watch(pb.WatchRequest(namespaces=[ns], send_snapshot=True, min_revision=at + 50))
+    try:
+        error = await failure(stream.read())
+    finally:
+        stream.cancel()
+    assert isinstance(error, errors.RevisionNotApplied)
+    assert (error.applied, error.wanted, error.field) == (at, at + 50, "min_revision")
+
+
+async def test_a_watch_with_a_negative_min_revision_is_invalid(
+    stub: pb_grpc.ConfigServiceStub, ns: str
+) -> None:
+    stream = stub.Watch(pb.WatchRequest(namespaces=[ns], send_snapshot=True, min_revision=-3))
+    try:
+        error = await failure(stream.read())
+    finally:
+        stream.cancel()
+    assert isinstance(error, errors.InvalidArgument)
+    assert [v.path for v in error.violations] == ["min_revision"]
+    assert error.detail == (
+        "min_revision -3 is negative; send 0 (no wait) or the highest revision you have seen"
+    )

@@ -388,16 +388,18 @@ class RollbackRequest(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., to_revision: _Optional[int] = ..., message: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
-    __slots__ = ("namespaces", "prefixes", "start_revision", "send_snapshot")
+    __slots__ = ("namespaces", "prefixes", "start_revision", "send_snapshot", "min_revision")
     NAMESPACES_FIELD_NUMBER: _ClassVar[int]
     PREFIXES_FIELD_NUMBER: _ClassVar[int]
     START_REVISION_FIELD_NUMBER: _ClassVar[int]
     SEND_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    MIN_REVISION_FIELD_NUMBER: _ClassVar[int]
     namespaces: _containers.RepeatedScalarFieldContainer[str]
     prefixes: _containers.RepeatedScalarFieldContainer[str]
     start_revision: int
     send_snapshot: bool
-    def __init__(self, namespaces: _Optional[_Iterable[str]] = ..., prefixes: _Optional[_Iterable[str]] = ..., start_revision: _Optional[int] = ..., send_snapshot: _Optional[bool] = ...) -> None: ...
+    min_revision: int
+    def __init__(self, namespaces: _Optional[_Iterable[str]] = ..., prefixes: _Optional[_Iterable[str]] = ..., start_revision: _Optional[int] = ..., send_snapshot: _Optional[bool] = ..., min_revision: _Optional[int] = ...) -> None: ...
 
 class NamespaceDocument(_message.Message):
     __slots__ = ("namespace", "document_json", "schema_json", "keys")
