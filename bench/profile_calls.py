@@ -179,7 +179,11 @@ def profiled(
     layers: Counter[str] = Counter()
     for tid, seconds in spent.items():
         if tid not in threads:
-            layers[GRPC_THREADS] += seconds  # no Python stack: grpc's own C threads
+            # No sample: grpc's own C threads (named by grpc), or a Python thread py-spy
+            # never caught running (a process's threads all carry its name).
+            comm = Path(f"/proc/{server.pid}/task/{tid}/comm")
+            name = comm.read_text().strip() if comm.exists() else ""
+            layers[OTHER if name.startswith("python") else GRPC_THREADS] += seconds
             continue
         samples = threads[tid][1]
         total = sum(samples.values())
