@@ -69,6 +69,16 @@ class Storage(Protocol):
         stores nothing. Other failures raise StorageFailure."""
         ...
 
+    async def begin_write_turn(self, within: float) -> None:
+        """Wait (up to `within` s, then Unavailable) for this process's turn to commit, and
+        hold it until end_write_turn(): processes sharing the store take turns, so a batch is
+        overtaken (StoreAhead) at most once while it holds the turn, never again and again."""
+        ...
+
+    def end_write_turn(self) -> None:
+        """Give the turn to the next process; harmless without it."""
+        ...
+
     async def head(self) -> StoreHead:
         """The store's head as of now (a fresh read, whoever committed)."""
         ...

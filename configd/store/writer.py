@@ -33,7 +33,11 @@ The writer cannot die and cannot hang: every submit() gets an answer.
   its write lock is held, all in one hand-off. If another process committed meanwhile (the
   store is at S > A, StoreAhead), nothing was stored: the writer catches up through the
   revision log to S (applying and publishing those change sets exactly as the follower does)
-  and plans the same requests again (plans are pure). A refusal (a failed precondition, a
+  and plans the same requests again (plans are pure). Processes take turns to commit
+  (storage.begin_write_turn, taken before the first commit of a batch and held until the
+  batch is answered), so a batch is overtaken at most once, by a commit that began before
+  its turn; without turns two busy processes overtook each other's batches again and again.
+  A refusal (a failed precondition, a
   schema violation, NoChange) is answered only once it is known to hold against the store: with
   the commit of its batch, or, in a batch that commits nothing, after a read of the log finds
   nothing newer. So preconditions and validation see every committed write, whoever made it.
@@ -136,6 +140,7 @@ class Writer:
         self._storage = storage
         self._state = state
         self._catch_up = catch_up
+        self._turn = False  # this process's turn to commit (storage.begin_write_turn)
         self._max_batch = max_batch
         self._commit_timeout = commit_timeout
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
@@ -155,6 +160,7 @@ class Writer:
         self.last_commit_seconds = 0.0
         # Batches planned again because another process committed first (diagnostics).
         self.replans = 0
+        self.commits = 0  # batches stored
         # The last revision this writer committed (0: none yet).
         self.last_revision = 0
 
@@ -298,6 +304,14 @@ class Writer:
         here (the batch's writes fail instead)."""
         if not batch:
             return
+        try:
+            await self._plan_and_commit(batch)
+        finally:
+            if self._turn:
+                self._turn = False
+                self._storage.end_write_turn()
+
+    async def _plan_and_commit(self, batch: list[_Request]) -> None:
         for _ in range(MAX_REPLANS):
             try:
                 base = self._state.revision
@@ -315,6 +329,9 @@ class Writer:
                     return
                 change_sets = [p.change_set for _, p in planned]
                 futures = [r.future for r, _ in planned]
+                if not self._turn:  # held until this batch is answered (see _write)
+                    await self._storage.begin_write_turn(self._commit_timeout)
+                    self._turn = True
                 started = time.perf_counter()
                 self._state.begin_commit()
                 try:
@@ -326,6 +343,7 @@ class Writer:
                     self._state.end_commit()
                     return
                 self.last_commit_seconds = time.perf_counter() - started
+                self.commits += 1
             except StoreAhead as ahead:  # nothing stored, nobody answered: catch up, replan
                 self.replans += 1
                 try:

@@ -15,6 +15,11 @@ storages in one process exclude each other exactly as two processes do):
 - `configd.maintenance.lock`: one serving process holds it exclusive, taken without waiting;
   that process alone compacts history in the background and checkpoints the WAL. When it
   exits, another takes it over (each process retries now and then).
+- `configd.write.lock` (WRITE_TURN_FILE): the write turn. A process holds it exclusive from
+  just before its batch's commit until the commit answers, so the processes take turns: the
+  holder can be overtaken at most once (by a commit that began before it got the turn; it
+  then catches up and plans again, still holding it), never again and again. SQLite's own
+  write lock is what keeps the store consistent; this one only keeps writers from starving.
 """
 
 from __future__ import annotations
@@ -29,7 +34,12 @@ from pathlib import Path
 from typing import IO
 
 from configd.core.errors import StorageFailure
-from configd.storage.sqlite.files import LOCK_FILE, MAINTENANCE_LOCK_FILE, START_LOCK_FILE
+from configd.storage.sqlite.files import (
+    LOCK_FILE,
+    MAINTENANCE_LOCK_FILE,
+    START_LOCK_FILE,
+    WRITE_TURN_FILE,
+)
 
 START_TIMEOUT = 60.0
 """Seconds a process waits for another one to finish starting (or a restore to finish)."""
@@ -91,6 +101,7 @@ class DataDirLocks:
         self._start: IO[bytes] | None = None
         self._serve: IO[bytes] | None = None
         self._maintenance: IO[bytes] | None = None
+        self._write_turn: IO[bytes] | None = None
 
     async def begin_start(self) -> None:
         """Take the start lock (others may be starting: wait for them, up to START_TIMEOUT)."""
@@ -166,9 +177,21 @@ class DataDirLocks:
                 file.close()
         return self._maintenance is not None
 
+    def try_write_turn(self) -> bool:
+        """Take the write turn if no other process holds it (never waits; two syscalls on
+        the event loop, no thread hand-off); True if held now. Held again: no-op."""
+        if self._write_turn is None:
+            self._write_turn = _open(self.data_dir / WRITE_TURN_FILE)
+        return _try(self._write_turn, fcntl.LOCK_EX)
+
+    def end_write_turn(self) -> None:
+        """Give the write turn to the next process."""
+        if self._write_turn is not None:
+            fcntl.flock(self._write_turn.fileno(), fcntl.LOCK_UN)
+
     def release(self) -> None:
         """Release every lock; harmless twice."""
-        for file in (self._maintenance, self._serve, self._start):
+        for file in (self._maintenance, self._serve, self._start, self._write_turn):
             if file is not None:
                 file.close()
-        self._maintenance = self._serve = self._start = None
+        self._maintenance = self._serve = self._start = self._write_turn = None

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from configd import __version__
-from configd.core.errors import ReplicaBehind, StorageFailure
+from configd.core.errors import ReplicaBehind, StorageFailure, Unavailable
 from configd.core.model import (
     ChangeSet,
     Entry,
@@ -380,6 +380,27 @@ class SQLiteStorage:
         )
 
     # -- writing ---------------------------------------------------------------------------
+
+    async def begin_write_turn(self, within: float) -> None:
+        locks = self._locks
+        if locks.try_write_turn():  # the usual case, and always with one process
+            return
+        # Another process is committing. A blocking flock in a thread could not be given up
+        # at the deadline, so poll: a commit takes a few ms.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        delay = 0.0005
+        while not locks.try_write_turn():
+            if loop.time() > deadline:
+                raise Unavailable(
+                    f"another configd process sharing this store has held the write turn for "
+                    f"over {within:g} s, so the write was not stored; retry"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.001)
+
+    def end_write_turn(self) -> None:
+        self._locks.end_write_turn()
 
     async def commit(self, batch: Sequence[ChangeSet]) -> None:
         if not batch:

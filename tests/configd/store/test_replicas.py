@@ -22,6 +22,7 @@ from configd.core.errors import (
     NamespaceNotFound,
     PreconditionFailed,
     SchemaViolation,
+    Unavailable,
 )
 from configd.core.model import KeyAbsent, KeyModRevision
 from configd.storage.sqlite.store import SQLiteStorage
@@ -288,3 +289,50 @@ async def test_schema_and_namespaces_across_two_processes(stubs: Stubs) -> None:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.005)
     assert [n.name for n in listed.namespaces] == ["kept", "svc"]
+
+
+async def test_busy_writers_on_both_take_turns_and_none_is_refused(
+    replicas: tuple[ConfigService, ConfigService],
+) -> None:
+    """Both processes write as fast as they can: they take turns to commit, so a batch is
+    overtaken at most once (one replan per commit at most), and no write is refused for
+    having been overtaken again and again."""
+    a, b = replicas
+    await a.create_namespace("busy", "", **ME)
+    await until(lambda: "busy" in b.namespaces, "the namespace reaches b")
+
+    async def writer(service: ConfigService, name: str) -> list[int]:
+        async def one(i: int) -> int:
+            return (await service.put("busy", f"{name}{i % 10}", str(i), **ME)).revision
+
+        revisions: list[int] = []
+        for start in range(0, 300, 30):
+            revisions += await asyncio.gather(*(one(i) for i in range(start, start + 30)))
+        return revisions
+
+    from_a, from_b = await asyncio.gather(writer(a, "a"), writer(b, "b"))
+    assert sorted(from_a + from_b) == list(range(2, 602))  # every write stored, no gap
+    for service in (a, b):
+        assert service.writer.replans <= service.writer.commits
+    await until(lambda: a.revision == b.revision == 601, "both at 601")
+    assert a.namespaces == b.namespaces
+
+
+async def test_the_write_turn_is_one_process_at_a_time(tmp_path: Path) -> None:
+    async with (
+        ConfigService(SQLiteStorage(tmp_path)) as a,
+        ConfigService(SQLiteStorage(tmp_path)) as b,
+    ):
+        await a.storage.begin_write_turn(1.0)
+        with pytest.raises(Unavailable) as refused:
+            await b.storage.begin_write_turn(0.2)
+        assert refused.value.detail == (
+            "another configd process sharing this store has held the write turn for over "
+            "0.2 s, so the write was not stored; retry"
+        )
+        waiting = asyncio.ensure_future(b.storage.begin_write_turn(5.0))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        a.storage.end_write_turn()
+        await asyncio.wait_for(waiting, 5.0)
+        b.storage.end_write_turn()
