@@ -68,7 +68,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("SQLite commit+fsync", ("configd/storage/sqlite/store.py:_transaction", "sqlite3/")),
     (
         "thread hand-off",
-        ("concurrent/futures/", "threading.py", "configd/storage/sqlite/store.py:_WriterThread"),
+        (
+            "concurrent/futures/",
+            "threading.py",
+            "configd/storage/sqlite/store.py:_WriterThread",
+            "configd/storage/sqlite/store.py:_Work",
+        ),
     ),
     ("writer and publication", ("configd/store/writer.py", "configd/store/live.py")),
     ("watch hub and waiters", ("configd/watch/", "configd/store/applied.py")),

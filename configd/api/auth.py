@@ -1,13 +1,14 @@
 """Who may call what: bearer-token authentication and the role each RPC needs.
 
-Applied in api.handlers' once-per-method wrapping rather than as a grpc.aio ServerInterceptor:
-an interceptor sees only the method name and metadata (not the request, which names the
-namespaces) and would build a new handler object per call to get at it. Here the method's
-Access is looked up once at registration; a call costs one metadata scan, one SHA-256 and
-one dict lookup for the token (a digest this process does not know waits for one look in the
-store, shared by concurrent callers: TokenRegistry), and a prefix check per namespace. The
-gRPC-Web gateway forwards to this same server (with the `authorization` header as metadata),
-so browsers are checked by the same code.
+Called from api.handlers' one frame per call (Guard.token, Guard.admit, Guard.filter,
+Guard.watching) rather than as a grpc.aio ServerInterceptor: an interceptor sees only the
+method name and metadata (not the request, which names the namespaces) and would build a new
+handler object per call to get at it. Here the method's Access is looked up once at
+registration; a call costs one metadata scan, one SHA-256 and one dict lookup for the token
+(a digest this process does not know waits for one look in the store, shared by concurrent
+callers: TokenRegistry), and a prefix check per namespace. The gRPC-Web gateway forwards to
+this same server (with the `authorization` header as metadata), so browsers are checked by
+the same code.
 
 Decisions: GetSchema is read. ListNamespaces is allowed with read on any namespace under the
 requested prefix and lists only the namespaces the token can read (so `configctl ns list`
@@ -21,13 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from configd.api import identity
 from configd.api.decoding import Undecodable
-from configd.api.method import Handler, behavior_of, is_streaming, with_behavior
 from configd.api.ratelimit import RateLimiter
 from configd.core.errors import LimitExceeded, PermissionDenied, Unauthenticated
 from configd.core.limits import Limits
@@ -136,9 +136,20 @@ class Guard:
         self._watches: dict[str, int] = {}
         registry.add_revocation_listener(hub.interrupt)
 
-    def _admit(self, request: Any, token: Token, access: Access) -> None:
-        if isinstance(request, Undecodable):
-            return  # the method answers INVALID_ARGUMENT for it
+    def token(self, context: Any) -> Token | Awaitable[Token]:
+        """The caller's token: at once when this process knows its digest, else an
+        awaitable of the registry's look in the store (a digest not known here may be a token
+        another process just created). Unauthenticated without a bearer token."""
+        secret = bearer(context)
+        return self._registry.known(secret) or self._registry.authenticate(secret)
+
+    def admit(self, request: Any, token: Token, access: Access) -> None:
+        """Check `access` for `token` (and the write rate), then make it the caller."""
+        if not isinstance(request, Undecodable):  # else the call answers INVALID_ARGUMENT
+            self._check(request, token, access)
+        identity.caller.set(token.name)
+
+    def _check(self, request: Any, token: Token, access: Access) -> None:
         if access.listing:
             prefix = request.prefix
             if not covers_some(token.grants, access.role, prefix):
@@ -156,7 +167,7 @@ class Guard:
                 value=rate,
             )
 
-    def _filter(self, token: Token, response: Any) -> Any:
+    def filter(self, token: Token, response: Any) -> Any:
         """ListNamespaces: keep only the namespaces the token can read."""
         if covers(token.grants, Role.READ, ""):
             return response
@@ -165,28 +176,8 @@ class Guard:
         response.namespaces.extend(readable)
         return response
 
-    def wrap(self, handler: Handler, method: str) -> Handler:
-        """`handler` (an RpcMethodHandler for full method name `method`) behind the checks."""
-        access = access_for(method)
-        behavior = behavior_of(handler)
-        watch = is_streaming(handler) and method.endswith("/Watch")  # not Backup
-
-        async def guarded(request: Any, context: Any) -> Any:
-            secret = bearer(context)
-            # A digest not known here may be a token another process just created: only
-            # then does the call await the registry's look in the store.
-            token = self._registry.known(secret) or await self._registry.authenticate(secret)
-            self._admit(request, token, access)
-            identity.caller.set(token.name)
-            if watch:
-                async with self._watching(token):
-                    return await behavior(request, context)
-            response = await behavior(request, context)
-            return self._filter(token, response) if access.listing else response
-
-        return with_behavior(handler, guarded)
-
-    def _watching(self, token: Token) -> _Watching:
+    def watching(self, token: Token) -> _Watching:
+        """Held while a Watch stream of `token` is open (max_watchers_per_token, expiry)."""
         return _Watching(self, token)
 
     def _open(self, token: Token) -> asyncio.TimerHandle | None:
@@ -240,15 +231,9 @@ class _Watching:
 _AUTH_OFF_METADATA = ((AUTH_HEADER, AUTH_OFF),)
 
 
-def announcing_open_access(handler: Handler) -> Handler:
+def announce_open_access(context: Any) -> None:
     """Without a Guard (--no-auth): every response says so in its trailing metadata, so a client
     sending or creating a token can tell that no token is checked here. Trailing, not initial:
     it travels with the status the call sends anyway, where sending initial metadata of its own
     is one more operation per call (measurable on the get path)."""
-    behavior = behavior_of(handler)
-
-    async def announce(request: Any, context: Any) -> Any:
-        context.set_trailing_metadata(_AUTH_OFF_METADATA)
-        return await behavior(request, context)
-
-    return with_behavior(handler, announce)
+    context.set_trailing_metadata(_AUTH_OFF_METADATA)

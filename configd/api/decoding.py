@@ -4,18 +4,18 @@ grpc answers UNKNOWN when a request deserializer raises, and a generic RESOURCE_
 without the limit's name when a message is over its receive limit. So the deserializer never
 raises: undecodable bytes (random bytes, invalid UTF-8 in a string field) or an oversized
 message become a marker, and the method raises the domain error for it (INVALID_ARGUMENT,
-or RESOURCE_EXHAUSTED naming max_request_bytes), which the one error table translates.
+or RESOURCE_EXHAUSTED naming max_request_bytes), which the one error table translates
+(api.handlers calls `decoded` in its one frame per call, after the access checks).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
-from configd.api.method import Handler, behavior_of, with_behavior
 from configd.core.errors import ConfigdError, InvalidArgument, LimitExceeded
 
 
@@ -51,17 +51,9 @@ def deserializer(parse: Callable[[bytes], Message], max_bytes: int) -> Callable[
     return decode
 
 
-def checked(handler: Handler, max_bytes: int) -> Handler:
-    """`handler` with a deserializer that never raises, and the marker raised inside."""
-    behavior = behavior_of(handler)
-
-    # A plain function handing back the inner awaitable: no coroutine frame of its own, which
-    # every open watch stream would otherwise hold. (The outermost layer is a coroutine.)
-    def decoded(request: Any, context: Any) -> Awaitable[Any]:
-        if isinstance(request, Undecodable):
-            raise request.error
-        return behavior(request, context)
-
-    return with_behavior(
-        handler, decoded, request_deserializer=deserializer(handler.request_deserializer, max_bytes)
-    )
+def decoded(request: Any) -> Any:
+    """The request, or the domain error its deserializer found (raised here, inside the
+    error translation)."""
+    if isinstance(request, Undecodable):
+        raise request.error
+    return request

@@ -1,4 +1,4 @@
-"""The one translation of errors to gRPC statuses, wrapped around every configd RPC.
+"""The one translation of errors to gRPC statuses, applied to every configd RPC (api.handlers).
 
 Domain errors (ConfigdError) carry their status code and become a rich google.rpc.Status;
 anything else is a bug: it is logged once with an incident id and answered as an
@@ -9,12 +9,11 @@ into configd_client.errors.InternalError.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 import grpc.aio
 
-from configd.api.method import Handler, behavior_of, with_behavior
 from configd.core.errors import ConfigdError, InternalError
 from configd_client.wire.status import to_grpc_status
 
@@ -28,7 +27,11 @@ def status_for(exc: BaseException) -> grpc.Status | None:
     return None
 
 
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str) -> None:
+async def abort(
+    context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str
+) -> NoReturn:
+    """End the call with `exc`'s status (raises grpc.aio.AbortError); `method` names it in the
+    log line of an incident."""
     if isinstance(exc, ConfigdError):
         await context.abort_with_status(to_grpc_status(exc))
     error = InternalError.new(
@@ -36,18 +39,3 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception, me
     )
     log.error("internal error in %s (incident %s)", method, error.incident, exc_info=exc)
     await context.abort_with_status(to_grpc_status(error))
-
-
-def translating_errors(handler: Handler, method: str) -> Handler:
-    """`handler` with every exception turned into its status (applied once per method)."""
-    behavior = behavior_of(handler)
-
-    async def translated(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        try:
-            return await behavior(request, context)
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await _abort(context, exc, method)
-
-    return with_behavior(handler, translated)

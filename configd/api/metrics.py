@@ -1,10 +1,10 @@
 """Request metrics for every configd RPC: an API-layer wrapper around each method handler.
 
 `RequestMetrics` counts every ConfigService/AdminService call by method and status code, with
-its latency. It wraps each method handler once, at registration (`instrument`, called by
-api.handlers), inside the error translation: it sees the domain exception itself (so schema
-violations are counted as validation failures) and derives the final status code exactly as
-the translation will. gRPC-Web calls are forwarded to the same gRPC server, so they are
+its latency. api.handlers' one frame per call calls `observe` (and `code_of` on a failure)
+before the error translation: it sees the domain exception itself (so schema violations are
+counted as validation failures) and derives the final status code exactly as the translation
+will. gRPC-Web calls are forwarded to the same gRPC server, so they are
 counted here too. A grpc.aio ServerInterceptor would cost more per call (an extra coroutine
 and a freshly wrapped handler per RPC, and it runs for health/reflection calls too) and would
 only see the status after the translation, not the domain error.
@@ -15,7 +15,6 @@ globals, so several servers can live in one process, as in tests.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import grpc
@@ -23,7 +22,6 @@ import grpc.aio
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import Counter, Histogram
 
-from configd.api.method import Handler, behavior_of, is_streaming, with_behavior
 from configd.core.errors import ConfigdError, SchemaViolation
 from configd.core.stats import LATENCY_BUCKETS
 
@@ -54,7 +52,9 @@ class RequestMetrics:
         # Label children looked up once per (method, code), not on every call.
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
-    def _observe(self, method: str, code: str, seconds: float | None) -> None:
+    def observe(self, method: str, code: str, seconds: float | None) -> None:
+        """Count one finished call of `method` ("Service/Method"); time it unless None (a
+        stream's duration is its lifetime, not a latency: streams are counted, not timed)."""
         children = self._children.get((method, code))
         if children is None:
             children = (
@@ -66,7 +66,7 @@ class RequestMetrics:
         if seconds is not None:
             children[1].observe(seconds)
 
-    def _failed(self, method: str, exc: BaseException, context: Any) -> str:
+    def code_of(self, method: str, exc: BaseException, context: Any) -> str:
         """The status code the error translation will answer `exc` with."""
         if isinstance(exc, ConfigdError):
             if isinstance(exc, SchemaViolation):
@@ -78,23 +78,3 @@ class RequestMetrics:
         if not isinstance(exc, Exception):
             return "CANCELLED"  # asyncio.CancelledError or GeneratorExit: the client went away
         return "INTERNAL"
-
-    def instrument(self, handler: Handler, method: str) -> Handler:
-        """`handler` (an RpcMethodHandler) counted and timed; `method` is "Service/Method".
-
-        A stream's duration is its lifetime, not a latency: streams are counted, not timed."""
-        behavior = behavior_of(handler)
-        timed = not is_streaming(handler)
-
-        async def instrumented(request: Any, context: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                response = await behavior(request, context)
-            except BaseException as exc:
-                elapsed = time.perf_counter() - started if timed else None
-                self._observe(method, self._failed(method, exc, context), elapsed)
-                raise
-            self._observe(method, "OK", time.perf_counter() - started if timed else None)
-            return response
-
-        return with_behavior(handler, instrumented)

@@ -146,7 +146,8 @@ class Writer:
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._stopping = asyncio.Event()
+        # Set when stop() gives up on a storage call past its deadline (_abandon).
+        self._abandoning = False
         # Set while a storage call is past its deadline (monotonic time it started).
         self._stalled_since: float | None = None
         self._unstalled = asyncio.Event()
@@ -182,8 +183,9 @@ class Writer:
         if self._task is None or self._closing:
             return
         self._closing = True
-        self._stopping.set()
         self._queue.put_nowait(None)
+        if self._stalled_since is not None:
+            self._abandon()
         await self._task
 
     @property
@@ -448,48 +450,70 @@ class Writer:
     async def _within_deadline(
         self, call: Awaitable[None], answer: Callable[[Unavailable], None], what: str
     ) -> bool:
-        """Await a storage call; past the deadline, answer its callers (outcome unknown),
-        refuse writes, and wait on. True once the call succeeded, False if given up at stop;
-        raises what the call raised."""
-        task = asyncio.ensure_future(call)
+        """Await a storage call in the writer's own task; a timer answers its callers at the
+        deadline (outcome unknown) and refuses writes while the call goes on. True once the
+        call succeeded, False if stop() gave up on it; raises what the call raised.
+
+        One timer per batch, cancelled when the call answers in time, rather than a task and
+        an asyncio.wait: that cost two more turns of the event loop on every commit."""
         started = time.monotonic()
-        done, _ = await asyncio.wait({task}, timeout=self._commit_timeout)
-        if not done:
-            log.error(
-                "storage has not answered %s for %g s; refusing writes until it does",
-                what,
-                self._commit_timeout,
-            )
-            unknown = Unavailable(
+        timer = asyncio.get_running_loop().call_later(
+            self._commit_timeout, self._deadline_passed, answer, what, started
+        )
+        abandoned = False
+        try:
+            await call
+        except asyncio.CancelledError:
+            if not self._abandoning:
+                raise
+            # stop() gave up on the call: cancelling the await stops nothing in the storage.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            abandoned = True
+            log.warning("stopping with %s still outstanding; its outcome is the storage's", what)
+        finally:
+            timer.cancel()
+            if self._stalled_since is not None:
+                self._stalled_since = None
+                self._unstalled.set()
+                if not abandoned:
+                    log.warning(
+                        "storage answered %s after %.1f s; writes resume",
+                        what,
+                        time.monotonic() - started,
+                    )
+        return not abandoned
+
+    def _deadline_passed(
+        self, answer: Callable[[Unavailable], None], what: str, started: float
+    ) -> None:
+        """The timer of _within_deadline: the call in hand is past its deadline."""
+        log.error(
+            "storage has not answered %s for %g s; refusing writes until it does",
+            what,
+            self._commit_timeout,
+        )
+        answer(
+            Unavailable(
                 f"the storage has not answered for {self._commit_timeout:g} s, so the outcome "
                 "of the write is unknown: read the keys or the history to check before retrying"
             )
-            answer(unknown)
-            self._stalled_since = started
-            self._unstalled.clear()
-            try:
-                refusal = self._refusal()
-                assert refusal is not None
-                self._refuse_queued(refusal)
-                stopping = asyncio.ensure_future(self._stopping.wait())
-                try:
-                    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    stopping.cancel()
-            finally:
-                self._stalled_since = None
-                self._unstalled.set()
-            if not task.done():
-                log.warning(
-                    "stopping with %s still outstanding; its outcome is the storage's", what
-                )
-                task.add_done_callback(lambda t: t.cancelled() or t.exception())
-                return False
-            log.warning(
-                "storage answered %s after %.1f s; writes resume", what, time.monotonic() - started
-            )
-        task.result()
-        return True
+        )
+        self._stalled_since = started
+        self._unstalled.clear()
+        refusal = self._refusal()
+        assert refusal is not None
+        self._refuse_queued(refusal)
+        if self._closing:
+            self._abandon()
+
+    def _abandon(self) -> None:
+        """Stop waiting for the stalled storage call (at stop): its outcome is the storage's,
+        and a restart rebuilds memory from storage."""
+        if self._task is not None and not self._abandoning:
+            self._abandoning = True
+            self._task.cancel()
 
     def _publish(
         self,

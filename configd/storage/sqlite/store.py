@@ -18,13 +18,14 @@ import asyncio
 import contextlib
 import enum
 import json
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import aiosqlite
 
@@ -120,18 +121,37 @@ _MAX_REVISION = "SELECT coalesce(max(revision), 0) FROM revisions"
 
 
 class _WriterThread:
-    """The write connection and the one thread that uses it."""
+    """The write connection and the one thread that uses it.
+
+    A thread of its own, not a ThreadPoolExecutor: a hand-off is one queue put there and one
+    call_soon_threadsafe back, where run_in_executor also builds a concurrent.futures.Future and
+    chains it to an asyncio one through two more callbacks. A daemon thread: a commit cut off
+    by the process exiting was never acknowledged, and SQLite rolls it back."""
 
     def __init__(self) -> None:
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="configd-sqlite-writer")
+        self._work: queue.SimpleQueue[_Work[Any] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._serve, name="configd-sqlite-writer", daemon=True
+        )
+        self._thread.start()
         self._db: sqlite3.Connection | None = None
+
+    def _serve(self) -> None:
+        while (item := self._work.get()) is not None:
+            item.run()
+
+    async def _call(self, work: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._work.put(_Work(work, future, loop))
+        return await future
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` with the connection, in the writer thread."""
         db = self._db
         if db is None:
             raise StorageFailure("the database is closed")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work, db)
+        return await self._call(lambda: work(db))
 
     async def open(
         self, path: Path, synchronous: Synchronous, busy_timeout_ms: int, *, checkpoints: bool
@@ -151,14 +171,46 @@ class _WriterThread:
                 raise
             return db
 
-        self._db = await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+        self._db = await self._call(connect)
 
     async def close(self) -> None:
         db, self._db = self._db, None
         if db is not None:
             with contextlib.suppress(sqlite3.Error):
-                await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
-        self._executor.shutdown(wait=False)
+                await self._call(db.close)
+        self._work.put(None)  # the thread ends after what is queued (a hung commit: later)
+
+
+@dataclass(slots=True)
+class _Work(Generic[T]):
+    """One call for the writer thread, and where its outcome goes."""
+
+    work: Callable[[], T]
+    future: asyncio.Future[T]
+    loop: asyncio.AbstractEventLoop
+
+    def run(self) -> None:
+        if self.future.cancelled():  # its caller gave up before it began
+            return
+        try:
+            result = self.work()
+        except BaseException as exc:
+            self._settle(self._fail, exc)
+        else:
+            self._settle(self._succeed, result)
+
+    def _settle(self, how: Callable[[Any], None], outcome: Any) -> None:
+        # RuntimeError: the loop is closed, nobody is left to tell.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(how, outcome)
+
+    def _succeed(self, result: T) -> None:
+        if not self.future.done():  # cancelled meanwhile
+            self.future.set_result(result)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
 
 
 class SQLiteStorage:

@@ -274,6 +274,27 @@ async def test_stop_does_not_wait_for_a_hung_commit(tmp_path: Path) -> None:
         assert reopened.namespaces["ns"].document() == {}
 
 
+async def test_stop_during_a_commit_gives_up_on_it_at_the_deadline(tmp_path: Path) -> None:
+    storage = FaultyStorage(tmp_path)
+    service = ConfigService(storage, commit_timeout=0.3)
+    await service.open()
+    await service.create_namespace("ns", "", **ME)
+    before = service.revision
+    release = storage.hold = asyncio.Event()
+    storage.commit_started.clear()
+    put = asyncio.ensure_future(service.put("ns", "a", "1", **ME))
+    await storage.commit_started.wait()
+    started = time.monotonic()
+    # Stop waits for the commit in hand, but not past its deadline.
+    await asyncio.wait_for(service.close(), 5)
+    assert 0.25 <= time.monotonic() - started < 3
+    with pytest.raises(Unavailable, match="outcome of the write is unknown"):
+        await put
+    release.set()
+    async with ConfigService(SQLiteStorage(tmp_path)) as reopened:
+        assert reopened.revision == before
+
+
 class _Escapes(BaseException):
     """Not an Exception: passes the writer's per-batch guard, as a bug in the loop would."""
 
