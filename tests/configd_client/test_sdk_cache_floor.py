@@ -109,3 +109,32 @@ async def test_a_server_below_the_cache_is_believed_after_two_refusals(
         "already had (restored from an older backup, or another server?); taking its state "
         "as it is"
     )
+
+
+async def test_min_revision_waits_for_a_write_the_caller_made_elsewhere(
+    short_wait_server: ConfigdProcess, ns: str
+) -> None:
+    """A service that has just created its namespace through one replica starts its client
+    with min_revision = that revision: a replica that lags waits instead of answering that
+    the namespace does not exist."""
+    config = stub(short_wait_server)
+    config.CreateNamespace(pb.CreateNamespaceRequest(name=ns))
+    head = config.Put(pb.PutRequest(namespace=ns, key="k", value_json="1")).revision
+    client = AsyncConfigClient(ns, addr=short_wait_server.grpc_addr, min_revision=head + 1, **FAST)
+    start = asyncio.ensure_future(client.start())
+    try:
+        await asyncio.sleep(MIN_REVISION_WAIT / 3)
+        assert not start.done()  # the server waits for head + 1
+        config.Put(pb.PutRequest(namespace=ns, key="k", value_json="2"))
+        await asyncio.wait_for(start, MIN_REVISION_WAIT + 10)
+        assert (client.revision, client.snapshot().to_dict()) == (head + 1, {"k": 2})
+    finally:
+        await client.aclose()
+
+
+def test_a_negative_min_revision_is_refused_at_once() -> None:
+    with pytest.raises(ValueError, match="min_revision") as refused:
+        AsyncConfigClient("app/prod", addr="127.0.0.1:1", min_revision=-1)
+    assert str(refused.value) == (
+        "configd: min_revision=-1 is negative; pass 0 (no floor) or a revision you have seen"
+    )

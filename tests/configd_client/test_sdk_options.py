@@ -41,8 +41,8 @@ def test_an_unknown_option_is_a_type_error_naming_it(
         client_class("a/b", cache_pth="/tmp/x")
     assert str(caught.value) == (
         "configd: unknown client option 'cache_pth'; the options are addr, backoff_initial, "
-        "backoff_max, cache_path, connect, idle_timeout, logger, missing, schemas, start_timeout, "
-        "tls, token"
+        "backoff_max, cache_path, connect, idle_timeout, logger, min_revision, missing, schemas, "
+        "start_timeout, tls, token"
     )
 
 

@@ -312,8 +312,12 @@ class AsyncConfigClient:
             self._options,
             namespaces=self._selection.namespaces,
             prefixes=self._selection.prefixes,
-            # Never a snapshot older than the cache (a lagging replica waits to catch up).
-            min_revision=cached.revision if cached is not None and cached_view is not None else 0,
+            # Never a snapshot older than the cache or the caller's floor (a lagging replica
+            # waits to catch up).
+            min_revision=max(
+                self._settings.min_revision,
+                cached.revision if cached is not None and cached_view is not None else 0,
+            ),
             idle_timeout=self._idle_timeout,
             backoff_initial=self._settings.backoff_initial,
             backoff_max=self._settings.backoff_max,

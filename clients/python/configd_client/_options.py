@@ -41,6 +41,10 @@ class ClientOptions:
       serves the defaults passed to get() until it is created. Each case is logged; the
       namespaces still missing are in `status.missing`. Prefixes are never missing: a prefix
       that matches nothing yet is a valid watch, and namespaces created under it appear.
+    - `min_revision`: start from a state no older than this revision, e.g. the revision of a
+      write your own code just made (the namespace's creation). With replicas, a worker that
+      has not applied it yet is waited for (bounded by the server) instead of answering from an
+      older state; a cache file's revision counts the same way. 0 (the default): no floor.
     - `logger`: where the client logs (default: the "configd_client" logger).
     """
 
@@ -55,11 +59,21 @@ class ClientOptions:
     backoff_initial: float = 0.05
     backoff_max: float = 5.0
     missing: Literal["error", "wait", "defaults"] = "error"
+    min_revision: int = 0
     logger: logging.Logger | None = None
 
     def __post_init__(self) -> None:
         if self.connect is not None and (self.addr or self.token or self.tls):
             raise ValueError("configd: pass either connect= or addr/token/tls, not both")
+        if isinstance(self.min_revision, bool) or not isinstance(self.min_revision, int):
+            raise TypeError(
+                f"configd: min_revision must be an int (a revision), not {self.min_revision!r}"
+            )
+        if self.min_revision < 0:
+            raise ValueError(
+                f"configd: min_revision={self.min_revision} is negative; pass 0 (no floor) or a "
+                "revision you have seen"
+            )
         if self.missing not in MISSING_POLICIES:
             raise ValueError(
                 f"configd: missing={self.missing!r} is not one of "

@@ -103,7 +103,7 @@ async def test_rolling_replacement_under_sdk_readers_watchers_and_a_writer(
     async with aio_channel(workers) as setup:
         stub = pb_grpc.ConfigServiceStub(setup)
         await stub.CreateNamespace(pb.CreateNamespaceRequest(name=NS))
-        await stub.Put(pb.PutRequest(namespace=NS, key="n", value_json="0"))
+        seeded = await stub.Put(pb.PutRequest(namespace=NS, key="n", value_json="0"))
     before = await asyncio.to_thread(worker_pids, workers)
 
     async_events: list[int] = []
@@ -117,7 +117,9 @@ async def test_rolling_replacement_under_sdk_readers_watchers_and_a_writer(
         with sync_lock:
             sync_events.append(new.revision)
 
-    options = {"addr": workers.grpc_addr, "idle_timeout": 5.0}
+    # A client's connection may land on the worker that has not applied the creation yet:
+    # min_revision makes that worker wait rather than answer that the namespace does not exist.
+    options = {"addr": workers.grpc_addr, "idle_timeout": 5.0, "min_revision": seeded.revision}
     sync_client = ConfigClient(NS, **options)
     await asyncio.to_thread(sync_client.start)
     sync_client.on_change(on_sync)  # after start: the first snapshot is no event here
