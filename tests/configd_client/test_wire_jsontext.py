@@ -19,6 +19,12 @@ from configd_client.wire.limits import MAX_JSON_DEPTH
             "-Infinity is not valid JSON",
             "value is not valid JSON: -Infinity is not valid JSON",
         ),
+        (
+            "[1.5, -2e999]",
+            "the number -2e999 is beyond the range of a double (about 1.8e308)",
+            "value is not valid JSON: the number -2e999 is beyond the range of a double "
+            "(about 1.8e308)",
+        ),
         ("{", "Expecting property name enclosed in double quotes at line 1 column 2", None),
         (
             "[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1),
@@ -42,3 +48,8 @@ def test_exact_integers_and_utf8_round_trip() -> None:
 
 def test_the_same_key_in_different_objects_is_fine() -> None:
     assert jsontext.loads('{"a": {"a": 1}, "b": {"a": 2}}') == {"a": {"a": 1}, "b": {"a": 2}}
+
+
+def test_a_decimal_is_read_as_a_double_and_written_back_shortest() -> None:
+    """What architecture.md promises: integers keep every digit, decimals become doubles."""
+    assert jsontext.dumps(jsontext.loads("[1.10, 1E2, -0.0, 2.5e-3]")) == "[1.1,100.0,-0.0,0.0025]"

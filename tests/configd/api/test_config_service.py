@@ -119,6 +119,11 @@ async def test_schema_violation_details_reach_the_client(config_stub: Stub, ns: 
         (put("t/missing", "k", "1"), errors.NamespaceNotFound, "does not exist; create it"),
         (put("Bad Name", "k", "1"), errors.InvalidArgument, "not a valid namespace name"),
         (put("{ns}", "k", "{oops"), errors.InvalidArgument, "value_json is not valid JSON"),
+        (
+            put("{ns}", "k", '{"huge": 1e400}'),
+            errors.InvalidArgument,
+            "value_json is not valid JSON: the number 1e400 is beyond the range of a double",
+        ),
         (put("{ns}", "", "1"), errors.InvalidArgument, "key is empty"),
         (put("{ns}", "k\x01", "1"), errors.InvalidArgument, "control character U+0001"),
         (

@@ -1,13 +1,16 @@
 """The one strict JSON reader and writer of configd: server, SDK and configctl all use it.
 
-JSON travels as text so integers keep every digit. Refused: malformed text, NaN and Infinity,
-an object with the same key twice (which value would win differs between parsers), and nesting
-deeper than MAX_JSON_DEPTH. Output is compact, keys in their given order, UTF-8 kept as is.
+JSON travels as text so integers keep every digit; a number with a fraction or an exponent is
+read as a double (1.10 is written back as 1.1). Refused: malformed text, NaN and Infinity, a
+number beyond the range of a double (1e400, which would read as Infinity), an object with the
+same key twice (which value would win differs between parsers), and nesting deeper than
+MAX_JSON_DEPTH. Output is compact, keys in their given order, UTF-8 kept as is.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from configd_client.wire.limits import MAX_JSON_DEPTH
@@ -55,7 +58,17 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-_decoder = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=_object)
+def _number(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ValueError(f"the number {shown} is beyond the range of a double (about 1.8e308)")
+    return value
+
+
+_decoder = json.JSONDecoder(
+    parse_constant=_refuse_constant, parse_float=_number, object_pairs_hook=_object
+)
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
