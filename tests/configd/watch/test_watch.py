@@ -575,7 +575,9 @@ async def test_randomized_writers_and_watchers_see_exactly_the_committed_sequenc
                     replica.revision = final[0]
                     await replica.check(stub, NAMESPACES, f"{spec.label} at the end (seed {seed})")
                     if spec.resumes:
-                        assert result.sessions > 2, spec.label
+                        # Resumed at least once (a late joiner may need only one resume
+                        # before the writers finish; its budget is random).
+                        assert result.sessions >= 2, spec.label
                 await wait_watchers(admin, 0)
         # The slow watcher's buffer (8) overflowed: it was moved to catch-up at least once.
         assert await metric(server, "configd_watch_lagging_moves_total") >= 1
