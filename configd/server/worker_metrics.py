@@ -23,10 +23,6 @@ skipped once its pid is gone (and its file removed) or when it was not rewritten
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import logging
 import os
 import time
 from collections.abc import Iterator
@@ -37,11 +33,8 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 
-from configd.server.workers import alive, run_dir
+from configd.server.workers import WorkerFile, read_live
 
-log = logging.getLogger("configd")
-
-INTERVAL = 1.0
 STALE_SECONDS = 10.0
 LABEL = "worker"
 
@@ -101,57 +94,41 @@ class WorkerMetrics:
 
     def __init__(self, registry: CollectorRegistry, data_dir: Path, slot: int) -> None:
         self._registry = registry
-        self._dir = run_dir(data_dir)
+        self._data_dir = data_dir
         self._slot = slot
         self._pid = os.getpid()
-        self._path = self._dir / f"metrics-{self._pid}.json"
         self._started_at = time.time()
-        self._task: asyncio.Task[None] | None = None
+        self._file = WorkerFile(data_dir, "metrics", self._page)
 
-    def start(self) -> None:
-        self._dir.mkdir(mode=0o700, exist_ok=True)
-        self.publish()
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    def publish(self) -> None:
-        page = {
-            "pid": self._pid,
+    def _page(self) -> dict[str, Any]:
+        return {
             "slot": self._slot,
             "started_at": self._started_at,
             "updated_at": time.time(),
             "families": snapshot(self._registry, str(self._slot)),
         }
-        partial = self._path.with_suffix(".tmp")
-        partial.write_text(json.dumps(page, separators=(",", ":")))
-        os.replace(partial, self._path)  # readers never see half a file
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(INTERVAL)
-            try:
-                self.publish()
-            except OSError:
-                log.exception("cannot write the worker metrics file %s", self._path)
+    def start(self) -> None:
+        self._file.start()
+
+    def publish(self) -> None:
+        self._file.write()
 
     def _others(self) -> Iterator[_Worker]:
         now = time.time()
-        for path in self._dir.glob("metrics-*.json"):
+        for page in read_live(self._data_dir, "metrics"):
             try:
-                page = json.loads(path.read_text())
                 worker = _Worker(
-                    int(page["pid"]),
+                    page["pid"],
                     int(page["slot"]),
                     float(page["started_at"]),
                     list(page["families"]),
                 )
                 updated_at = float(page["updated_at"])
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # removed meanwhile, or not ours to read
+            except (ValueError, KeyError, TypeError):
+                continue  # not ours to read
             if worker.pid == self._pid:
                 continue  # this worker's own series are rendered fresh
-            if not alive(worker.pid):
-                path.unlink(missing_ok=True)  # left by a killed worker
-                continue
             if now - updated_at > STALE_SECONDS:
                 continue
             yield worker
@@ -173,10 +150,4 @@ class WorkerMetrics:
         return generate_latest(_Merged(self.workers())), CONTENT_TYPE_LATEST
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._path.unlink(missing_ok=True)
-        self._path.with_suffix(".tmp").unlink(missing_ok=True)
+        await self._file.close()

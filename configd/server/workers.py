@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,42 +38,45 @@ def alive(pid: int) -> bool:
     return True
 
 
+def read_live(data_dir: Path, kind: str) -> Iterator[dict[str, Any]]:
+    """The pages of the live workers' `<kind>-<pid>.json` files (WorkerFile), each with its
+    "pid" an int. A file of a pid no longer alive is removed: a SIGKILLed worker could not
+    remove its own file, so whoever reads it next does."""
+    for path in sorted(run_dir(data_dir).glob(f"{kind}-*.json")):
+        try:
+            page = json.loads(path.read_text())
+            page["pid"] = int(page["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # being replaced, or removed meanwhile
+        if not alive(page["pid"]):
+            path.unlink(missing_ok=True)
+            continue
+        yield page
+
+
 def read_all(data_dir: Path) -> list[dict[str, Any]]:
     """The live workers' statuses, by pid, each with its uptime in seconds."""
     now = time.time()
     found = []
-    for path in sorted(run_dir(data_dir).glob("worker-*.json")):
+    for status in read_live(data_dir, "worker"):
         try:
-            status = json.loads(path.read_text())
-            pid = int(status["pid"])
-            started_at = float(status["started_at"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # being replaced, or removed meanwhile
-        if not alive(pid):
-            # A SIGKILLed worker could not remove its own file; whoever reads it next does.
-            path.unlink(missing_ok=True)
+            status["uptime_seconds"] = round(now - float(status["started_at"]), 3)
+        except (ValueError, KeyError, TypeError):
             continue
-        status["uptime_seconds"] = round(now - started_at, 3)
         found.append(status)
     return sorted(found, key=lambda s: int(s["pid"]))
 
 
-class StatusFile:
-    """This worker's status file, kept current by a task until close()."""
+class WorkerFile:
+    """`<data_dir>/run/<kind>-<pid>.json`: one page about this worker, rewritten every
+    INTERVAL by a task (atomic replace: readers never see half a file) until close(), which
+    removes it. `page()` gives its content, without the "pid" it always has."""
 
-    def __init__(
-        self,
-        data_dir: Path,
-        slot: int,
-        revision: Callable[[], int],
-        maintainer: Callable[[], bool],
-    ) -> None:
+    def __init__(self, data_dir: Path, kind: str, page: Callable[[], dict[str, Any]]) -> None:
         self._dir = run_dir(data_dir)
-        self._slot = slot
-        self._path = self._dir / f"worker-{os.getpid()}.json"
-        self._revision = revision
-        self._maintainer = maintainer
-        self._started_at = time.time()
+        self._kind = kind
+        self._path = self._dir / f"{kind}-{os.getpid()}.json"
+        self._page = page
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -82,17 +85,10 @@ class StatusFile:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def write(self) -> None:
-        status = {
-            "pid": os.getpid(),
-            "slot": self._slot,
-            "started_at": self._started_at,
-            "revision": self._revision(),
-            "maintainer": self._maintainer(),
-            "updated_at": time.time(),
-        }
+        page = {"pid": os.getpid(), **self._page()}
         partial = self._path.with_suffix(".tmp")
-        partial.write_text(json.dumps(status))
-        os.replace(partial, self._path)  # readers never see half a file
+        partial.write_text(json.dumps(page, separators=(",", ":")))
+        os.replace(partial, self._path)
 
     async def _run(self) -> None:
         while True:
@@ -100,7 +96,7 @@ class StatusFile:
             try:
                 self.write()
             except OSError:
-                log.exception("cannot write the worker status file %s", self._path)
+                log.exception("cannot write the worker %s file %s", self._kind, self._path)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -110,3 +106,27 @@ class StatusFile:
             self._task = None
         self._path.unlink(missing_ok=True)
         self._path.with_suffix(".tmp").unlink(missing_ok=True)
+
+
+class StatusFile(WorkerFile):
+    """This worker's status file (`worker-<pid>.json`), listed by /debug/configz."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        slot: int,
+        revision: Callable[[], int],
+        maintainer: Callable[[], bool],
+    ) -> None:
+        started_at = time.time()
+        super().__init__(
+            data_dir,
+            "worker",
+            lambda: {
+                "slot": slot,
+                "started_at": started_at,
+                "revision": revision(),
+                "maintainer": maintainer(),
+                "updated_at": time.time(),
+            },
+        )
