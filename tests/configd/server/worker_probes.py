@@ -6,7 +6,6 @@ Which worker answered is /debug/configz's "pid"; the live workers are its "worke
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import threading
@@ -20,6 +19,7 @@ import grpc
 import grpc.aio
 
 from configd.testing import ConfigdProcess
+from tests import waits
 
 DEADLINE = 60.0
 # A channel option that gives the channel a connection of its own: the kernel then picks a
@@ -43,10 +43,7 @@ def until(condition: Callable[[], bool], what: str, deadline: float = DEADLINE) 
 
 async def until_async(condition: Callable[[], bool], what: str, deadline: float = DEADLINE) -> None:
     """`until` for a test running on an event loop (the condition must not block)."""
-    end = time.monotonic() + deadline
-    while not condition():
-        assert time.monotonic() < end, f"not within {deadline} s: {what}"
-        await asyncio.sleep(0.01)
+    await waits.until_async(condition, what, deadline)
 
 
 def configz(server: ConfigdProcess) -> dict[str, Any]:

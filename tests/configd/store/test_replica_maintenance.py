@@ -22,16 +22,14 @@ from configd.core.errors import ReplicaBehind, Unavailable
 from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
 from configd.store.compactor import Compactor, Retention
 from configd.store.service import ConfigService
+from tests.waits import until_async
 
 ME = {"author": "tester", "message": ""}
 DEADLINE = 10.0
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {DEADLINE} s: {what}"
-        await asyncio.sleep(0.005)
+    await until_async(condition, what, DEADLINE)
 
 
 @contextlib.contextmanager

@@ -30,16 +30,14 @@ from configd.store.service import ConfigService
 from configd.testing import ConfigdProcess
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
+from tests.waits import until_async
 
 ME = {"author": "tester", "message": ""}
 DEADLINE = 10.0
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {DEADLINE} s: {what}"
-        await asyncio.sleep(0.005)
+    await until_async(condition, what, DEADLINE)
 
 
 @pytest.fixture
