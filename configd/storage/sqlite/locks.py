@@ -161,6 +161,16 @@ class DataDirLocks:
             "not share it (an older configd, or a restore); stop it or choose another --data-dir"
         )
 
+    def claim_sole_use(self, purpose: str) -> None:
+        """Make this process the only one serving the directory, and keep every other out
+        until release(): the shared serving lock becomes exclusive. StorageFailure if another
+        process serves it."""
+        if self._serve is None or not _try(self._serve, fcntl.LOCK_EX):
+            raise StorageFailure(
+                f"a configd process is serving {self.data_dir}; stop it (every replica) "
+                f"before {purpose}"
+            )
+
     @property
     def maintainer(self) -> bool:
         """Whether this process holds the maintenance lock."""

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
+from configd.core.errors import StorageFailure
+
 # Each entry upgrades user_version i to i + 1. Never edit a released entry; append.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -87,3 +92,18 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX tokens_by_generation ON tokens (generation);
     """,
 )
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the database open on `db` (autocommit) to the newest schema; StorageFailure if it
+    is newer than this configd understands."""
+    row = db.execute("PRAGMA user_version").fetchone()
+    version = int(row[0]) if row else 0
+    if version > len(MIGRATIONS):
+        raise StorageFailure(
+            f"database {path} has schema version {version}, newer than this "
+            f"configd understands ({len(MIGRATIONS)}); upgrade configd"
+        )
+    for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        # executescript commits first; the version bump is part of the migration.
+        db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;")

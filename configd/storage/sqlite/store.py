@@ -46,7 +46,7 @@ from configd.storage.sqlite.backup import backup_database
 from configd.storage.sqlite.files import DB_FILE, database_size
 from configd.storage.sqlite.follow import HEAD_SQL, CommitWatcher
 from configd.storage.sqlite.locks import DataDirLocks
-from configd.storage.sqlite.migrations import MIGRATIONS
+from configd.storage.sqlite.migrations import MIGRATIONS, migrate
 
 T = TypeVar("T")
 
@@ -307,6 +307,11 @@ class SQLiteStorage:
         self._applied.close()
         self._locks.release()
 
+    def claim_sole_use(self, purpose: str) -> None:
+        """Refuse (StorageFailure) if another process serves the data directory, and keep
+        others from starting until close(): for copying the whole store (configd migrate)."""
+        self._locks.claim_sole_use(purpose)
+
     @property
     def maintainer(self) -> bool:
         return self._locks.maintainer
@@ -335,21 +340,7 @@ class SQLiteStorage:
         return connection
 
     async def _migrate(self, writer: _WriterThread) -> None:
-        def migrate(db: sqlite3.Connection) -> None:
-            row = db.execute("PRAGMA user_version").fetchone()
-            version = int(row[0]) if row else 0
-            if version > len(MIGRATIONS):
-                raise StorageFailure(
-                    f"database {self.path} has schema version {version}, newer than this "
-                    f"configd understands ({len(MIGRATIONS)}); upgrade configd"
-                )
-            for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                # executescript commits first; the version bump is part of the migration.
-                db.executescript(
-                    f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;"
-                )
-
-        await writer.run(migrate)
+        await writer.run(lambda db: migrate(db, self.path))
 
     # -- loading ---------------------------------------------------------------------------
 
