@@ -58,6 +58,7 @@ The writer cannot die and cannot hang: every submit() gets an answer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -448,6 +449,11 @@ class Writer:
                     continue
             try:
                 result = request.plan(view, revision + 1, now)
+                if request_id:  # stored with the write, so every replica learns it
+                    result = Planned(
+                        dataclasses.replace(result.change_set, request_id=request_id),
+                        result.namespace,
+                    )
                 view.stage(result)  # inside: a plan that returns garbage fails alone
             except NoChange:
                 refused.append((request, None))
