@@ -62,7 +62,7 @@ from configd.storage.base import Storage
 from configd.store.applied import AppliedWaiters
 from configd.store.follower import Follower
 from configd.store.live import LiveState
-from configd.store.requests import RecentRequests
+from configd.store.requests import MAX_RECENT_REQUESTS, RecentRequests
 from configd.store.writer import DEFAULT_COMMIT_TIMEOUT, Writer
 
 log = logging.getLogger("configd.write")
@@ -88,11 +88,13 @@ class ConfigService:
         *,
         commit_timeout: float = DEFAULT_COMMIT_TIMEOUT,
         min_revision_wait: float = DEFAULT_MIN_REVISION_WAIT,
+        max_recent_requests: int = MAX_RECENT_REQUESTS,
     ) -> None:
         self.storage = storage
         self.limits = limits or Limits()
         self._state = LiveState(0, 0, {})
         self._commit_timeout = commit_timeout
+        self._max_recent_requests = max_recent_requests
         self._writer: Writer | None = None
         self._follower: Follower | None = None
         self._applied = AppliedWaiters(lambda: self._state.revision, min_revision_wait)
@@ -111,7 +113,11 @@ class ConfigService:
             stored.compact_revision,
             stored.namespaces,
             stored.schema_versions,
-            RecentRequests(stored.request_ids, complete=stored.request_ids_complete),
+            RecentRequests(
+                stored.request_ids,
+                complete=stored.request_ids_complete,
+                limit=self._max_recent_requests,
+            ),
         )
         # Other processes may share the store: the follower applies what they commit, and
         # the writer catches up through it when the store is ahead of a batch.

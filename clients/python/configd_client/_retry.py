@@ -87,7 +87,11 @@ def new_request_id() -> str:
 
 
 async def retry_call(
-    request: Any, attempt: Callable[[float | None], Awaitable[T]], within: float | None
+    request: Any,
+    attempt: Callable[[float | None], Awaitable[T]],
+    within: float | None,
+    *,
+    backoff: Backoff | None = None,
 ) -> T:
     """Send `request` with `attempt(remaining_seconds)` by the one rule: a read is retried, a
     write gets a request id (unless it has one) and is retried with that id, anything else is
@@ -95,9 +99,9 @@ async def retry_call(
     if is_write(request):
         if not request.request_id:
             request.request_id = new_request_id()
-        return await retry_read(attempt, within, attempts=WRITE_ATTEMPTS)
+        return await retry_read(attempt, within, attempts=WRITE_ATTEMPTS, backoff=backoff)
     if is_read(request):
-        return await retry_read(attempt, within)
+        return await retry_read(attempt, within, backoff=backoff)
     return await attempt(within)
 
 
