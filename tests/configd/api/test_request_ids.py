@@ -20,7 +20,7 @@ from configd.testing import ConfigdProcess
 from configd_client import errors
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
-from configd_client.wire.status import from_rpc_error
+from tests.configd.api.calls import failure
 from tests.configd.server.worker_probes import until, worker_channel, worker_pids
 
 
@@ -32,14 +32,6 @@ async def stub(shared_server: ConfigdProcess) -> AsyncIterator[pb_grpc.ConfigSer
 
 def rid() -> str:
     return uuid.uuid4().hex
-
-
-async def failure(call: Any) -> errors.ConfigdError:
-    try:
-        await call
-    except grpc.RpcError as exc:
-        return from_rpc_error(exc)
-    raise AssertionError("the call succeeded")
 
 
 async def history(stub: pb_grpc.ConfigServiceStub, ns: str) -> list[int]:
