@@ -126,7 +126,11 @@ def sqlite_put_cpu_us(puts: int) -> float:
                 revision += 1
                 key = f"k{revision % 50}"
                 new, old = values[revision % len(values)], current.get(key)
-                revisions.append((revision, namespace, "put", "bench", "", time.time(), 1, 1))
+                # Writes carry a request id (a uuid4 in hex), indexed unique.
+                request_id = f"{revision:032x}"
+                revisions.append(
+                    (revision, namespace, "put", "bench", "", time.time(), 1, 1, request_id)
+                )
                 changes.append(
                     (namespace, key, revision)
                     + ((old, 1, revision - 1, 1) if old else (None, None, None, None))
@@ -135,7 +139,7 @@ def sqlite_put_cpu_us(puts: int) -> float:
                 kv.append((namespace, key, new, 1, revision, 1))
                 current[key] = new
             db.execute("BEGIN IMMEDIATE")
-            db.executemany("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", revisions)
+            db.executemany("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", revisions)
             db.executemany("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", changes)
             db.executemany("INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?, ?)", kv)
             db.execute(

@@ -32,10 +32,13 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
             author=author(),
             message=request.message,
             document_json=request.document_json,
+            request_id=request.request_id,
         )
-        assert result.namespace is not None
+        # A retry of a create whose record is compacted away: the namespace as it is now.
+        namespace = result.namespace or self._service.namespaces.get(request.name)
         return pb.CreateNamespaceResponse(
-            namespace=convert.namespace_info(result.namespace), revision=result.revision
+            namespace=convert.namespace_info(namespace) if namespace else pb.NamespaceInfo(),
+            revision=result.revision,
         )
 
     async def GetNamespace(
@@ -76,6 +79,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
             preconditions=convert.preconditions(request.preconditions),
             author=author(),
             message=request.message,
+            request_id=request.request_id,
         )
         return convert.write_response(result)
 
@@ -96,6 +100,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
             preconditions=convert.preconditions(request.preconditions),
             author=author(),
             message=request.message,
+            request_id=request.request_id,
         )
         return pb.SetSchemaResponse(
             version=result.change_set.schema.version, revision=result.revision
@@ -125,6 +130,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
             preconditions=convert.preconditions(request.preconditions),
             author=author(),
             message=request.message,
+            request_id=request.request_id,
         )
         return convert.write_response(result)
 
@@ -135,6 +141,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
             preconditions=convert.preconditions(request.preconditions),
             author=author(),
             message=request.message,
+            request_id=request.request_id,
         )
         return convert.write_response(result)
 
@@ -145,6 +152,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
             preconditions=convert.preconditions(request.preconditions),
             author=author(),
             message=request.message,
+            request_id=request.request_id,
         )
         return convert.write_response(result)
 
@@ -157,6 +165,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
             message=request.message,
             dry_run=request.dry_run,
             schema_json=request.schema_json if request.HasField("schema_json") else None,
+            request_id=request.request_id,
         )
         return pb.ApplyResponse(
             revision=result.revision,
@@ -190,6 +199,7 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
             preconditions=convert.preconditions(request.preconditions),
             author=author(),
             message=request.message,
+            request_id=request.request_id,
         )
         return convert.write_response(result, self._service.namespaces.get(request.namespace))
 

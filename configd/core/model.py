@@ -143,6 +143,9 @@ class ChangeSet:
     time: float
     schema: SchemaVersion
     create_revision: int
+    # The client's request id ("" = none): a retry with it returns this revision
+    # (configd.core.requests).
+    request_id: str = ""
 
     @property
     def sets_schema(self) -> bool:

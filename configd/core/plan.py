@@ -27,6 +27,18 @@ class Planned:
     namespace: Namespace | None
 
 
+@dataclass(frozen=True, slots=True)
+class Repeated:
+    """The writer's answer to a write whose request id names a write already committed, as
+    `revision`: nothing was planned or stored (configd.core.requests)."""
+
+    revision: int
+
+
+Outcome = Planned | Repeated | None
+"""What the writer answers a submitted plan with (None: the write changed nothing)."""
+
+
 class StateView:
     """The committed state overlaid with what plans earlier in the same batch staged.
 

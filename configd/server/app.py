@@ -43,6 +43,7 @@ from configd.storage.sqlite.tokens import SQLiteTokenStore
 from configd.store.compactor import Compactor, Retention
 from configd.store.service import DEFAULT_MIN_REVISION_WAIT, ConfigService
 from configd.store.tokens import TokenRegistry
+from configd.store.writer import DEFAULT_COMMIT_TIMEOUT
 from configd.watch.hub import WatchHub, WatchOptions
 from configd_client.wire import admin_pb2, config_pb2
 
@@ -143,6 +144,8 @@ class ServerConfig:
     cors_origins: tuple[str, ...] = ()
     watch: WatchOptions = field(default_factory=WatchOptions)
     retention: Retention = field(default_factory=Retention)
+    # Seconds a commit may take before its writers hear "outcome unknown" (configd.store.writer).
+    commit_timeout: float = DEFAULT_COMMIT_TIMEOUT
     # Seconds a read or watch waits for a min_revision / start_revision not applied yet.
     min_revision_wait: float = DEFAULT_MIN_REVISION_WAIT
     # /readyz is 503 while a store revision this process noticed has waited longer than this
@@ -173,7 +176,10 @@ class ConfigdServer:
         # The one place that chooses the backend; everything else sees its Protocols.
         self._storage = SQLiteStorage(config.data_dir, config.sqlite)
         self.service = ConfigService(
-            self._storage, config.limits, min_revision_wait=config.min_revision_wait
+            self._storage,
+            config.limits,
+            commit_timeout=config.commit_timeout,
+            min_revision_wait=config.min_revision_wait,
         )
         self.hub: WatchHub | None = None
         self._compactor: Compactor | None = None

@@ -29,6 +29,7 @@ from configd.storage.sqlite.backup import RestoreError, restore
 from configd.storage.sqlite.store import SQLiteOptions, Synchronous
 from configd.store.compactor import Retention
 from configd.store.service import DEFAULT_MIN_REVISION_WAIT
+from configd.store.writer import DEFAULT_COMMIT_TIMEOUT
 from configd.watch.hub import WatchOptions
 from configd_client.wire.limits import serve_flag
 
@@ -142,6 +143,15 @@ def main() -> None:
     help="Seconds between retention checks.",
 )
 @click.option(
+    "--commit-timeout",
+    type=click.FloatRange(min=0.01),
+    default=DEFAULT_COMMIT_TIMEOUT,
+    show_default=True,
+    help="Seconds a commit may take before its writers are answered UNAVAILABLE (outcome "
+    "unknown; a write with a request id, as the SDK and configctl send, is simply retried) "
+    "and writes are refused until the storage answers.",
+)
+@click.option(
     "--min-revision-wait",
     type=click.FloatRange(min=0),
     default=DEFAULT_MIN_REVISION_WAIT,
@@ -189,6 +199,7 @@ def serve(
     history_keep_revisions: int,
     history_keep_days: float,
     compaction_interval: float,
+    commit_timeout: float,
     min_revision_wait: float,
     max_lag_seconds: float,
     cors_origins: tuple[str, ...],
@@ -229,6 +240,7 @@ def serve(
         limits=Limits(**limits),
         sqlite=SQLiteOptions(synchronous=Synchronous(synchronous.upper())),
         cors_origins=cors_origins,
+        commit_timeout=commit_timeout,
         min_revision_wait=min_revision_wait,
         max_lag_seconds=max_lag_seconds,
         watch=WatchOptions(

@@ -16,7 +16,7 @@ Protocols.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -32,6 +32,11 @@ class StoredState:
     namespaces: Mapping[str, Namespace]
     # The highest schema version each name has had; numbering continues after a re-create.
     schema_versions: Mapping[str, int]
+    # Request ids of the most recent writes that carried one -> their revisions, oldest
+    # first; `request_ids_complete` says it holds every id stored (else older ones are
+    # asked for with revision_of_request).
+    request_ids: Mapping[str, int] = field(default_factory=dict)
+    request_ids_complete: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,11 @@ class Storage(Protocol):
     ) -> list[ChangeSet]:
         """Writes to `namespace` (touching `key`, if given) with revision < before_revision
         (0 = no bound), newest first, at most `limit`. Compacted writes are gone."""
+        ...
+
+    async def revision_of_request(self, request_id: str) -> int | None:
+        """The revision of the write stored with this request id, or None if none is stored
+        (never written, or compacted away)."""
         ...
 
     async def change_set(self, revision: int) -> ChangeSet | None:

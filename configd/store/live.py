@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from configd.core.model import ChangeSet, Namespace
 from configd.core.plan import StateView
 from configd.core.replay import replay
+from configd.store.requests import RecentRequests
 
 log = logging.getLogger("configd.writer")
 
@@ -40,12 +41,15 @@ class LiveState:
         compact_revision: int,
         namespaces: Mapping[str, Namespace],
         schema_versions: Mapping[str, int] | None = None,
+        requests: RecentRequests | None = None,
     ) -> None:
         self.revision = revision
         self.compact_revision = compact_revision
         self.namespaces: dict[str, Namespace] = dict(namespaces)
         # The highest schema version each name has had (see StateView.next_schema_version).
         self.schema_versions: dict[str, int] = dict(schema_versions or {})
+        # Request ids of applied writes (advanced with them, so exact for what is applied).
+        self.requests = requests or RecentRequests()
         self._listeners: list[CommitListener] = []
         self._committing = False
         self._idle = asyncio.Event()
@@ -90,6 +94,7 @@ class LiveState:
             else:
                 namespaces[name] = namespace
         self.schema_versions.update(view.staged_schema_versions)
+        self.requests.add(change_sets)
         self.revision = change_sets[-1].revision
 
     def notify(self, change_sets: Sequence[ChangeSet]) -> None:

@@ -54,13 +54,15 @@ from configd.core.model import (
     frozen_entries,
 )
 from configd.core.names import check_key, check_namespace, check_prefix
-from configd.core.plan import NoChange, Plan, Planned, StateView
+from configd.core.plan import NoChange, Plan, Planned, Repeated, StateView
 from configd.core.preconditions import check_preconditions, enforce_preconditions
+from configd.core.requests import WriteIntent, check_request_id, check_same_write
 from configd.core.schema import DEFAULT_SCHEMA_JSON, canonical, compile_schema
 from configd.storage.base import Storage
 from configd.store.applied import AppliedWaiters
 from configd.store.follower import Follower
 from configd.store.live import LiveState
+from configd.store.requests import MAX_RECENT_REQUESTS, RecentRequests
 from configd.store.writer import DEFAULT_COMMIT_TIMEOUT, Writer
 
 log = logging.getLogger("configd.write")
@@ -86,11 +88,13 @@ class ConfigService:
         *,
         commit_timeout: float = DEFAULT_COMMIT_TIMEOUT,
         min_revision_wait: float = DEFAULT_MIN_REVISION_WAIT,
+        max_recent_requests: int = MAX_RECENT_REQUESTS,
     ) -> None:
         self.storage = storage
         self.limits = limits or Limits()
         self._state = LiveState(0, 0, {})
         self._commit_timeout = commit_timeout
+        self._max_recent_requests = max_recent_requests
         self._writer: Writer | None = None
         self._follower: Follower | None = None
         self._applied = AppliedWaiters(lambda: self._state.revision, min_revision_wait)
@@ -105,7 +109,15 @@ class ConfigService:
     async def open(self) -> None:
         stored = await self.storage.open()
         self._state = LiveState(
-            stored.revision, stored.compact_revision, stored.namespaces, stored.schema_versions
+            stored.revision,
+            stored.compact_revision,
+            stored.namespaces,
+            stored.schema_versions,
+            RecentRequests(
+                stored.request_ids,
+                complete=stored.request_ids_complete,
+                limit=self._max_recent_requests,
+            ),
         )
         # Other processes may share the store: the follower applies what they commit, and
         # the writer catches up through it when the store is ahead of a batch.
@@ -253,6 +265,7 @@ class ConfigService:
         author: str,
         message: str,
         document_json: str = "",
+        request_id: str = "",
     ) -> WriteResult:
         """Create `name`; with `document_json`, its first keys too, in the same revision.
 
@@ -262,6 +275,15 @@ class ConfigService:
         message = self._message(message)
         schema_text = self._schema_text(schema_json)
         first = parse_document(document_json, self.limits) if document_json.strip() else None
+        keys = {} if first is None else {key: value.text for key, value in first.items()}
+        intent = WriteIntent(
+            check_request_id(request_id),
+            name,
+            WriteKind.CREATE_NAMESPACE,
+            message,
+            keys=keys,
+            schema_json=schema_text,
+        )
 
         def plan(view: StateView, revision: int, now: float) -> Planned:
             if view.get(name) is not None:
@@ -303,7 +325,7 @@ class ConfigService:
             )
             return Planned(change_set, namespace)
 
-        return await self._run(plan)
+        return await self._run(plan, intent)
 
     async def delete_namespace(
         self,
@@ -313,10 +335,14 @@ class ConfigService:
         preconditions: Sequence[Precondition] = (),
         author: str,
         message: str,
+        request_id: str = "",
     ) -> WriteResult:
         check_namespace(name, self.limits)
         message = self._message(message)
         check_preconditions(preconditions, self.limits)
+        intent = WriteIntent(
+            check_request_id(request_id), name, WriteKind.DELETE_NAMESPACE, message
+        )
 
         def plan(view: StateView, revision: int, now: float) -> Planned:
             namespace = self._require(view, name)
@@ -342,7 +368,7 @@ class ConfigService:
             )
             return Planned(change_set, None)
 
-        return await self._run(plan)
+        return await self._run(plan, intent)
 
     def list_namespaces(self, prefix: str, *, page_size: int = 0, after: str = "") -> NamespacePage:
         """Namespaces whose name starts with `prefix`, in name order, after `after`."""
@@ -396,6 +422,7 @@ class ConfigService:
         preconditions: Sequence[Precondition] = (),
         author: str,
         message: str,
+        request_id: str = "",
     ) -> WriteResult:
         check_namespace(name, self.limits)
         message = self._message(message)
@@ -405,6 +432,13 @@ class ConfigService:
         schema_text = canonical(schema_json)
         self.limits.check_size("max_schema_bytes", len(schema_text.encode()), "schema_json")
         compiled = compile_schema(schema_text)
+        intent = WriteIntent(
+            check_request_id(request_id),
+            name,
+            WriteKind.SET_SCHEMA,
+            message,
+            schema_json=schema_text,
+        )
 
         def plan(view: StateView, revision: int, now: float) -> Planned:
             namespace = self._require(view, name)
@@ -432,7 +466,7 @@ class ConfigService:
             )
             return Planned(change_set, updated)
 
-        return await self._run(plan)
+        return await self._run(plan, intent)
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -457,6 +491,7 @@ class ConfigService:
         preconditions: Sequence[Precondition] = (),
         author: str,
         message: str,
+        request_id: str = "",
     ) -> WriteResult:
         return await self.txn(
             namespace,
@@ -465,6 +500,7 @@ class ConfigService:
             author=author,
             message=message,
             kind=WriteKind.PUT,
+            request_id=request_id,
         )
 
     async def delete(
@@ -475,6 +511,7 @@ class ConfigService:
         preconditions: Sequence[Precondition] = (),
         author: str,
         message: str,
+        request_id: str = "",
     ) -> WriteResult:
         return await self.txn(
             namespace,
@@ -483,6 +520,7 @@ class ConfigService:
             author=author,
             message=message,
             kind=WriteKind.DELETE,
+            request_id=request_id,
         )
 
     async def txn(
@@ -494,6 +532,7 @@ class ConfigService:
         author: str,
         message: str,
         kind: WriteKind = WriteKind.TXN,
+        request_id: str = "",
     ) -> WriteResult:
         check_namespace(namespace, self.limits, field="namespace")
         message = self._message(message)
@@ -524,6 +563,13 @@ class ConfigService:
                 if isinstance(op, TxnPut)
                 else None
             )
+        intent = WriteIntent(
+            check_request_id(request_id),
+            namespace,
+            kind,
+            message,
+            keys={key: None if value is None else value.text for key, value in updates.items()},
+        )
 
         def plan(view: StateView, revision: int, now: float) -> Planned:
             current = self._require(view, namespace)
@@ -544,7 +590,7 @@ class ConfigService:
                 message=message,
             )
 
-        return await self._run(plan)
+        return await self._run(plan, intent)
 
     # -- whole documents --------------------------------------------------------------------
 
@@ -558,6 +604,7 @@ class ConfigService:
         message: str,
         dry_run: bool = False,
         schema_json: str | None = None,
+        request_id: str = "",
     ) -> ApplyResult:
         """Replace the whole document, and the schema if `schema_json` is given, in one
         revision. An unchanged document under an unchanged schema commits nothing
@@ -567,6 +614,14 @@ class ConfigService:
         check_preconditions(preconditions, self.limits)
         target = parse_document(document_json, self.limits)
         schema_text = self._schema_text(schema_json) if schema_json is not None else None
+        intent = WriteIntent(
+            check_request_id(request_id),
+            namespace,
+            WriteKind.APPLY,
+            message,
+            document={key: value.text for key, value in target.items()},
+            schema_json=schema_text,
+        )
         plan = self._replace_plan(
             namespace,
             target,
@@ -578,15 +633,15 @@ class ConfigService:
         )
         if dry_run:
             return self._dry_run(plan, namespace, target, schema_text)
-        planned = await self.writer.submit(plan)
-        if planned is None:
+        written = await self._submit(plan, intent)
+        if written is None:
             current = self._require(self._state.namespaces, namespace)
             return ApplyResult(0, current.mod_revision, ())
         return ApplyResult(
-            planned.change_set.revision,
-            planned.change_set.revision,
-            planned.change_set.changes,
-            schema_changed=planned.change_set.sets_schema,
+            written.revision,
+            written.revision,
+            written.change_set.changes,
+            schema_changed=written.change_set.sets_schema,
         )
 
     def _dry_run(
@@ -667,11 +722,13 @@ class ConfigService:
         preconditions: Sequence[Precondition] = (),
         author: str,
         message: str,
+        request_id: str = "",
     ) -> WriteResult | None:
         """Restore the document of `to_revision` as a new write, validated by today's schema."""
         check_namespace(namespace, self.limits, field="namespace")
         message = self._message(message)
         check_preconditions(preconditions, self.limits)
+        check_request_id(request_id)
         if to_revision == 0:
             raise InvalidArgument(
                 "to_revision is required: the revision to restore", field="to_revision"
@@ -685,17 +742,18 @@ class ConfigService:
                 "see its history for revisions you can restore"
             )
         target = {key: Value(e.value_json, e.value) for key, e in old.entries.items()}
-        planned = await self.writer.submit(
-            self._replace_plan(
-                namespace,
-                target,
-                preconditions,
-                WriteKind.ROLLBACK,
-                author=author,
-                message=message or f"rollback to revision {to_revision}",
-            )
+        message = message or f"rollback to revision {to_revision}"
+        intent = WriteIntent(
+            request_id,
+            namespace,
+            WriteKind.ROLLBACK,
+            message,
+            document={key: value.text for key, value in target.items()},
         )
-        return None if planned is None else WriteResult(planned.change_set, planned.namespace)
+        plan = self._replace_plan(
+            namespace, target, preconditions, WriteKind.ROLLBACK, author=author, message=message
+        )
+        return await self._submit(plan, intent)
 
     # -- history ----------------------------------------------------------------------------
 
@@ -776,8 +834,62 @@ class ConfigService:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    async def _run(self, plan: Plan) -> WriteResult:
+    async def _run(self, plan: Plan, intent: WriteIntent) -> WriteResult:
         """Submit a plan that always changes something (a put bumps the key's version)."""
-        planned = await self.writer.submit(plan)
-        assert planned is not None
-        return WriteResult(planned.change_set, planned.namespace)
+        written = await self._submit(plan, intent)
+        assert written is not None
+        return written
+
+    async def _submit(self, plan: Plan, intent: WriteIntent) -> WriteResult | None:
+        """Submit a write; None if it changed nothing. A write whose request id names a
+        committed write is answered as that write was, and stores nothing."""
+        request_id = intent.request_id
+        requests = self._state.requests
+        if (
+            request_id
+            and requests.revision(request_id) is None
+            and not requests.known_absent(request_id)
+        ):
+            # Older than the ids held in memory: the store knows. One committed after this
+            # read is applied (and so remembered) before the write is planned.
+            stored = await self.storage.revision_of_request(request_id)
+            if stored is not None:
+                return await self._repeated(intent, stored)
+        outcome = await self.writer.submit(plan, request_id)
+        if isinstance(outcome, Repeated):
+            return await self._repeated(intent, outcome.revision)
+        return None if outcome is None else WriteResult(outcome.change_set, outcome.namespace)
+
+    async def _repeated(self, intent: WriteIntent, revision: int) -> WriteResult:
+        """The answer to a retry of the write committed as `revision`, once it is known to be
+        the same write (configd.core.requests.check_same_write)."""
+        stored = await self.storage.change_set(revision)
+        if stored is None:
+            # Compacted away: nothing left to compare or report but the revision.
+            namespace = self._state.namespaces.get(intent.namespace)
+            schema = namespace.schema if namespace is not None else SchemaVersion(0, "", 0)
+            stored = ChangeSet(
+                revision,
+                intent.namespace,
+                intent.kind,
+                (),
+                "",
+                intent.message,
+                0.0,
+                schema,
+                0,
+                request_id=intent.request_id,
+            )
+            return WriteResult(stored, None)
+        after = (
+            await self.storage.namespace_at(stored.namespace, revision)
+            if revision >= self._state.compact_revision
+            else None
+        )
+        check_same_write(intent, stored, after)
+        log.info(
+            "retry of revision=%d request_id=%s answered without writing",
+            revision,
+            intent.request_id,
+        )
+        return WriteResult(stored, after)

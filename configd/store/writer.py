@@ -19,15 +19,22 @@ The writer cannot die and cannot hang: every submit() gets an answer.
   view, and the next batch gets the same gap-free revisions. Then the writer goes on.
 - A commit that has not answered after `commit_timeout` seconds has an unknown outcome, and it
   cannot be taken back: cancelling the await would not stop the database, which may still
-  store the batch. So its callers get Unavailable now (outcome unknown: check with Get or
-  History before retrying), but the writer does not plan another batch until the commit
-  answers: the next revisions and every precondition depend on whether this batch lands, and
-  planning on a guess would either reuse revisions or build on writes that may never exist.
+  store the batch. So its callers get Unavailable now (outcome unknown: a write sent with a
+  request id is simply retried with the same id, which returns its revision if it landed;
+  without one, check with Get or History before retrying), but the writer does not plan
+  another batch until the commit answers: the next revisions and every precondition depend
+  on whether this batch lands, and planning on a guess would either reuse revisions or build
+  on writes that may never exist.
   While it waits ("stalled"), queued writes and every new submit() fail fast with Unavailable
   instead of queueing forever. The batch is applied to memory and published to the commit
   listeners (in revision order, before any later batch) only if and when its commit succeeds;
   if it finally fails, nothing is applied. Either way memory equals storage again, and normal
   service resumes. Maintenance run with exclusive() is held to the same deadline.
+- A write carrying a request id that an applied write carries is not planned: it is answered
+  with that write's revision (Repeated) at once; one whose id a write earlier in the same
+  batch carries is answered as that write is. The ids of applied writes (LiveState.requests)
+  advance with the state, the follower's batches included, and a batch is planned on the
+  applied state and stored only if the store did not move, so this is exact across replicas.
 - Revisions come from the store (replicas share it): the batch is planned on the live state at
   its applied revision A, and storage.commit stores it only if the store is still at A when
   its write lock is held, all in one hand-off. If another process committed meanwhile (the
@@ -51,6 +58,7 @@ The writer cannot die and cannot hang: every submit() gets an answer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -60,7 +68,7 @@ from typing import Any
 
 from configd.core.errors import ConfigdError, InternalError, StorageFailure, Unavailable
 from configd.core.model import ChangeSet
-from configd.core.plan import NoChange, Plan, Planned, StateView
+from configd.core.plan import NoChange, Outcome, Plan, Planned, Repeated, StateView
 from configd.storage.base import Storage, StoreAhead
 from configd.store.live import CommitListener, LiveState
 
@@ -80,7 +88,8 @@ True if it applied anything (configd.store.follower.Follower.catch_up)."""
 @dataclass(slots=True)
 class _Request:
     plan: Plan
-    future: asyncio.Future[Planned | None]
+    future: asyncio.Future[Outcome]
+    request_id: str = ""
 
 
 @dataclass(slots=True)
@@ -113,6 +122,28 @@ def _fail(futures: Iterable[asyncio.Future[Any]], error: BaseException) -> None:
     for future in futures:
         if not future.done():
             future.set_exception(error)
+
+
+def _follow(first: asyncio.Future[Outcome], second: asyncio.Future[Outcome]) -> None:
+    """Answer `second` (a retry in the same batch) as `first` is answered: its revision once
+    it commits, its error if it fails."""
+
+    def settle(done: asyncio.Future[Outcome]) -> None:
+        if second.done():
+            return
+        if done.cancelled():
+            second.set_exception(
+                Unavailable("the first attempt of this write was cancelled; retry it")
+            )
+        elif (error := done.exception()) is not None:
+            second.set_exception(error)
+        else:
+            outcome = done.result()
+            if isinstance(outcome, Planned):
+                outcome = Repeated(outcome.change_set.revision)
+            second.set_result(outcome)
+
+    first.add_done_callback(settle)
 
 
 def _incident(exc: BaseException, what: str, consequence: str) -> InternalError:
@@ -211,13 +242,15 @@ class Writer:
             )
         return None
 
-    async def submit(self, plan: Plan) -> Planned | None:
-        """Run `plan` in order with all other writes; None if it changed nothing."""
+    async def submit(self, plan: Plan, request_id: str = "") -> Outcome:
+        """Run `plan` in order with all other writes; None if it changed nothing. With a
+        `request_id` that an applied write carries, or a write earlier in the same batch,
+        the plan is not run: Repeated names that write's revision (configd.core.requests)."""
         refusal = self._refusal()
         if refusal is not None:
             raise refusal
-        future: asyncio.Future[Planned | None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Request(plan, future))
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Request(plan, future, request_id))
         return await future
 
     async def exclusive(self, run: Callable[[], Awaitable[None]]) -> None:
@@ -399,11 +432,28 @@ class Writer:
         now = time.time()
         planned: list[tuple[_Request, Planned]] = []
         refused: list[_Refused] = []
+        by_id: dict[str, _Request] = {}  # request ids planned earlier in this batch
         for request in batch:
             if request.future.done():  # cancelled while queued, or answered before a replan
                 continue
+            request_id = request.request_id
+            if request_id:
+                # Exact: the view is the applied state, and commit refuses if the store moved.
+                committed = self._state.requests.revision(request_id)
+                if committed is not None:
+                    request.future.set_result(Repeated(committed))
+                    continue
+                first = by_id.get(request_id)
+                if first is not None:
+                    _follow(first.future, request.future)
+                    continue
             try:
                 result = request.plan(view, revision + 1, now)
+                if request_id:  # stored with the write, so every replica learns it
+                    result = Planned(
+                        dataclasses.replace(result.change_set, request_id=request_id),
+                        result.namespace,
+                    )
                 view.stage(result)  # inside: a plan that returns garbage fails alone
             except NoChange:
                 refused.append((request, None))
@@ -416,12 +466,14 @@ class Writer:
                 continue
             revision += 1
             planned.append((request, result))
+            if request_id:
+                by_id[request_id] = request
         return planned, refused
 
     async def _commit(
         self,
         change_sets: list[ChangeSet],
-        futures: Sequence[asyncio.Future[Planned | None]],
+        futures: Sequence[asyncio.Future[Outcome]],
         refused: list[_Refused],
     ) -> bool:
         """Store the batch; True once it is durable, False if it was not stored (its callers
@@ -497,7 +549,8 @@ class Writer:
         answer(
             Unavailable(
                 f"the storage has not answered for {self._commit_timeout:g} s, so the outcome "
-                "of the write is unknown: read the keys or the history to check before retrying"
+                "of the write is unknown: retry it with the same request_id (the SDK and "
+                "configctl do), or read the keys or the history to check before retrying"
             )
         )
         self._stalled_since = started

@@ -16,7 +16,15 @@ import grpc.aio
 import pytest
 
 from configd_client._backoff import Backoff
-from configd_client._retry import ATTEMPTS, is_read, may_retry, retry_read
+from configd_client._retry import (
+    ATTEMPTS,
+    WRITE_ATTEMPTS,
+    is_read,
+    is_write,
+    may_retry,
+    retry_call,
+    retry_read,
+)
 from configd_client.errors import (
     ConfigdError,
     PreconditionFailed,
@@ -70,7 +78,7 @@ def test_which_failures_a_read_retries(exc: grpc.aio.AioRpcError, retried: bool)
     assert may_retry(exc) is retried
 
 
-def test_only_reads_are_retried() -> None:
+def test_only_reads_are_retried_as_reads() -> None:
     reads = [pb.GetRequest(), pb.GetNamespaceRequest(), pb.ListNamespacesRequest()]
     reads += [pb.GetSchemaRequest(), pb.HistoryRequest()]
     writes = [pb.PutRequest(), pb.DeleteRequest(), pb.TxnRequest(), pb.ApplyRequest()]
@@ -144,3 +152,39 @@ async def test_a_callers_cancellation_is_not_retried() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert calls == 1
+
+
+async def test_a_write_gets_one_request_id_and_every_attempt_sends_it() -> None:
+    put = pb.PutRequest(namespace="ns", key="k", value_json="1")
+    sent: list[str] = []
+
+    async def attempt(remaining: float | None) -> str:
+        sent.append(put.request_id)
+        if len(sent) < 3:
+            raise server_error(Unavailable("the outcome of the write is unknown"))
+        return "answer"
+
+    assert is_write(put)
+    assert await retry_call(put, attempt, 10.0, backoff=Backoff(0.001, 0.002)) == "answer"
+    assert len(sent) == 3
+    assert len(set(sent)) == 1
+    assert len(sent[0]) == 32  # a uuid4 in hex
+    # An id the caller chose is kept.
+    chosen = pb.ApplyRequest(namespace="ns", document_json="{}", request_id="mine")
+    await retry_call(chosen, lambda remaining: asyncio.sleep(0, "ok"), 1.0)
+    assert chosen.request_id == "mine"
+
+
+async def test_a_write_is_retried_more_often_than_a_read() -> None:
+    calls = 0
+
+    async def attempt(remaining: float | None) -> str:
+        nonlocal calls
+        calls += 1
+        raise failure(grpc.StatusCode.UNAVAILABLE)
+
+    with pytest.raises(grpc.aio.AioRpcError):
+        await retry_call(
+            pb.DeleteRequest(namespace="ns", key="k"), attempt, None, backoff=Backoff(0.001, 0.002)
+        )
+    assert calls == WRITE_ATTEMPTS > ATTEMPTS

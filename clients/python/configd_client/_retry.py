@@ -1,25 +1,30 @@
-"""Retrying reads: the SDK's one rule for when a failed unary call may simply be sent again.
+"""Retrying calls: the SDK's one rule for when a failed unary call may simply be sent again.
 
-A read changes nothing, so sending it again is always safe; what matters is which failures a
-second attempt can cure. Two can, both seen when a replica stops (`configd serve --workers N`
+A read changes nothing, so sending it again is always safe. A write is safe to send again
+because it carries a client request id (`request_id`, a fresh uuid4 per write, kept across
+its attempts): a retry of a write that did commit is answered with its original revision and
+stores nothing (configd.core.requests on the server). What matters is which failures a second
+attempt can cure. Two can, both seen when a replica stops (`configd serve --workers N`
 replacing its workers, a restart, a load balancer moving a connection):
 
 - UNAVAILABLE from the transport or from a stopping server (plain `Unavailable`): the
   connection was lost or refused, or the server was shutting down; the next attempt reconnects,
   possibly to another replica. Not `RevisionNotApplied` (the server already waited its bound
   for min_revision; the caller decides) nor `StorageFailure`.
+- For a write also the outcome-unknown answer of a server whose commit outlasted its deadline,
+  and its refusals while that commit is outstanding: both are plain `Unavailable`.
 - CANCELLED that the caller did not ask for: a call that reached a server in the instant its
   stop began is cancelled there and was never run. A caller's own cancellation never gets
   here: it arrives as `asyncio.CancelledError` in the caller's task and is not retried.
 
-Writes are never retried here: the server has no client request id yet, so a write whose
-answer was lost may have committed, and sending it again could apply it twice.
+A request that is neither (AdminService calls: tokens, backup, compaction) is never retried.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -42,9 +47,28 @@ READ_REQUESTS = frozenset(
 )
 """The requests of the idempotent reads (by protobuf full name)."""
 
+WRITE_REQUESTS = frozenset(
+    {
+        "configd.v1.PutRequest",
+        "configd.v1.DeleteRequest",
+        "configd.v1.TxnRequest",
+        "configd.v1.ApplyRequest",
+        "configd.v1.RollbackRequest",
+        "configd.v1.CreateNamespaceRequest",
+        "configd.v1.DeleteNamespaceRequest",
+        "configd.v1.SetSchemaRequest",
+    }
+)
+"""The requests of the writes, each with a `request_id` field (by protobuf full name)."""
+
 ATTEMPTS = 4
 """Attempts of one read, the first included: with the backoff below, about 1.5 s of retrying,
 enough to outlast a replica's stop and the channel's 200 ms reconnect backoff."""
+
+
+WRITE_ATTEMPTS = 8
+"""Attempts of one write: about 4 s of retrying (within the caller's timeout), enough to outlast
+a commit past the server's deadline as well as a replica's stop."""
 
 
 def is_read(request: Any) -> bool:
@@ -52,8 +76,38 @@ def is_read(request: Any) -> bool:
     return str(request.DESCRIPTOR.full_name) in READ_REQUESTS
 
 
+def is_write(request: Any) -> bool:
+    """Whether `request` is a write, made safe to retry by its request id."""
+    return str(request.DESCRIPTOR.full_name) in WRITE_REQUESTS
+
+
+def new_request_id() -> str:
+    """A fresh request id for one write (all its attempts send it)."""
+    return uuid.uuid4().hex
+
+
+async def retry_call(
+    request: Any,
+    attempt: Callable[[float | None], Awaitable[T]],
+    within: float | None,
+    *,
+    backoff: Backoff | None = None,
+) -> T:
+    """Send `request` with `attempt(remaining_seconds)` by the one rule: a read is retried, a
+    write gets a request id (unless it has one) and is retried with that id, anything else is
+    sent once."""
+    if is_write(request):
+        if not request.request_id:
+            request.request_id = new_request_id()
+        return await retry_read(attempt, within, attempts=WRITE_ATTEMPTS, backoff=backoff)
+    if is_read(request):
+        return await retry_read(attempt, within, backoff=backoff)
+    return await attempt(within)
+
+
 def may_retry(exc: grpc.RpcError) -> bool:
-    """Whether a read that failed with `exc` may be sent again (see the module docstring)."""
+    """Whether a read, or a write with its request id, that failed with `exc` may be sent
+    again (see the module docstring)."""
     code = exc.code() if callable(getattr(exc, "code", None)) else None
     if code is grpc.StatusCode.CANCELLED:
         return True

@@ -91,6 +91,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tokens ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX tokens_by_generation ON tokens (generation);
     """,
+    # 4: client request ids (issue 17): a retry of a committed write finds its revision.
+    # NULL for writes without one; unique, so one id never names two writes.
+    """
+    ALTER TABLE revisions ADD COLUMN request_id TEXT;
+    CREATE UNIQUE INDEX revisions_by_request_id ON revisions (request_id)
+        WHERE request_id IS NOT NULL;
+    """,
 )
 
 

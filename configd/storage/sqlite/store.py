@@ -71,6 +71,9 @@ class SQLiteOptions:
     applied_stale_seconds: float = STALE_AFTER
 
 
+LOADED_REQUEST_IDS = 100_000
+"""Request ids loaded at start (the newest); older ones are read with revision_of_request."""
+
 IDENTITY = f"configd {__version__}, database schema {len(MIGRATIONS)}"
 """Who serves a data directory; every process sharing one must be the same (locks.py)."""
 
@@ -418,8 +421,21 @@ class SQLiteStorage:
         schema_versions: dict[str, int] = {}
         for namespace, version in self._schemas:
             schema_versions[namespace] = max(version, schema_versions.get(namespace, 0))
+        # The newest ids, so a retry of a recent write is answered without a read.
+        recent = list(
+            await self._fetchall(
+                "SELECT request_id, revision FROM revisions WHERE request_id IS NOT NULL"
+                " ORDER BY revision DESC LIMIT ?",
+                (LOADED_REQUEST_IDS,),
+            )
+        )
         return StoredState(
-            revision, compact_revision, MappingProxyType(namespaces), schema_versions
+            revision,
+            compact_revision,
+            MappingProxyType(namespaces),
+            schema_versions,
+            request_ids={row[0]: int(row[1]) for row in reversed(recent)},
+            request_ids_complete=len(recent) < LOADED_REQUEST_IDS,
         )
 
     # -- writing ---------------------------------------------------------------------------
@@ -462,6 +478,7 @@ class SQLiteStorage:
                     cs.time,
                     cs.schema.version,
                     cs.create_revision,
+                    cs.request_id or None,
                 )
             )
             for change in cs.changes:
@@ -499,7 +516,7 @@ class SQLiteStorage:
         ns_upserts = [(name, *state) for name, state in final_ns.items() if state is not None]
         ns_removals = [(name,) for name, state in final_ns.items() if state is None]
         statements: list[Statement] = [
-            ("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", revisions),
+            ("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", revisions),
             ("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", changes),
             ("INSERT INTO schemas VALUES (?, ?, ?, ?)", schemas),
             ("INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?, ?)", upserts),
@@ -605,7 +622,8 @@ class SQLiteStorage:
     # -- history ---------------------------------------------------------------------------
 
     _REVISION_COLUMNS = (
-        "revision, namespace, kind, author, message, time, schema_version, create_revision"
+        "revision, namespace, kind, author, message, time, schema_version, create_revision,"
+        " request_id"
     )
 
     async def _change_sets(
@@ -638,6 +656,7 @@ class SQLiteStorage:
                 time=row[5],
                 schema=await self._schema(row[1], row[6]),
                 create_revision=row[7],
+                request_id=row[8] or "",
             )
             for row in heads
         ]
@@ -660,6 +679,14 @@ class SQLiteStorage:
                 (namespace, key, bound, limit),
             )
         return await self._change_sets(rows)
+
+    async def revision_of_request(self, request_id: str) -> int | None:
+        rows = list(
+            await self._fetchall(
+                "SELECT revision FROM revisions WHERE request_id = ?", (request_id,)
+            )
+        )
+        return int(rows[0][0]) if rows else None
 
     async def change_set(self, revision: int) -> ChangeSet | None:
         rows = await self._fetchall(

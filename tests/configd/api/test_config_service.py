@@ -19,7 +19,7 @@ from configd_client import errors
 from configd_client.wire import admin_pb2
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
-from configd_client.wire.status import from_rpc_error
+from tests.configd.api.calls import failure
 
 DB_SCHEMA = json.dumps(
     {
@@ -34,15 +34,6 @@ DB_SCHEMA = json.dumps(
 )
 
 Stub = pb_grpc.ConfigServiceStub
-
-
-async def failure(call: Awaitable[Any]) -> errors.ConfigdError:
-    """The typed error a call fails with (fails the test if it succeeds)."""
-    try:
-        await call
-    except grpc.RpcError as exc:
-        return from_rpc_error(exc)
-    raise AssertionError("the call succeeded")
 
 
 async def code_of(call: Awaitable[Any]) -> grpc.StatusCode:

@@ -20,7 +20,7 @@ from configd.testing import ConfigdProcess
 from configd_client import errors
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
-from configd_client.wire.status import from_rpc_error
+from tests.configd.api.calls import failure
 from tests.waits import MIN_REVISION_WAIT
 
 BOUND = MIN_REVISION_WAIT
@@ -44,14 +44,6 @@ async def current(stub: pb_grpc.ConfigServiceStub) -> int:
 async def put(stub: pb_grpc.ConfigServiceStub, ns: str, key: str, value: str) -> int:
     reply = await stub.Put(pb.PutRequest(namespace=ns, key=key, value_json=value))
     return int(reply.revision)
-
-
-async def failure(call: Any) -> errors.ConfigdError:
-    try:
-        await call
-    except grpc.RpcError as exc:
-        return from_rpc_error(exc)
-    raise AssertionError("the call succeeded")
 
 
 async def still_waiting(task: asyncio.Task[Any]) -> bool:

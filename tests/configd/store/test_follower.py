@@ -32,7 +32,7 @@ async def until(condition: Callable[[], bool], what: str) -> None:
 def insert_put(db: sqlite3.Connection, revision: int, key: str) -> None:
     """A put stored by hand, as a buggy or half-visible writer might leave the log."""
     db.execute(
-        "INSERT INTO revisions VALUES (?, 'ns', ?, 'me', '', 0.0, 1, 1)",
+        "INSERT INTO revisions VALUES (?, 'ns', ?, 'me', '', 0.0, 1, 1, NULL)",
         (revision, WriteKind.PUT.value),
     )
     db.execute(

@@ -206,7 +206,8 @@ async def test_a_hung_commit_answers_unavailable_and_applies_only_once_it_lands(
         assert deadline * 0.9 <= time.monotonic() - started < deadline + 2
         assert str(unknown.value) == (
             "configd: the storage has not answered for 0.3 s, so the outcome of the write is "
-            "unknown: read the keys or the history to check before retrying"
+            "unknown: retry it with the same request_id (the SDK and configctl do), or read "
+            "the keys or the history to check before retrying"
         )
         with pytest.raises(Unavailable, match="writes are refused until it does"):
             await queued

@@ -140,6 +140,16 @@ def _path(value: str | None) -> Path | None:
     "across replicas; configctl also sends the highest revision it has seen in this "
     "command) [CONFIGD_MIN_REVISION].",
 )
+@click.option(
+    "--request-id",
+    envvar="CONFIGD_REQUEST_ID",
+    default="",
+    metavar="ID",
+    help="The request id of this command's writes (its first write sends ID, later ones "
+    "ID.2, ID.3, ...): running the same command again with the same ID after a lost answer "
+    "stores nothing twice. Default: a fresh id per write; each write is retried with its "
+    "id anyway [CONFIGD_REQUEST_ID].",
+)
 @click.version_option(package_name="configd-client", prog_name="configctl")
 @click.pass_context
 def cli(
@@ -154,6 +164,7 @@ def cli(
     output: str,
     timeout: float,
     min_revision: int,
+    request_id: str,
 ) -> None:
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together (mutual TLS)")
@@ -170,6 +181,7 @@ def cli(
         output=output,
         timeout=timeout,
         min_revision=min_revision,
+        request_id=request_id,
     )
 
 

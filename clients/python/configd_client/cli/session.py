@@ -16,7 +16,7 @@ import grpc
 import grpc.aio
 
 from configd_client._channel import ConnectOptions, open_channel
-from configd_client._retry import is_read, retry_read
+from configd_client._retry import is_write, retry_call
 from configd_client.errors import ConfigdError
 from configd_client.wire import config_pb2, config_pb2_grpc
 from configd_client.wire.metadata import auth_is_off
@@ -36,6 +36,8 @@ class Settings:
     timeout: float = 30.0
     # Read your writes across replicas: the lowest revision reads must see (--min-revision).
     min_revision: int = 0
+    # The request id of this command's writes (--request-id; "" = a fresh one per write).
+    request_id: str = ""
 
 
 def translate(exc: grpc.RpcError) -> ConfigdError:
@@ -46,20 +48,17 @@ def translate(exc: grpc.RpcError) -> ConfigdError:
 async def checked_call(
     settings: Settings, method: Callable[..., Any], request: Any, *, creates_token: bool = False
 ) -> Any:
-    """A unary call with the command's deadline; failures become ConfigdError; a read is
-    retried by the SDK's rule (`_retry`). When the server says it checks no tokens
-    (--no-auth), a --token sent, or a token created, is pointless: say so on stderr, so
-    nobody believes a token protects anything there."""
+    """A unary call with the command's deadline; failures become ConfigdError; a read, and a
+    write with its request id, are retried by the SDK's rule (`_retry`). When the server says
+    it checks no tokens (--no-auth), a --token sent, or a token created, is pointless: say so
+    on stderr, so nobody believes a token protects anything there."""
 
     async def attempt(remaining: float | None) -> tuple[Any, Any]:
         call = method(request, timeout=remaining)
         return await call, await call.trailing_metadata()
 
     try:
-        if is_read(request):
-            reply, metadata = await retry_read(attempt, settings.timeout)
-        else:
-            reply, metadata = await attempt(settings.timeout)
+        reply, metadata = await retry_call(request, attempt, settings.timeout)
     except grpc.RpcError as exc:
         raise translate(exc) from exc
     if auth_is_off(metadata):
@@ -87,6 +86,7 @@ class Session:
         # sent as min_revision on reads, so a read that lands on a lagging replica waits for
         # what this command wrote or saw instead of answering from the past.
         self.seen_revision = settings.min_revision
+        self._writes = 0  # writes sent, for the ids derived from --request-id
 
     async def __aenter__(self) -> Session:
         return self
@@ -95,24 +95,28 @@ class Session:
         await self._channel.close(None)
 
     async def call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
-        """A unary call with the command's deadline; failures become ConfigdError; reads are
-        retried by the SDK's one rule (`configd_client._retry`). The first
+        """A unary call with the command's deadline; failures become ConfigdError; reads, and
+        writes with their request id, are retried by the SDK's one rule
+        (`configd_client._retry`). The first
         one also warns when the server checks no tokens (checked_call). Reads carry the
         highest revision seen so far as min_revision; replies raise it."""
         fields = request.DESCRIPTOR.fields_by_name
         if "min_revision" in fields and request.min_revision < self.seen_revision:
             request.min_revision = self.seen_revision
+        if is_write(request) and self.settings.request_id and not request.request_id:
+            self._writes += 1
+            suffix = "" if self._writes == 1 else f".{self._writes}"
+            request.request_id = self.settings.request_id + suffix
         if not self._auth_checked:
             self._auth_checked = True
             reply = cast(T, await checked_call(self.settings, method, request))
         else:
             try:
-                if is_read(request):
-                    reply = await retry_read(
-                        lambda remaining: method(request, timeout=remaining), self.settings.timeout
-                    )
-                else:
-                    reply = await method(request, timeout=self.settings.timeout)
+                reply = await retry_call(
+                    request,
+                    lambda remaining: method(request, timeout=remaining),
+                    self.settings.timeout,
+                )
             except grpc.RpcError as exc:
                 raise translate(exc) from exc
         self.note_revision(reply)

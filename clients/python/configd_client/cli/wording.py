@@ -32,6 +32,7 @@ FIELD_WORDS: Mapping[str, str] = MappingProxyType(
         "message": "the message (-m)",
         "to_revision": "--to",
         "min_revision": "--min-revision",
+        "request_id": "--request-id",
     }
 )
 

@@ -118,16 +118,18 @@ class ChangeSet(_message.Message):
     def __init__(self, revision: _Optional[int] = ..., namespace: _Optional[str] = ..., kind: _Optional[_Union[WriteKind, str]] = ..., changes: _Optional[_Iterable[_Union[KeyChange, _Mapping]]] = ..., author: _Optional[str] = ..., message: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., schema_version: _Optional[int] = ..., schema_json: _Optional[str] = ...) -> None: ...
 
 class CreateNamespaceRequest(_message.Message):
-    __slots__ = ("name", "schema_json", "message", "document_json")
+    __slots__ = ("name", "schema_json", "message", "document_json", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_JSON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     schema_json: str
     message: str
     document_json: str
-    def __init__(self, name: _Optional[str] = ..., schema_json: _Optional[str] = ..., message: _Optional[str] = ..., document_json: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., schema_json: _Optional[str] = ..., message: _Optional[str] = ..., document_json: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateNamespaceResponse(_message.Message):
     __slots__ = ("namespace", "revision")
@@ -186,16 +188,18 @@ class ListNamespacesResponse(_message.Message):
     def __init__(self, namespaces: _Optional[_Iterable[_Union[NamespaceInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class DeleteNamespaceRequest(_message.Message):
-    __slots__ = ("name", "force", "message", "preconditions")
+    __slots__ = ("name", "force", "message", "preconditions", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PRECONDITIONS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     force: bool
     message: str
     preconditions: _containers.RepeatedCompositeFieldContainer[Precondition]
-    def __init__(self, name: _Optional[str] = ..., force: _Optional[bool] = ..., message: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., force: _Optional[bool] = ..., message: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class GetSchemaRequest(_message.Message):
     __slots__ = ("name", "version")
@@ -216,16 +220,18 @@ class GetSchemaResponse(_message.Message):
     def __init__(self, schema_json: _Optional[str] = ..., version: _Optional[int] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class SetSchemaRequest(_message.Message):
-    __slots__ = ("name", "schema_json", "message", "preconditions")
+    __slots__ = ("name", "schema_json", "message", "preconditions", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PRECONDITIONS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     schema_json: str
     message: str
     preconditions: _containers.RepeatedCompositeFieldContainer[Precondition]
-    def __init__(self, name: _Optional[str] = ..., schema_json: _Optional[str] = ..., message: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., schema_json: _Optional[str] = ..., message: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SetSchemaResponse(_message.Message):
     __slots__ = ("version", "revision")
@@ -258,30 +264,34 @@ class GetResponse(_message.Message):
     def __init__(self, value_json: _Optional[str] = ..., meta: _Optional[_Union[KeyMeta, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class PutRequest(_message.Message):
-    __slots__ = ("namespace", "key", "value_json", "preconditions", "message")
+    __slots__ = ("namespace", "key", "value_json", "preconditions", "message", "request_id")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     VALUE_JSON_FIELD_NUMBER: _ClassVar[int]
     PRECONDITIONS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     key: str
     value_json: str
     preconditions: _containers.RepeatedCompositeFieldContainer[Precondition]
     message: str
-    def __init__(self, namespace: _Optional[str] = ..., key: _Optional[str] = ..., value_json: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ..., message: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, namespace: _Optional[str] = ..., key: _Optional[str] = ..., value_json: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
-    __slots__ = ("namespace", "key", "preconditions", "message")
+    __slots__ = ("namespace", "key", "preconditions", "message", "request_id")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     PRECONDITIONS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     key: str
     preconditions: _containers.RepeatedCompositeFieldContainer[Precondition]
     message: str
-    def __init__(self, namespace: _Optional[str] = ..., key: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ..., message: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, namespace: _Optional[str] = ..., key: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class TxnOp(_message.Message):
     __slots__ = ("put", "delete")
@@ -300,16 +310,18 @@ class TxnPut(_message.Message):
     def __init__(self, key: _Optional[str] = ..., value_json: _Optional[str] = ...) -> None: ...
 
 class TxnRequest(_message.Message):
-    __slots__ = ("namespace", "ops", "preconditions", "message")
+    __slots__ = ("namespace", "ops", "preconditions", "message", "request_id")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     OPS_FIELD_NUMBER: _ClassVar[int]
     PRECONDITIONS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     ops: _containers.RepeatedCompositeFieldContainer[TxnOp]
     preconditions: _containers.RepeatedCompositeFieldContainer[Precondition]
     message: str
-    def __init__(self, namespace: _Optional[str] = ..., ops: _Optional[_Iterable[_Union[TxnOp, _Mapping]]] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ..., message: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, namespace: _Optional[str] = ..., ops: _Optional[_Iterable[_Union[TxnOp, _Mapping]]] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class WriteResponse(_message.Message):
     __slots__ = ("revision", "namespace", "changes")
@@ -322,20 +334,22 @@ class WriteResponse(_message.Message):
     def __init__(self, revision: _Optional[int] = ..., namespace: _Optional[_Union[NamespaceInfo, _Mapping]] = ..., changes: _Optional[_Iterable[_Union[KeyChange, _Mapping]]] = ...) -> None: ...
 
 class ApplyRequest(_message.Message):
-    __slots__ = ("namespace", "document_json", "preconditions", "message", "dry_run", "schema_json")
+    __slots__ = ("namespace", "document_json", "preconditions", "message", "dry_run", "schema_json", "request_id")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_JSON_FIELD_NUMBER: _ClassVar[int]
     PRECONDITIONS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     document_json: str
     preconditions: _containers.RepeatedCompositeFieldContainer[Precondition]
     message: str
     dry_run: bool
     schema_json: str
-    def __init__(self, namespace: _Optional[str] = ..., document_json: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ..., message: _Optional[str] = ..., dry_run: _Optional[bool] = ..., schema_json: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, namespace: _Optional[str] = ..., document_json: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ..., message: _Optional[str] = ..., dry_run: _Optional[bool] = ..., schema_json: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ApplyResponse(_message.Message):
     __slots__ = ("revision", "changes", "valid", "violations", "namespace_revision", "schema_changed")
@@ -376,16 +390,18 @@ class HistoryResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[ChangeSet, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., compact_revision: _Optional[int] = ...) -> None: ...
 
 class RollbackRequest(_message.Message):
-    __slots__ = ("namespace", "to_revision", "message", "preconditions")
+    __slots__ = ("namespace", "to_revision", "message", "preconditions", "request_id")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     TO_REVISION_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PRECONDITIONS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     to_revision: int
     message: str
     preconditions: _containers.RepeatedCompositeFieldContainer[Precondition]
-    def __init__(self, namespace: _Optional[str] = ..., to_revision: _Optional[int] = ..., message: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, namespace: _Optional[str] = ..., to_revision: _Optional[int] = ..., message: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
     __slots__ = ("namespaces", "prefixes", "start_revision", "send_snapshot", "min_revision")
