@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import json
 import queue
 import sqlite3
 import threading
@@ -34,13 +33,13 @@ from configd.core.errors import ReplicaBehind, StorageFailure, Unavailable
 from configd.core.model import (
     ChangeSet,
     Entry,
-    KeyChange,
     Namespace,
     SchemaVersion,
     WriteKind,
     frozen_entries,
 )
-from configd.storage.base import BackupInfo, StoreAhead, StoredState, StoreHead
+from configd.storage.base import BackupInfo, StoredState, StoreHead, check_base
+from configd.storage.rows import CHANGE_COLUMNS, REVISION_COLUMNS, batch_rows, change_sets, entry
 from configd.storage.sqlite.applied import STALE_AFTER, AppliedRecords
 from configd.storage.sqlite.backup import backup_database
 from configd.storage.sqlite.files import DB_FILE, database_size
@@ -78,10 +77,6 @@ IDENTITY = f"configd {__version__}, database schema {len(MIGRATIONS)}"
 """Who serves a data directory; every process sharing one must be the same (locks.py)."""
 
 
-def _entry(value: str, create_revision: int, mod_revision: int, version: int) -> Entry:
-    return Entry(value, json.loads(value), create_revision, mod_revision, version)
-
-
 Statement = tuple[str, Sequence[Sequence[Any]]]
 
 
@@ -93,21 +88,15 @@ def _transaction(
 ) -> None:
     """Run `statements` (each an executemany) as one IMMEDIATE transaction, in the writer
     thread. All or nothing. With `base`, first check under the write lock that the store's
-    highest revision is `base` (StoreAhead if another process committed past it); `guard`
+    highest revision is `base` (StoreAhead if another process committed past it, StoreBehind
+    if the store lost commits); `guard`
     runs under the write lock too, and refuses by raising."""
     db.execute("BEGIN IMMEDIATE")
     try:
         if guard is not None:
             guard()
         if base is not None:
-            stored = int(db.execute(_MAX_REVISION).fetchone()[0])
-            if stored != base:
-                if stored > base:
-                    raise StoreAhead(stored)
-                raise StorageFailure(
-                    f"the database is at revision {stored}, below this process's {base}: it "
-                    "was replaced under the server (a restore?); restart configd"
-                )
+            check_base(int(db.execute(_MAX_REVISION).fetchone()[0]), base)
         for sql, rows in statements:
             if rows:
                 db.executemany(sql, rows)
@@ -402,7 +391,7 @@ class SQLiteStorage:
         for row in await self._fetchall(
             "SELECT namespace, key, value, create_revision, mod_revision, version FROM kv"
         ):
-            entries.setdefault(row[0], {})[row[1]] = _entry(row[2], row[3], row[4], row[5])
+            entries.setdefault(row[0], {})[row[1]] = entry(row[2], row[3], row[4], row[5])
         namespaces = {}
         for name, create_revision, mod_revision, schema_version in await self._fetchall(
             "SELECT name, create_revision, mod_revision, schema_version FROM namespaces"
@@ -464,65 +453,15 @@ class SQLiteStorage:
     async def commit(self, batch: Sequence[ChangeSet]) -> None:
         if not batch:
             return
-        revisions, changes, schemas = [], [], []
-        final_kv: dict[tuple[str, str], Entry | None] = {}
-        final_ns: dict[str, tuple[int, int, int] | None] = {}
-        for cs in batch:
-            revisions.append(
-                (
-                    cs.revision,
-                    cs.namespace,
-                    cs.kind.value,
-                    cs.author,
-                    cs.message,
-                    cs.time,
-                    cs.schema.version,
-                    cs.create_revision,
-                    cs.request_id or None,
-                )
-            )
-            for change in cs.changes:
-                old, new = change.old, change.new
-                changes.append(
-                    (
-                        cs.namespace,
-                        change.key,
-                        cs.revision,
-                        old.value_json if old else None,
-                        old.create_revision if old else None,
-                        old.mod_revision if old else None,
-                        old.version if old else None,
-                        new.value_json if new else None,
-                        new.create_revision if new else None,
-                        new.version if new else None,
-                    )
-                )
-                final_kv[(cs.namespace, change.key)] = new
-            if cs.sets_schema:
-                schemas.append(
-                    (cs.namespace, cs.schema.version, cs.revision, cs.schema.schema_json)
-                )
-            final_ns[cs.namespace] = (
-                None
-                if cs.kind is WriteKind.DELETE_NAMESPACE
-                else (cs.create_revision, cs.revision, cs.schema.version)
-            )
-        upserts = [
-            (ns, key, e.value_json, e.create_revision, e.mod_revision, e.version)
-            for (ns, key), e in final_kv.items()
-            if e is not None
-        ]
-        removals = [(ns, key) for (ns, key), e in final_kv.items() if e is None]
-        ns_upserts = [(name, *state) for name, state in final_ns.items() if state is not None]
-        ns_removals = [(name,) for name, state in final_ns.items() if state is None]
+        rows = batch_rows(batch)
         statements: list[Statement] = [
-            ("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", revisions),
-            ("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", changes),
-            ("INSERT INTO schemas VALUES (?, ?, ?, ?)", schemas),
-            ("INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?, ?)", upserts),
-            ("DELETE FROM kv WHERE namespace = ? AND key = ?", removals),
-            ("INSERT OR REPLACE INTO namespaces VALUES (?, ?, ?, ?)", ns_upserts),
-            ("DELETE FROM namespaces WHERE name = ?", ns_removals),
+            ("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.revisions),
+            ("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.changes),
+            ("INSERT INTO schemas VALUES (?, ?, ?, ?)", rows.schemas),
+            ("INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?, ?)", rows.kv_upserts),
+            ("DELETE FROM kv WHERE namespace = ? AND key = ?", rows.kv_removals),
+            ("INSERT OR REPLACE INTO namespaces VALUES (?, ?, ?, ?)", rows.namespace_upserts),
+            ("DELETE FROM namespaces WHERE name = ?", rows.namespace_removals),
         ]
         base, last = batch[0].revision - 1, batch[-1].revision
         watcher, applied = self._watcher, self._applied
@@ -621,10 +560,7 @@ class SQLiteStorage:
 
     # -- history ---------------------------------------------------------------------------
 
-    _REVISION_COLUMNS = (
-        "revision, namespace, kind, author, message, time, schema_version, create_revision,"
-        " request_id"
-    )
+    _REVISION_COLUMNS = REVISION_COLUMNS
 
     async def _change_sets(
         self, revision_rows: Iterable[sqlite3.Row], *, log: bool = False
@@ -633,33 +569,14 @@ class SQLiteStorage:
         if not heads:
             return []
         numbers = [row[0] for row in heads]
-        by_revision: dict[int, list[KeyChange]] = {n: [] for n in numbers}
         placeholders = ",".join("?" * len(numbers))
-        for row in await self._fetchall(
-            "SELECT revision, key, old_value, old_create_revision, old_mod_revision, old_version,"
-            " new_value, new_create_revision, new_version FROM changes"
+        changes = await self._fetchall(
+            f"SELECT {CHANGE_COLUMNS} FROM changes"
             f" WHERE revision IN ({placeholders}) ORDER BY revision, key",
             numbers,
             log=log,
-        ):
-            old = _entry(row[2], row[3], row[4], row[5]) if row[2] is not None else None
-            new = _entry(row[6], row[7], row[0], row[8]) if row[6] is not None else None
-            by_revision[row[0]].append(KeyChange(row[1], old, new))
-        return [
-            ChangeSet(
-                revision=row[0],
-                namespace=row[1],
-                kind=WriteKind(row[2]),
-                changes=tuple(by_revision[row[0]]),
-                author=row[3],
-                message=row[4],
-                time=row[5],
-                schema=await self._schema(row[1], row[6]),
-                create_revision=row[7],
-                request_id=row[8] or "",
-            )
-            for row in heads
-        ]
+        )
+        return await change_sets(heads, changes, self._schema)
 
     async def history(
         self, namespace: str, key: str | None, before_revision: int, limit: int
@@ -722,7 +639,7 @@ class SQLiteStorage:
             (name, revision, create_revision),
         ):
             if value is not None:
-                entries[key] = _entry(value, key_create, key_mod, version)
+                entries[key] = entry(value, key_create, key_mod, version)
         return Namespace(
             name,
             create_revision,

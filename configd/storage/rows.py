@@ -1,0 +1,170 @@
+"""Rows as every SQL backend stores them: one place that turns a batch into table rows and
+table rows back into ChangeSets, entries and tokens, so SQLite and PostgreSQL store and read
+the same data model (only their SQL and drivers differ)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from configd.core.model import ChangeSet, Entry, KeyChange, SchemaVersion, WriteKind
+from configd.storage.base import StoredToken, TokenChanges
+
+Row = Sequence[Any]
+
+
+def entry(value: str, create_revision: int, mod_revision: int, version: int) -> Entry:
+    return Entry(value, json.loads(value), create_revision, mod_revision, version)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRows:
+    """What storing a batch writes, table by table (columns in each table's order)."""
+
+    revisions: list[tuple[Any, ...]]
+    changes: list[tuple[Any, ...]]
+    schemas: list[tuple[Any, ...]]
+    kv_upserts: list[tuple[Any, ...]]
+    kv_removals: list[tuple[Any, ...]]
+    namespace_upserts: list[tuple[Any, ...]]
+    namespace_removals: list[tuple[Any, ...]]
+
+
+def batch_rows(batch: Sequence[ChangeSet]) -> BatchRows:
+    """The rows of `batch`; kv and namespaces get each key's and namespace's final state."""
+    revisions, changes, schemas = [], [], []
+    final_kv: dict[tuple[str, str], Entry | None] = {}
+    final_ns: dict[str, tuple[int, int, int] | None] = {}
+    for cs in batch:
+        revisions.append(
+            (
+                cs.revision,
+                cs.namespace,
+                cs.kind.value,
+                cs.author,
+                cs.message,
+                cs.time,
+                cs.schema.version,
+                cs.create_revision,
+                cs.request_id or None,
+            )
+        )
+        for change in cs.changes:
+            old, new = change.old, change.new
+            changes.append(
+                (
+                    cs.namespace,
+                    change.key,
+                    cs.revision,
+                    old.value_json if old else None,
+                    old.create_revision if old else None,
+                    old.mod_revision if old else None,
+                    old.version if old else None,
+                    new.value_json if new else None,
+                    new.create_revision if new else None,
+                    new.version if new else None,
+                )
+            )
+            final_kv[(cs.namespace, change.key)] = new
+        if cs.sets_schema:
+            schemas.append((cs.namespace, cs.schema.version, cs.revision, cs.schema.schema_json))
+        final_ns[cs.namespace] = (
+            None
+            if cs.kind is WriteKind.DELETE_NAMESPACE
+            else (cs.create_revision, cs.revision, cs.schema.version)
+        )
+    return BatchRows(
+        revisions,
+        changes,
+        schemas,
+        [
+            (ns, key, e.value_json, e.create_revision, e.mod_revision, e.version)
+            for (ns, key), e in final_kv.items()
+            if e is not None
+        ],
+        [(ns, key) for (ns, key), e in final_kv.items() if e is None],
+        [(name, *state) for name, state in final_ns.items() if state is not None],
+        [(name,) for name, state in final_ns.items() if state is None],
+    )
+
+
+REVISION_COLUMNS = (
+    "revision, namespace, kind, author, message, time, schema_version, create_revision, request_id"
+)
+"""The columns of `revisions` a ChangeSet is read from, in the order change_sets() takes."""
+
+CHANGE_COLUMNS = (
+    "revision, key, old_value, old_create_revision, old_mod_revision, old_version,"
+    " new_value, new_create_revision, new_version"
+)
+"""The columns of `changes` a KeyChange is read from (ordered by revision, key)."""
+
+
+async def change_sets(
+    heads: Sequence[Row],
+    change_rows: Iterable[Row],
+    schema: Callable[[str, int], Awaitable[SchemaVersion]],
+) -> list[ChangeSet]:
+    """ChangeSets from rows of REVISION_COLUMNS and the CHANGE_COLUMNS rows of the same
+    revisions; `schema(namespace, version)` finds each write's schema."""
+    by_revision: dict[int, list[KeyChange]] = {int(row[0]): [] for row in heads}
+    for row in change_rows:
+        old = entry(row[2], row[3], row[4], row[5]) if row[2] is not None else None
+        new = entry(row[6], row[7], row[0], row[8]) if row[6] is not None else None
+        by_revision[int(row[0])].append(KeyChange(row[1], old, new))
+    return [
+        ChangeSet(
+            revision=row[0],
+            namespace=row[1],
+            kind=WriteKind(row[2]),
+            changes=tuple(by_revision[int(row[0])]),
+            author=row[3],
+            message=row[4],
+            time=row[5],
+            schema=await schema(row[1], row[6]),
+            create_revision=row[7],
+            request_id=row[8] or "",
+        )
+        for row in heads
+    ]
+
+
+# -- tokens ------------------------------------------------------------------------------
+
+TOKEN_COLUMNS = "name, hash, grants, created_at, expires_at, revoked_at, created_by"
+
+
+def token_row(token: StoredToken) -> tuple[object, ...]:
+    """The values of TOKEN_COLUMNS for `token`."""
+    return (
+        token.name,
+        token.hash,
+        json.dumps([list(g) for g in token.grants]),
+        token.created_at,
+        token.expires_at,
+        token.revoked_at,
+        token.created_by,
+    )
+
+
+def stored_token(row: Sequence[object]) -> StoredToken:
+    """A token from a row of TOKEN_COLUMNS (more columns may follow)."""
+    name, digest, grants, created_at, expires_at, revoked_at, created_by = row[:7]
+    return StoredToken(
+        str(name),
+        bytes(digest),  # type: ignore[call-overload]
+        tuple((str(p), int(r)) for p, r in json.loads(str(grants))),
+        float(created_at),  # type: ignore[arg-type]
+        None if expires_at is None else float(expires_at),  # type: ignore[arg-type]
+        None if revoked_at is None else float(revoked_at),  # type: ignore[arg-type]
+        str(created_by),
+    )
+
+
+def token_changes(rows: Sequence[Sequence[object]], generation: int) -> TokenChanges:
+    """Rows of TOKEN_COLUMNS + generation. The generation reached is taken from the rows read
+    (one snapshot), never from a second query that could see a later change than the rows."""
+    top = max((int(row[7]) for row in rows), default=generation)  # type: ignore[call-overload]
+    return TokenChanges(max(top, generation), tuple(stored_token(row) for row in rows))
