@@ -4,9 +4,13 @@ Compaction must never drop history a live process still needs to catch up (DESIG
 "Replicas"). Each serving process keeps one row in `applied` (keyed by a random uuid of its
 own): the revision it has applied everything up to and `updated_at`, the server's now() at
 its last report (the server's clock for every process, so clocks of replicas never matter).
-A row not refreshed for `stale_after` seconds (a stopped, hung or killed process) no longer
-counts, so nobody holds compaction back forever; close() removes the row, and a compaction
-removes rows long stale.
+A row not refreshed for `stale_after` seconds (a stopped or hung process) no longer counts,
+so nobody holds compaction back forever; close() removes the row, and a compaction removes
+rows long stale. A killed process stops counting sooner: each row names the server session
+(pid and start time, from pg_stat_activity) it was last written on, and once that session is
+gone the row counts only until CONNECTION_GRACE seconds after its last report -- the grace is
+for a live process whose connection was lost, which reports again from a new one within a
+heartbeat.
 
 A process registers (revision 0) before it loads its state, and a compaction reads the rows
 while it holds the head row's lock, so a starting process is either seen by the compaction or
@@ -21,6 +25,9 @@ from psycopg import AsyncConnection
 
 STALE_AFTER = 60.0
 """Seconds after which a live process's row no longer holds compaction back."""
+
+CONNECTION_GRACE = 5.0
+"""Seconds a row whose session is gone still counts (its process may be reconnecting)."""
 
 FORGET_AFTER = 3600.0
 """Seconds after which a compaction deletes a stale row (its process is gone)."""
@@ -46,9 +53,11 @@ class AppliedRecords:
 
     async def write(self, conn: Connection, revision: int) -> None:
         await conn.execute(
-            "INSERT INTO applied VALUES (%s, %s, now())"
+            "INSERT INTO applied SELECT %s, %s, now(), pid, backend_start"
+            " FROM pg_stat_activity WHERE pid = pg_backend_pid()"
             " ON CONFLICT (process) DO UPDATE SET revision = excluded.revision,"
-            " updated_at = excluded.updated_at",
+            " updated_at = excluded.updated_at, backend_pid = excluded.backend_pid,"
+            " backend_start = excluded.backend_start",
             (self.process, revision),
         )
         self.revision = revision
@@ -58,9 +67,12 @@ class AppliedRecords:
         process has a fresh row."""
         row = await (
             await conn.execute(
-                "SELECT min(revision) FROM applied WHERE process <> %s"
-                " AND updated_at > now() - make_interval(secs => %s)",
-                (self.process, self._stale_after),
+                "SELECT min(a.revision) FROM applied a WHERE a.process <> %s"
+                " AND a.updated_at > now() - make_interval(secs => %s)"
+                " AND (a.updated_at > now() - make_interval(secs => %s) OR EXISTS"
+                "  (SELECT 1 FROM pg_stat_activity s WHERE s.pid = a.backend_pid"
+                "   AND s.backend_start IS NOT DISTINCT FROM a.backend_start))",
+                (self.process, self._stale_after, min(CONNECTION_GRACE, self._stale_after)),
             )
         ).fetchone()
         others = None if row is None or row[0] is None else int(row[0])  # type: ignore[call-overload]

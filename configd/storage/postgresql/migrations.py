@@ -112,11 +112,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO token_head VALUES (true, 0);
 
-    -- Each serving process's applied revision and heartbeat (applied.py).
+    -- Each serving process's applied revision and heartbeat, and the server session it
+    -- last reported on (applied.py).
     CREATE TABLE applied (
         process uuid PRIMARY KEY,
         revision bigint NOT NULL,
-        updated_at timestamptz NOT NULL
+        updated_at timestamptz NOT NULL,
+        backend_pid integer NOT NULL,
+        backend_start timestamptz
     );
     """,
 )
