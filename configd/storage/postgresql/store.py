@@ -22,11 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
@@ -68,6 +68,8 @@ from configd.storage.rows import (
 log = logging.getLogger("configd.storage")
 
 Connection = AsyncConnection[tuple[Any, ...]]
+Row = tuple[Any, ...]
+T = TypeVar("T")
 
 LOADED_REQUEST_IDS = 100_000
 """Request ids loaded at start (the newest); older ones are read with revision_of_request."""
@@ -109,6 +111,10 @@ _INSERTS = (
     ),
     ("namespace_removals", "DELETE FROM namespaces WHERE name = %s"),
 )
+
+
+class _NotBegun(Exception):
+    """The write connection was found lost at BEGIN: nothing was sent."""
 
 
 async def _rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -161,6 +167,10 @@ class PostgreSQLStorage:
                 min_size=1,
                 max_size=max(1, self._options.pool_size),
                 kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
+                # A connection is checked as it is handed out, so one lost meanwhile (the
+                # server restarted) is replaced instead of failing the call: these calls
+                # are not hot (history, compaction, tokens), a round trip is cheap.
+                check=psycopg_pool.AsyncConnectionPool.check_connection,
                 timeout=self._options.connect_timeout,
                 open=False,
                 name="configd-postgresql",
@@ -260,15 +270,30 @@ class PostgreSQLStorage:
                 f"{self._options.connect_timeout:g} s; check that the server is reachable"
             ) from exc
 
+    async def _read(self, work: Callable[[Connection], Awaitable[T]], *, log: bool = False) -> T:
+        """`work(conn)` in a read transaction (_reading); once more on a new connection if
+        the first was found lost (the server restarted): reads are safe to repeat."""
+        try:
+            async with self._reading(log=log) as conn:
+                return await work(conn)
+        except StorageFailure as exc:
+            if not isinstance(exc.__cause__, psycopg.OperationalError):
+                raise
+        async with self._reading(log=log) as conn:
+            return await work(conn)
+
+    async def _query(
+        self, sql: str, params: Sequence[Any] = (), *, log: bool = False
+    ) -> list[tuple[Any, ...]]:
+        return await self._read(lambda conn: _rows(conn, sql, params), log=log)
+
     async def schema(self, namespace: str, version: int) -> SchemaVersion | None:
         schema = self._schemas.get((namespace, version))
         if schema is None:
-            async with self._reading() as conn:
-                rows = await _rows(
-                    conn,
-                    "SELECT revision, schema FROM schemas WHERE namespace = %s AND version = %s",
-                    (namespace, version),
-                )
+            rows = await self._query(
+                "SELECT revision, schema FROM schemas WHERE namespace = %s AND version = %s",
+                (namespace, version),
+            )
             if rows:
                 schema = SchemaVersion(version, rows[0][1], rows[0][0])
                 self._schemas[(namespace, version)] = schema
@@ -281,38 +306,40 @@ class PostgreSQLStorage:
         return schema
 
     async def _load(self) -> StoredState:
+        return await self._read(self._load_in)
+
+    async def _load_in(self, conn: Connection) -> StoredState:
         """The current state, read in one snapshot (others may be committing)."""
-        async with self._reading() as conn:
-            for ns, version, revision, text in await _rows(
-                conn, "SELECT namespace, version, revision, schema FROM schemas"
-            ):
-                self._schemas[(ns, version)] = SchemaVersion(version, text, revision)
-            entries: dict[str, dict[str, Entry]] = {}
-            for row in await _rows(
-                conn,
-                "SELECT namespace, key, value, create_revision, mod_revision, version FROM kv",
-            ):
-                entries.setdefault(row[0], {})[row[1]] = entry(row[2], row[3], row[4], row[5])
-            namespaces = {
-                name: Namespace(
-                    name,
-                    create_revision,
-                    mod_revision,
-                    self._schemas[(name, schema_version)],
-                    frozen_entries(entries.get(name, {})),
-                )
-                for name, create_revision, mod_revision, schema_version in await _rows(
-                    conn,
-                    "SELECT name, create_revision, mod_revision, schema_version FROM namespaces",
-                )
-            }
-            head = (await _rows(conn, HEAD_SQL))[0]
-            recent = await _rows(
-                conn,
-                "SELECT request_id, revision FROM revisions WHERE request_id IS NOT NULL"
-                " ORDER BY revision DESC LIMIT %s",
-                (LOADED_REQUEST_IDS,),
+        for ns, version, revision, text in await _rows(
+            conn, "SELECT namespace, version, revision, schema FROM schemas"
+        ):
+            self._schemas[(ns, version)] = SchemaVersion(version, text, revision)
+        entries: dict[str, dict[str, Entry]] = {}
+        for row in await _rows(
+            conn,
+            "SELECT namespace, key, value, create_revision, mod_revision, version FROM kv",
+        ):
+            entries.setdefault(row[0], {})[row[1]] = entry(row[2], row[3], row[4], row[5])
+        namespaces = {
+            name: Namespace(
+                name,
+                create_revision,
+                mod_revision,
+                self._schemas[(name, schema_version)],
+                frozen_entries(entries.get(name, {})),
             )
+            for name, create_revision, mod_revision, schema_version in await _rows(
+                conn,
+                "SELECT name, create_revision, mod_revision, schema_version FROM namespaces",
+            )
+        }
+        head = (await _rows(conn, HEAD_SQL))[0]
+        recent = await _rows(
+            conn,
+            "SELECT request_id, revision FROM revisions WHERE request_id IS NOT NULL"
+            " ORDER BY revision DESC LIMIT %s",
+            (LOADED_REQUEST_IDS,),
+        )
         schema_versions: dict[str, int] = {}
         for namespace, version in self._schemas:
             schema_versions[namespace] = max(version, schema_versions.get(namespace, 0))
@@ -337,10 +364,14 @@ class PostgreSQLStorage:
                 if self._turn:
                     return
                 self._writer = conn = await self._fresh(self._writer)
-                async with translated("taking the write turn", self.dsn):
+                try:
                     row = await (
                         await conn.execute("SELECT pg_try_advisory_lock(%s, %s)", WRITE_TURN_LOCK)
                     ).fetchone()
+                except psycopg.Error as exc:
+                    if not conn.broken or loop.time() > deadline:
+                        raise failure(exc, "taking the write turn", self.dsn) from exc
+                    continue  # found lost (the server restarted): a new connection
                 if row is not None and row[0]:
                     self._turn = True
                     return
@@ -393,7 +424,13 @@ class PostgreSQLStorage:
         async with self._write_lock:
             await self._settle_unlock()
             self._writer = conn = await self._fresh(self._writer)
-            await self._commit_on(conn, rows, base, last)
+            try:
+                await self._commit_on(conn, rows, base, last)
+            except _NotBegun:
+                # The connection was found lost before anything was sent (the server
+                # restarted since the last commit): once more on a new one.
+                self._writer = conn = await self._fresh(conn)
+                await self._commit_on(conn, rows, base, last, retried=True)
         self._applied.applied = last  # planned on the head: its own compactions may count it
         if self._doorbell is not None:
             self._doorbell.own_revision = last
@@ -401,12 +438,19 @@ class PostgreSQLStorage:
             if cs.sets_schema:
                 self._schemas[(cs.namespace, cs.schema.version)] = cs.schema
 
-    async def _commit_on(self, conn: Connection, rows: BatchRows, base: int, last: int) -> None:
-        committing = False
+    async def _commit_on(
+        self, conn: Connection, rows: BatchRows, base: int, last: int, *, retried: bool = False
+    ) -> None:
         try:
             # READ COMMITTED whatever the server's default: waiting for the head row's lock,
             # the transaction must then read the row as the previous commit left it.
             await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        except psycopg.OperationalError as exc:
+            if conn.broken and not retried:
+                raise _NotBegun from exc
+            raise failure(exc, "storing the write (nothing was committed)", self.dsn) from exc
+        committing = False
+        try:
             row = await (await conn.execute("SELECT revision FROM head FOR UPDATE")).fetchone()
             assert row is not None
             check_base(int(row[0]), base)
@@ -490,8 +534,7 @@ class PostgreSQLStorage:
             ) from exc
 
     async def head(self) -> StoreHead:
-        async with self._reading(log=True) as conn:
-            row = (await _rows(conn, HEAD_SQL))[0]
+        row = (await self._query(HEAD_SQL, log=True))[0]
         head = StoreHead(int(row[0]), int(row[1]))
         self._noticed(head)
         return head
@@ -546,16 +589,19 @@ class PostgreSQLStorage:
     async def _select_change_sets(
         self, where: str, params: Sequence[Any], *, log: bool = False
     ) -> list[ChangeSet]:
-        async with self._reading(log=log) as conn:
+        async def read(conn: Connection) -> tuple[list[Row], list[Row]]:
             heads = await _rows(conn, f"SELECT {REVISION_COLUMNS} FROM revisions {where}", params)
             if not heads:
-                return []
+                return [], []
             changes = await _rows(
                 conn,
                 f"SELECT {CHANGE_COLUMNS} FROM changes WHERE revision = ANY(%s)"
                 " ORDER BY revision, key",
                 ([row[0] for row in heads],),
             )
+            return heads, changes
+
+        heads, changes = await self._read(read, log=log)
         return await change_sets(heads, changes, self._schema)
 
     async def history(
@@ -574,10 +620,9 @@ class PostgreSQLStorage:
         )
 
     async def revision_of_request(self, request_id: str) -> int | None:
-        async with self._reading() as conn:
-            rows = await _rows(
-                conn, "SELECT revision FROM revisions WHERE request_id = %s", (request_id,)
-            )
+        rows = await self._query(
+            "SELECT revision FROM revisions WHERE request_id = %s", (request_id,)
+        )
         return int(rows[0][0]) if rows else None
 
     async def change_set(self, revision: int) -> ChangeSet | None:
@@ -590,7 +635,7 @@ class PostgreSQLStorage:
         )
 
     async def namespace_at(self, name: str, revision: int) -> Namespace | None:
-        async with self._reading() as conn:
+        async def read(conn: Connection) -> tuple[list[Row], list[Row]]:
             heads = await _rows(
                 conn,
                 "SELECT revision, kind, schema_version, create_revision FROM revisions"
@@ -598,16 +643,21 @@ class PostgreSQLStorage:
                 (name, revision),
             )
             if not heads or heads[0][1] == WriteKind.DELETE_NAMESPACE.value:
-                return None
-            mod_revision, _, schema_version, create_revision = heads[0]
+                return [], []
             # Each key's newest change at or below `revision` since the namespace's creation.
             rows = await _rows(
                 conn,
                 "SELECT DISTINCT ON (key) key, new_value, new_create_revision, revision,"
                 " new_version FROM changes WHERE namespace = %s AND revision <= %s"
                 " AND revision >= %s ORDER BY key, revision DESC",
-                (name, revision, create_revision),
+                (name, revision, heads[0][3]),
             )
+            return heads, rows
+
+        heads, rows = await self._read(read)
+        if not heads:
+            return None
+        mod_revision, _, schema_version, create_revision = heads[0]
         entries = {
             key: entry(value, key_create, key_mod, version)
             for key, value, key_create, key_mod, version in rows
@@ -622,10 +672,7 @@ class PostgreSQLStorage:
         )
 
     async def revision_at(self, when: float) -> int:
-        async with self._reading() as conn:
-            rows = await _rows(
-                conn, "SELECT max(revision) FROM revisions WHERE time <= %s", (when,)
-            )
+        rows = await self._query("SELECT max(revision) FROM revisions WHERE time <= %s", (when,))
         return int(rows[0][0] or 0)
 
     async def compact(self, revision: int) -> None:
