@@ -23,6 +23,7 @@ from collections.abc import Callable
 import psycopg
 
 from configd.storage.base import StoreHead
+from configd.storage.noticed import is_news
 from configd.storage.postgresql.connect import close_quietly, connect, mask_dsn
 from configd.storage.postgresql.locks import MAINTENANCE_LOCK
 
@@ -118,11 +119,7 @@ class Doorbell:
             head = StoreHead(int(row[0]), int(row[1]))  # type: ignore[call-overload]
             tokens = int(row[2])  # type: ignore[call-overload]
             if head != last_head:
-                if (
-                    last_head is None
-                    or head.revision > self.own_revision
-                    or head.compact_revision != last_head.compact_revision
-                ):
+                if is_news(head, last_head, self.own_revision):
                     self._on_head(head)
                 last_head = head
             if tokens != last_tokens:

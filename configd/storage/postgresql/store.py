@@ -42,6 +42,7 @@ from configd.core.model import (
     frozen_entries,
 )
 from configd.storage.base import BackupInfo, StoredState, StoreHead, check_base
+from configd.storage.noticed import NoticedHead
 from configd.storage.postgresql.applied import STALE_AFTER, AppliedRecords
 from configd.storage.postgresql.connect import (
     APPLICATION_NAME,
@@ -138,9 +139,7 @@ class PostgreSQLStorage:
         self._applied = AppliedRecords(stale_after=self._options.applied_stale_seconds)
         self._applied_written = 0.0
         self._schemas: dict[tuple[str, int], SchemaVersion] = {}
-        self._head = StoreHead(0, 0)
-        self._head_moved: asyncio.Event | None = None
-        self._token_listeners: list[Callable[[int], None]] = []
+        self.noticed = NoticedHead()
         # One user of the write connection at a time (commit, the turn's lock and unlock).
         self._write_lock = asyncio.Lock()
         self._turn = False
@@ -183,12 +182,11 @@ class PostgreSQLStorage:
                     f"{self._options.connect_timeout:g} s; check that the server is running"
                 ) from exc
             state = await self._load()
-            self._head = StoreHead(state.revision, state.compact_revision)
-            self._head_moved = asyncio.Event()
+            self.noticed.start(StoreHead(state.revision, state.compact_revision))
             self._doorbell = Doorbell(
                 self.dsn,
-                self._noticed,
-                self._tokens_noticed,
+                self.noticed.noticed,
+                self.noticed.tokens_noticed,
                 poll_interval=self._options.poll_interval,
                 connect_timeout=self._options.connect_timeout,
             )
@@ -213,8 +211,7 @@ class PostgreSQLStorage:
         if self._doorbell is not None:
             await self._doorbell.stop()
             self._doorbell = None
-        if self._head_moved is not None:
-            self._head_moved.set()
+        self.noticed.close()
         if self._log_reader is not None and not self._log_reader.broken:
             with contextlib.suppress(psycopg.Error):
                 await self._applied.close(self._log_reader)
@@ -488,28 +485,6 @@ class PostgreSQLStorage:
 
     # -- following other processes ---------------------------------------------------------
 
-    def _noticed(self, head: StoreHead) -> None:
-        """The doorbell's report."""
-        if head.revision > self._head.revision or head.compact_revision > (
-            self._head.compact_revision
-        ):
-            self._head = StoreHead(
-                max(head.revision, self._head.revision),
-                max(head.compact_revision, self._head.compact_revision),
-            )
-            if self._head_moved is not None:
-                self._head_moved.set()
-
-    def _tokens_noticed(self, generation: int) -> None:
-        for listener in tuple(self._token_listeners):
-            listener(generation)
-
-    def follow_tokens(self, listener: Callable[[int], None]) -> Callable[[], None]:
-        """`listener(generation)` runs whenever the doorbell sees the token generation change
-        (whichever process wrote); returns the unsubscriber."""
-        self._token_listeners.append(listener)
-        return lambda: self._token_listeners.remove(listener)
-
     @property
     def options(self) -> PostgreSQLOptions:
         return self._options
@@ -536,24 +511,17 @@ class PostgreSQLStorage:
     async def head(self) -> StoreHead:
         row = (await self._query(HEAD_SQL, log=True))[0]
         head = StoreHead(int(row[0]), int(row[1]))
-        self._noticed(head)
+        self.noticed.noticed(head)
         return head
 
     async def next_head(self, known: StoreHead, within: float) -> StoreHead:
-        moved = self._head_moved
-        if moved is None or self._closed:
+        if not self.noticed.started or self._closed:
             raise StorageFailure("the database is closed")
-        head = self._head
-        if head.revision <= known.revision and head.compact_revision <= known.compact_revision:
-            moved.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(within):
-                    await moved.wait()
-        return self._head
+        return await self.noticed.next_head(known, within)
 
     @property
     def noticed_head(self) -> StoreHead:
-        return self._head
+        return self.noticed.head
 
     async def log_since(self, after: int, limit: int) -> list[ChangeSet]:
         return await self._select_change_sets(

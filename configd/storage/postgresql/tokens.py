@@ -9,8 +9,6 @@ wait_change(). Writes use the storage's pool; psycopg errors become StorageFailu
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +16,7 @@ import psycopg
 
 from configd.core.errors import AlreadyExists, StorageFailure
 from configd.storage.base import StoredToken, TokenChanges
+from configd.storage.noticed import NoticedGeneration
 from configd.storage.postgresql.follow import TOKENS_CHANNEL
 from configd.storage.postgresql.store import Connection, PostgreSQLStorage
 from configd.storage.rows import TOKEN_COLUMNS, stored_token, token_changes, token_row
@@ -33,10 +32,7 @@ class PostgreSQLTokenStore:
 
     def __init__(self, storage: PostgreSQLStorage) -> None:
         self._storage = storage
-        self._noticed = 0
-        self._moved = asyncio.Event()
-        self._unfollow: Callable[[], None] | None = None
-        self._open = False
+        self._noticed = NoticedGeneration()  # as the storage's doorbell reports it
 
     async def open(self) -> TokenChanges:
         async with self._storage.pooled("reading tokens") as conn, conn.transaction():
@@ -45,23 +41,11 @@ class PostgreSQLTokenStore:
             ).fetchall()
             head = await (await conn.execute("SELECT generation FROM token_head")).fetchone()
         loaded = token_changes(rows, int(head[0]) if head is not None else 0)
-        self._noticed = loaded.generation
-        self._unfollow = self._storage.follow_tokens(self._generation_noticed)
-        self._open = True
+        self._noticed.follow(self._storage.noticed, loaded.generation)
         return loaded
 
     async def close(self) -> None:
-        self._open = False
-        if self._unfollow is not None:
-            unfollow, self._unfollow = self._unfollow, None
-            unfollow()
-        self._moved.set()  # a waiter returns now
-
-    def _generation_noticed(self, generation: int) -> None:
-        moved = generation > self._noticed
-        self._noticed = generation
-        if moved:
-            self._moved.set()
+        self._noticed.close()
 
     async def changes_since(self, generation: int) -> TokenChanges:
         async with self._storage.pooled("reading tokens") as conn:
@@ -75,12 +59,7 @@ class PostgreSQLTokenStore:
         return token_changes(rows, generation)
 
     async def wait_change(self, known: int, within: float) -> None:
-        if self._noticed > known or not self._open:
-            return
-        self._moved.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(within):
-                await self._moved.wait()
+        await self._noticed.wait_change(known, within)
 
     async def _write(self, what: str, write: Callable[[Connection, int], Any]) -> Any:
         """Run `write(conn, next_generation)` in one transaction holding token_head's row

@@ -39,6 +39,7 @@ from configd.core.model import (
     frozen_entries,
 )
 from configd.storage.base import BackupInfo, StoredState, StoreHead, check_base
+from configd.storage.noticed import NoticedHead
 from configd.storage.rows import CHANGE_COLUMNS, REVISION_COLUMNS, batch_rows, change_sets, entry
 from configd.storage.sqlite.applied import STALE_AFTER, AppliedRecords
 from configd.storage.sqlite.backup import backup_database
@@ -225,11 +226,9 @@ class SQLiteStorage:
         self._applied_written = 0.0  # monotonic time of the last record write
         self._watcher: CommitWatcher | None = None
         self._schemas: dict[tuple[str, int], SchemaVersion] = {}
-        # The head the doorbell thread last reported, and the event that says it moved.
-        self._head = StoreHead(0, 0)
-        self._head_moved: asyncio.Event | None = None
-        # Who hears of the tokens' generation moving (tokens.py:SQLiteTokenStore).
-        self._token_listeners: list[Callable[[int], None]] = []
+        # The head the doorbell thread last reported, and who hears of the tokens' generation
+        # moving (tokens.py:SQLiteTokenStore).
+        self.noticed = NoticedHead()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -258,14 +257,13 @@ class SQLiteStorage:
             self._reader = await self._connect_reader()
             self._log_reader = await self._connect_reader()
             state = await self._load()
-            self._head = StoreHead(state.revision, state.compact_revision)
-            self._head_moved = asyncio.Event()
+            self.noticed.start(StoreHead(state.revision, state.compact_revision))
             self._watcher = CommitWatcher(
                 self.path,
                 self.data_dir,
                 self._locks,
-                self._noticed,
-                self._tokens_noticed,
+                self.noticed.noticed,
+                self.noticed.tokens_noticed,
                 poll_interval=self._options.poll_interval_ms / 1000,
                 busy_timeout_ms=self._options.busy_timeout_ms,
                 autocheckpoint=maintainer,
@@ -487,28 +485,6 @@ class SQLiteStorage:
 
     # -- following other processes ---------------------------------------------------------
 
-    def _noticed(self, head: StoreHead) -> None:
-        """The doorbell thread's report (on the event loop)."""
-        if head.revision > self._head.revision or head.compact_revision > (
-            self._head.compact_revision
-        ):
-            self._head = StoreHead(
-                max(head.revision, self._head.revision),
-                max(head.compact_revision, self._head.compact_revision),
-            )
-            if self._head_moved is not None:
-                self._head_moved.set()
-
-    def _tokens_noticed(self, generation: int) -> None:
-        for listener in tuple(self._token_listeners):
-            listener(generation)
-
-    def follow_tokens(self, listener: Callable[[int], None]) -> Callable[[], None]:
-        """`listener(generation)` runs on the event loop whenever the doorbell thread sees the
-        tokens' generation change (whichever process wrote); returns the unsubscriber."""
-        self._token_listeners.append(listener)
-        return lambda: self._token_listeners.remove(listener)
-
     def ring(self) -> None:
         """Wake the other processes' doorbells now (after a token write)."""
         if self._watcher is not None:
@@ -521,24 +497,17 @@ class SQLiteStorage:
     async def head(self) -> StoreHead:
         rows = list(await self._fetchall(HEAD_SQL, log=True))
         head = StoreHead(int(rows[0][0]), int(rows[0][1]))
-        self._noticed(head)
+        self.noticed.noticed(head)
         return head
 
     async def next_head(self, known: StoreHead, within: float) -> StoreHead:
-        moved = self._head_moved
-        if moved is None:
+        if not self.noticed.started:
             raise StorageFailure("the database is closed")
-        head = self._head
-        if head.revision <= known.revision and head.compact_revision <= known.compact_revision:
-            moved.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(within):
-                    await moved.wait()
-        return self._head
+        return await self.noticed.next_head(known, within)
 
     @property
     def noticed_head(self) -> StoreHead:
-        return self._head
+        return self.noticed.head
 
     async def log_since(self, after: int, limit: int) -> list[ChangeSet]:
         rows = await self._fetchall(

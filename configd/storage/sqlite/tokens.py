@@ -13,15 +13,15 @@ wait_change(); a write here rings the peers' doorbells, so they look at once.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import aiosqlite
 
 from configd.core.errors import AlreadyExists, StorageFailure
 from configd.storage.base import StoredToken, TokenChanges
+from configd.storage.noticed import NoticedGeneration
 from configd.storage.rows import TOKEN_COLUMNS, stored_token, token_changes, token_row
 from configd.storage.sqlite.store import SQLiteStorage
 
@@ -38,9 +38,7 @@ class SQLiteTokenStore:
         self._storage = storage
         self.path = storage.path
         self._db: aiosqlite.Connection | None = None
-        self._noticed = 0  # the highest generation the doorbell thread reported
-        self._moved = asyncio.Event()
-        self._unfollow: Callable[[], None] | None = None
+        self._noticed = NoticedGeneration()  # as the doorbell thread reports it
 
     async def open(self) -> TokenChanges:
         try:
@@ -53,15 +51,11 @@ class SQLiteTokenStore:
         except sqlite3.Error as exc:
             await self.close()
             raise StorageFailure(f"cannot read tokens from {self.path}: {exc}") from exc
-        self._noticed = loaded.generation
-        self._unfollow = self._storage.follow_tokens(self._generation_noticed)
+        self._noticed.follow(self._storage.noticed, loaded.generation)
         return loaded
 
     async def close(self) -> None:
-        if self._unfollow is not None:
-            unfollow, self._unfollow = self._unfollow, None
-            unfollow()
-        self._moved.set()  # a waiter returns now
+        self._noticed.close()
         if self._db is not None:
             db, self._db = self._db, None
             with contextlib.suppress(sqlite3.Error, ValueError):
@@ -71,14 +65,6 @@ class SQLiteTokenStore:
         if self._db is None:
             raise StorageFailure("the token store is closed")
         return self._db
-
-    def _generation_noticed(self, generation: int) -> None:
-        # Taken as reported (the doorbell reports changes only), so a store that went back
-        # does not leave wait_change() returning at once forever.
-        moved = generation > self._noticed
-        self._noticed = generation
-        if moved:
-            self._moved.set()
 
     async def changes_since(self, generation: int) -> TokenChanges:
         try:
@@ -92,12 +78,7 @@ class SQLiteTokenStore:
         return token_changes(list(rows), generation)
 
     async def wait_change(self, known: int, within: float) -> None:
-        if self._noticed > known or self._db is None:
-            return
-        self._moved.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(within):
-                await self._moved.wait()
+        await self._noticed.wait_change(known, within)
 
     async def _write(self, sql: str, params: Sequence[object], what: str) -> int:
         """Run one writing statement; the number of rows it changed. Rings the peers."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from configd.core.errors import AlreadyExists, ReplicaBehind, StorageFailure, Unavailable
-from configd.core.model import ChangeSet, Entry, KeyChange, SchemaVersion, WriteKind
+from configd.core.model import WriteKind
 from configd.storage.base import (
     StoreAhead,
     StoreBehind,
@@ -33,50 +33,12 @@ from configd.storage.postgresql.store import PostgreSQLOptions, PostgreSQLStorag
 from configd.storage.postgresql.tokens import PostgreSQLTokenStore
 from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
 from configd.storage.sqlite.tokens import SQLiteTokenStore
+from tests.configd.storage.writes import SCHEMA, create, put
 from tests.postgres import PostgresCluster
-
-SCHEMA = SchemaVersion(1, '{"type":"object","maxProperties":5}', 1)
 
 AnyStorage = SQLiteStorage | PostgreSQLStorage
 
 _databases = itertools.count()
-
-
-def create(revision: int, name: str = "ns") -> ChangeSet:
-    schema = SchemaVersion(1, SCHEMA.schema_json, revision)
-    return ChangeSet(
-        revision, name, WriteKind.CREATE_NAMESPACE, (), "me", "", 0.0, schema, revision
-    )
-
-
-def put(
-    revision: int,
-    key: str,
-    value: str,
-    old: Entry | None = None,
-    *,
-    request_id: str = "",
-    created: int = 1,
-) -> ChangeSet:
-    new = Entry(
-        value,
-        None,
-        old.create_revision if old else revision,
-        revision,
-        old.version + 1 if old else 1,
-    )
-    return ChangeSet(
-        revision,
-        "ns",
-        WriteKind.PUT,
-        (KeyChange(key, old, new),),
-        "me",
-        "",
-        float(revision),  # "time": revision_at is tested on it
-        SchemaVersion(1, SCHEMA.schema_json, created),
-        created,
-        request_id=request_id,
-    )
 
 
 def token(name: str, secret: bytes = b"") -> StoredToken:

@@ -7,31 +7,10 @@ import json
 import sqlite3
 from pathlib import Path
 
-from configd.core.model import ChangeSet, Entry, KeyChange, SchemaVersion, WriteKind
 from configd.storage.sqlite.backup import restore
 from configd.storage.sqlite.migrations import MIGRATIONS
 from configd.storage.sqlite.store import DB_FILE, SQLiteOptions, SQLiteStorage, Synchronous
-
-SCHEMA = SchemaVersion(1, '{"type":"object"}', 1)
-
-
-def create(revision: int, name: str = "ns") -> ChangeSet:
-    return ChangeSet(
-        revision, name, WriteKind.CREATE_NAMESPACE, (), "me", "", 0.0, SCHEMA, revision
-    )
-
-
-def put(revision: int, key: str, value: str, old: Entry | None = None, ns: str = "ns") -> ChangeSet:
-    new = Entry(
-        value,
-        None,
-        old.create_revision if old else revision,
-        revision,
-        old.version + 1 if old else 1,
-    )
-    return ChangeSet(
-        revision, ns, WriteKind.PUT, (KeyChange(key, old, new),), "me", "", 0.0, SCHEMA, 1
-    )
+from tests.configd.storage.writes import create, put
 
 
 async def test_database_is_wal_with_full_sync_and_migrated(tmp_path: Path) -> None:

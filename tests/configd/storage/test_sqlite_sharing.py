@@ -22,35 +22,10 @@ from pathlib import Path
 import pytest
 
 from configd.core.errors import ReplicaBehind, StorageFailure
-from configd.core.model import ChangeSet, Entry, KeyChange, SchemaVersion, WriteKind
 from configd.storage.sqlite.backup import RestoreError, restore
 from configd.storage.sqlite.files import APPLIED_DIR, LOCK_FILE
 from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
-
-SCHEMA = SchemaVersion(1, '{"type":"object","maxProperties":5}', 1)
-
-
-def create(revision: int, name: str = "ns") -> ChangeSet:
-    schema = SchemaVersion(1, SCHEMA.schema_json, revision)
-    return ChangeSet(
-        revision, name, WriteKind.CREATE_NAMESPACE, (), "me", "", 0.0, schema, revision
-    )
-
-
-def put(revision: int, key: str, value: str, create_revision: int = 1) -> ChangeSet:
-    new = Entry(value, None, revision, revision, 1)
-    schema = SchemaVersion(1, SCHEMA.schema_json, create_revision)
-    return ChangeSet(
-        revision,
-        "ns",
-        WriteKind.PUT,
-        (KeyChange(key, None, new),),
-        "me",
-        "",
-        0.0,
-        schema,
-        create_revision,
-    )
+from tests.configd.storage.writes import create, put
 
 
 async def test_a_different_configd_is_refused(tmp_path: Path) -> None:
