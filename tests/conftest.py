@@ -13,7 +13,7 @@ import pytest
 
 from configd.testing import ConfigdProcess
 from configd_client.wire import admin_pb2_grpc, config_pb2_grpc
-from tests.postgres import PostgresCluster, PostgresMissing
+from tests.postgres import PostgresCluster, PostgresMissing, cluster_root
 from tests.waits import MIN_REVISION_WAIT
 
 
@@ -86,10 +86,10 @@ def ns(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
+def postgres_cluster() -> Iterator[PostgresCluster]:
     """One PostgreSQL cluster for the whole session; tests take fresh databases (pg_dsn).
     Never skipped: without PostgreSQL the tests fail, saying how to install it."""
-    cluster = PostgresCluster(tmp_path_factory.mktemp("postgres"))
+    cluster = PostgresCluster(cluster_root())
     try:
         cluster.start()
     except PostgresMissing as exc:

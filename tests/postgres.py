@@ -1,6 +1,6 @@
 """A real PostgreSQL cluster for tests: Debian's binaries, a temporary data directory.
 
-    cluster = PostgresCluster(tmp_path / "pg")
+    cluster = PostgresCluster(cluster_root())
     cluster.start()
     dsn = cluster.create_database()   # a fresh, empty database
     ...
@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -83,8 +84,16 @@ def chown_to_postgres(path: Path) -> None:
     os.chown(path, account.pw_uid, account.pw_gid)
 
 
+def cluster_root() -> Path:
+    """A fresh directory for a cluster, directly in the system's temporary directory: every
+    parent must stay traversable by postgres, and pytest makes its own base directory 0700
+    whenever a run starts (another run's start would lock a running cluster out)."""
+    return Path(tempfile.mkdtemp(prefix="configd-pg-"))
+
+
 class PostgresCluster:
-    """One PostgreSQL cluster in `root` (created if missing, chowned to postgres)."""
+    """One PostgreSQL cluster in `root` (created if missing, chowned to postgres); every
+    parent of `root` must be traversable by postgres (cluster_root())."""
 
     def __init__(self, root: Path, *, port: int | None = None) -> None:
         self.root = root
@@ -102,13 +111,6 @@ class PostgresCluster:
         self.socket_dir.mkdir(exist_ok=True)
         for path in (self.root, self.socket_dir):
             chown_to_postgres(path)
-        # Every parent must be traversable by postgres (pytest's tmp dirs are 0700).
-        for parent in self.root.parents:
-            if parent == Path("/"):
-                break
-            mode = parent.stat().st_mode
-            if not mode & 0o001:
-                os.chmod(parent, mode | 0o001)
         run_as_postgres(
             "initdb",
             "--auth=trust",

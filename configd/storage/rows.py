@@ -7,10 +7,20 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
-from configd.core.model import ChangeSet, Entry, KeyChange, SchemaVersion, WriteKind
-from configd.storage.base import StoredToken, TokenChanges
+from configd.core.errors import StorageFailure
+from configd.core.model import (
+    ChangeSet,
+    Entry,
+    KeyChange,
+    Namespace,
+    SchemaVersion,
+    WriteKind,
+    frozen_entries,
+)
+from configd.storage.base import StoredState, StoredToken, TokenChanges
 
 Row = Sequence[Any]
 
@@ -168,3 +178,92 @@ def token_changes(rows: Sequence[Sequence[object]], generation: int) -> TokenCha
     (one snapshot), never from a second query that could see a later change than the rows."""
     top = max((int(row[7]) for row in rows), default=generation)  # type: ignore[call-overload]
     return TokenChanges(max(top, generation), tuple(stored_token(row) for row in rows))
+
+
+# -- loading -------------------------------------------------------------------------------
+
+SCHEMA_ROWS_SQL = "SELECT namespace, version, revision, schema FROM schemas"
+KV_ROWS_SQL = "SELECT namespace, key, value, create_revision, mod_revision, version FROM kv"
+NAMESPACE_ROWS_SQL = "SELECT name, create_revision, mod_revision, schema_version FROM namespaces"
+
+
+class SchemaCache:
+    """Schema versions by (namespace, version). They never change once written: loaded at
+    open, added on commit, and read on first use when another process wrote them."""
+
+    def __init__(self) -> None:
+        self.versions: dict[tuple[str, int], SchemaVersion] = {}
+
+    def load(self, rows: Iterable[Row]) -> None:
+        """Rows of SCHEMA_ROWS_SQL."""
+        for ns, version, revision, text in rows:
+            self.versions[(ns, version)] = SchemaVersion(version, text, revision)
+
+    def committed(self, batch: Sequence[ChangeSet]) -> None:
+        for cs in batch:
+            if cs.sets_schema:
+                self.versions[(cs.namespace, cs.schema.version)] = cs.schema
+
+    async def get(
+        self,
+        namespace: str,
+        version: int,
+        read: Callable[[str, int], Awaitable[Sequence[Row]]],
+    ) -> SchemaVersion | None:
+        """The version, read with `read(namespace, version)` (rows of revision, schema) if
+        not known yet."""
+        schema = self.versions.get((namespace, version))
+        if schema is None:
+            rows = await read(namespace, version)
+            if rows:
+                schema = SchemaVersion(version, rows[0][1], rows[0][0])
+                self.versions[(namespace, version)] = schema
+        return schema
+
+    async def require(
+        self,
+        namespace: str,
+        version: int,
+        read: Callable[[str, int], Awaitable[Sequence[Row]]],
+    ) -> SchemaVersion:
+        """get(), or StorageFailure: a write names a schema version the store lacks."""
+        schema = await self.get(namespace, version, read)
+        if schema is None:
+            raise StorageFailure(f"schema version {version} of {namespace} is missing")
+        return schema
+
+    def stored_state(
+        self,
+        kv_rows: Iterable[Row],
+        namespace_rows: Iterable[Row],
+        head: tuple[int, int],
+        recent_requests: Sequence[Row],
+        loaded_requests: int,
+    ) -> StoredState:
+        """The state loaded at open, from rows of KV_ROWS_SQL and NAMESPACE_ROWS_SQL (this
+        cache loaded from the same snapshot), the (revision, compact_revision) head, and the
+        newest (request_id, revision) rows, newest first, at most `loaded_requests`."""
+        entries: dict[str, dict[str, Entry]] = {}
+        for row in kv_rows:
+            entries.setdefault(row[0], {})[row[1]] = entry(row[2], row[3], row[4], row[5])
+        namespaces = {
+            name: Namespace(
+                name,
+                create_revision,
+                mod_revision,
+                self.versions[(name, schema_version)],
+                frozen_entries(entries.get(name, {})),
+            )
+            for name, create_revision, mod_revision, schema_version in namespace_rows
+        }
+        schema_versions: dict[str, int] = {}
+        for namespace, version in self.versions:
+            schema_versions[namespace] = max(version, schema_versions.get(namespace, 0))
+        return StoredState(
+            int(head[0]),
+            int(head[1]),
+            MappingProxyType(namespaces),
+            schema_versions,
+            request_ids={row[0]: int(row[1]) for row in reversed(recent_requests)},
+            request_ids_complete=len(recent_requests) < loaded_requests,
+        )

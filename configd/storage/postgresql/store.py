@@ -25,7 +25,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 import psycopg
@@ -35,7 +34,6 @@ from psycopg import AsyncConnection, IsolationLevel
 from configd.core.errors import ReplicaBehind, StorageFailure, Unavailable
 from configd.core.model import (
     ChangeSet,
-    Entry,
     Namespace,
     SchemaVersion,
     WriteKind,
@@ -59,8 +57,12 @@ from configd.storage.postgresql.locks import WRITE_TURN_LOCK
 from configd.storage.postgresql.migrations import migrate
 from configd.storage.rows import (
     CHANGE_COLUMNS,
+    KV_ROWS_SQL,
+    NAMESPACE_ROWS_SQL,
     REVISION_COLUMNS,
+    SCHEMA_ROWS_SQL,
     BatchRows,
+    SchemaCache,
     batch_rows,
     change_sets,
     entry,
@@ -138,7 +140,7 @@ class PostgreSQLStorage:
         self._doorbell: Doorbell | None = None
         self._applied = AppliedRecords(stale_after=self._options.applied_stale_seconds)
         self._applied_written = 0.0
-        self._schemas: dict[tuple[str, int], SchemaVersion] = {}
+        self._schemas = SchemaCache()
         self.noticed = NoticedHead()
         # One user of the write connection at a time (commit, the turn's lock and unlock).
         self._write_lock = asyncio.Lock()
@@ -285,51 +287,25 @@ class PostgreSQLStorage:
         return await self._read(lambda conn: _rows(conn, sql, params), log=log)
 
     async def schema(self, namespace: str, version: int) -> SchemaVersion | None:
-        schema = self._schemas.get((namespace, version))
-        if schema is None:
-            rows = await self._query(
-                "SELECT revision, schema FROM schemas WHERE namespace = %s AND version = %s",
-                (namespace, version),
-            )
-            if rows:
-                schema = SchemaVersion(version, rows[0][1], rows[0][0])
-                self._schemas[(namespace, version)] = schema
-        return schema
+        return await self._schemas.get(namespace, version, self._read_schema)
 
     async def _schema(self, namespace: str, version: int) -> SchemaVersion:
-        schema = await self.schema(namespace, version)
-        if schema is None:
-            raise StorageFailure(f"schema version {version} of {namespace} is missing")
-        return schema
+        return await self._schemas.require(namespace, version, self._read_schema)
+
+    async def _read_schema(self, namespace: str, version: int) -> list[Row]:
+        return await self._query(
+            "SELECT revision, schema FROM schemas WHERE namespace = %s AND version = %s",
+            (namespace, version),
+        )
 
     async def _load(self) -> StoredState:
         return await self._read(self._load_in)
 
     async def _load_in(self, conn: Connection) -> StoredState:
         """The current state, read in one snapshot (others may be committing)."""
-        for ns, version, revision, text in await _rows(
-            conn, "SELECT namespace, version, revision, schema FROM schemas"
-        ):
-            self._schemas[(ns, version)] = SchemaVersion(version, text, revision)
-        entries: dict[str, dict[str, Entry]] = {}
-        for row in await _rows(
-            conn,
-            "SELECT namespace, key, value, create_revision, mod_revision, version FROM kv",
-        ):
-            entries.setdefault(row[0], {})[row[1]] = entry(row[2], row[3], row[4], row[5])
-        namespaces = {
-            name: Namespace(
-                name,
-                create_revision,
-                mod_revision,
-                self._schemas[(name, schema_version)],
-                frozen_entries(entries.get(name, {})),
-            )
-            for name, create_revision, mod_revision, schema_version in await _rows(
-                conn,
-                "SELECT name, create_revision, mod_revision, schema_version FROM namespaces",
-            )
-        }
+        self._schemas.load(await _rows(conn, SCHEMA_ROWS_SQL))
+        kv_rows = await _rows(conn, KV_ROWS_SQL)
+        namespace_rows = await _rows(conn, NAMESPACE_ROWS_SQL)
         head = (await _rows(conn, HEAD_SQL))[0]
         recent = await _rows(
             conn,
@@ -337,16 +313,8 @@ class PostgreSQLStorage:
             " ORDER BY revision DESC LIMIT %s",
             (LOADED_REQUEST_IDS,),
         )
-        schema_versions: dict[str, int] = {}
-        for namespace, version in self._schemas:
-            schema_versions[namespace] = max(version, schema_versions.get(namespace, 0))
-        return StoredState(
-            int(head[0]),
-            int(head[1]),
-            MappingProxyType(namespaces),
-            schema_versions,
-            request_ids={row[0]: int(row[1]) for row in reversed(recent)},
-            request_ids_complete=len(recent) < LOADED_REQUEST_IDS,
+        return self._schemas.stored_state(
+            kv_rows, namespace_rows, (int(head[0]), int(head[1])), recent, LOADED_REQUEST_IDS
         )
 
     # -- writing ---------------------------------------------------------------------------
@@ -431,9 +399,7 @@ class PostgreSQLStorage:
         self._applied.applied = last  # planned on the head: its own compactions may count it
         if self._doorbell is not None:
             self._doorbell.own_revision = last
-        for cs in batch:
-            if cs.sets_schema:
-                self._schemas[(cs.namespace, cs.schema.version)] = cs.schema
+        self._schemas.committed(batch)
 
     async def _commit_on(
         self, conn: Connection, rows: BatchRows, base: int, last: int, *, retried: bool = False

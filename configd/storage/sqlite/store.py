@@ -23,7 +23,6 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 import aiosqlite
@@ -40,7 +39,17 @@ from configd.core.model import (
 )
 from configd.storage.base import BackupInfo, StoredState, StoreHead, check_base
 from configd.storage.noticed import NoticedHead
-from configd.storage.rows import CHANGE_COLUMNS, REVISION_COLUMNS, batch_rows, change_sets, entry
+from configd.storage.rows import (
+    CHANGE_COLUMNS,
+    KV_ROWS_SQL,
+    NAMESPACE_ROWS_SQL,
+    REVISION_COLUMNS,
+    SCHEMA_ROWS_SQL,
+    SchemaCache,
+    batch_rows,
+    change_sets,
+    entry,
+)
 from configd.storage.sqlite.applied import STALE_AFTER, AppliedRecords
 from configd.storage.sqlite.backup import backup_database
 from configd.storage.sqlite.files import DB_FILE, database_size
@@ -225,7 +234,7 @@ class SQLiteStorage:
         self._applied = AppliedRecords(data_dir, stale_after=self._options.applied_stale_seconds)
         self._applied_written = 0.0  # monotonic time of the last record write
         self._watcher: CommitWatcher | None = None
-        self._schemas: dict[tuple[str, int], SchemaVersion] = {}
+        self._schemas = SchemaCache()
         # The head the doorbell thread last reported, and who hears of the tokens' generation
         # moving (tokens.py:SQLiteTokenStore).
         self.noticed = NoticedHead()
@@ -352,26 +361,18 @@ class SQLiteStorage:
             raise StorageFailure(f"reading {self.path} failed: {exc}") from exc
 
     async def schema(self, namespace: str, version: int) -> SchemaVersion | None:
-        # Schema versions never change once written: loaded at open, added on commit, and
-        # read on first use when another process wrote them.
-        schema = self._schemas.get((namespace, version))
-        if schema is None:
-            rows = list(
-                await self._fetchall(
-                    "SELECT revision, schema FROM schemas WHERE namespace = ? AND version = ?",
-                    (namespace, version),
-                )
-            )
-            if rows:
-                schema = SchemaVersion(version, rows[0][1], rows[0][0])
-                self._schemas[(namespace, version)] = schema
-        return schema
+        return await self._schemas.get(namespace, version, self._read_schema)
 
     async def _schema(self, namespace: str, version: int) -> SchemaVersion:
-        schema = await self.schema(namespace, version)
-        if schema is None:
-            raise StorageFailure(f"schema version {version} of {namespace} is missing")
-        return schema
+        return await self._schemas.require(namespace, version, self._read_schema)
+
+    async def _read_schema(self, namespace: str, version: int) -> list[sqlite3.Row]:
+        return list(
+            await self._fetchall(
+                "SELECT revision, schema FROM schemas WHERE namespace = ? AND version = ?",
+                (namespace, version),
+            )
+        )
 
     async def _load(self) -> StoredState:
         """The current state, read in one read transaction (others may be committing)."""
@@ -383,31 +384,10 @@ class SQLiteStorage:
             await self._reader.execute("COMMIT")
 
     async def _load_in_transaction(self) -> StoredState:
-        for row in await self._fetchall("SELECT namespace, version, revision, schema FROM schemas"):
-            self._schemas[(row[0], row[1])] = SchemaVersion(row[1], row[3], row[2])
-        entries: dict[str, dict[str, Entry]] = {}
-        for row in await self._fetchall(
-            "SELECT namespace, key, value, create_revision, mod_revision, version FROM kv"
-        ):
-            entries.setdefault(row[0], {})[row[1]] = entry(row[2], row[3], row[4], row[5])
-        namespaces = {}
-        for name, create_revision, mod_revision, schema_version in await self._fetchall(
-            "SELECT name, create_revision, mod_revision, schema_version FROM namespaces"
-        ):
-            namespaces[name] = Namespace(
-                name,
-                create_revision,
-                mod_revision,
-                self._schemas[(name, schema_version)],
-                frozen_entries(entries.get(name, {})),
-            )
-        rows = list(await self._fetchall("SELECT max(revision) FROM revisions"))
-        revision = int(rows[0][0] or 0)
-        rows = list(await self._fetchall("SELECT value FROM meta WHERE name = 'compact_revision'"))
-        compact_revision = int(rows[0][0]) if rows else 0
-        schema_versions: dict[str, int] = {}
-        for namespace, version in self._schemas:
-            schema_versions[namespace] = max(version, schema_versions.get(namespace, 0))
+        self._schemas.load(await self._fetchall(SCHEMA_ROWS_SQL))
+        kv_rows = await self._fetchall(KV_ROWS_SQL)
+        namespace_rows = await self._fetchall(NAMESPACE_ROWS_SQL)
+        head = next(iter(await self._fetchall(HEAD_SQL)))
         # The newest ids, so a retry of a recent write is answered without a read.
         recent = list(
             await self._fetchall(
@@ -416,13 +396,8 @@ class SQLiteStorage:
                 (LOADED_REQUEST_IDS,),
             )
         )
-        return StoredState(
-            revision,
-            compact_revision,
-            MappingProxyType(namespaces),
-            schema_versions,
-            request_ids={row[0]: int(row[1]) for row in reversed(recent)},
-            request_ids_complete=len(recent) < LOADED_REQUEST_IDS,
+        return self._schemas.stored_state(
+            kv_rows, namespace_rows, (int(head[0]), int(head[1])), recent, LOADED_REQUEST_IDS
         )
 
     # -- writing ---------------------------------------------------------------------------
@@ -479,9 +454,7 @@ class SQLiteStorage:
             raise StorageFailure(
                 f"the write could not be stored ({exc}); nothing was committed"
             ) from exc
-        for cs in batch:
-            if cs.sets_schema:
-                self._schemas[(cs.namespace, cs.schema.version)] = cs.schema
+        self._schemas.committed(batch)
 
     # -- following other processes ---------------------------------------------------------
 
