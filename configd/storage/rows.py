@@ -232,6 +232,32 @@ class SchemaCache:
             raise StorageFailure(f"schema version {version} of {namespace} is missing")
         return schema
 
+    async def load_state(
+        self,
+        fetch: Callable[[str, Sequence[Any]], Awaitable[Iterable[Row]]],
+        head_sql: str,
+        placeholder: str,
+        loaded_requests: int,
+    ) -> StoredState:
+        """The state at open, read with `fetch(sql, params)` (in one snapshot; `placeholder`
+        is the driver's parameter marker); the backend's `head_sql` reads (revision,
+        compact_revision). The newest `loaded_requests` request ids come along, so a retry
+        of a recent write is answered without a read."""
+        self.load(await fetch(SCHEMA_ROWS_SQL, ()))
+        kv_rows = await fetch(KV_ROWS_SQL, ())
+        namespace_rows = await fetch(NAMESPACE_ROWS_SQL, ())
+        head = next(iter(await fetch(head_sql, ())))
+        recent = list(
+            await fetch(
+                "SELECT request_id, revision FROM revisions WHERE request_id IS NOT NULL"
+                f" ORDER BY revision DESC LIMIT {placeholder}",
+                (loaded_requests,),
+            )
+        )
+        return self.stored_state(
+            kv_rows, namespace_rows, (int(head[0]), int(head[1])), recent, loaded_requests
+        )
+
     def stored_state(
         self,
         kv_rows: Iterable[Row],

@@ -57,16 +57,14 @@ from configd.storage.postgresql.locks import WRITE_TURN_LOCK
 from configd.storage.postgresql.migrations import migrate
 from configd.storage.rows import (
     CHANGE_COLUMNS,
-    KV_ROWS_SQL,
-    NAMESPACE_ROWS_SQL,
     REVISION_COLUMNS,
-    SCHEMA_ROWS_SQL,
     BatchRows,
     SchemaCache,
     batch_rows,
     change_sets,
     entry,
 )
+from configd.storage.turns import wait_for_turn
 
 log = logging.getLogger("configd.storage")
 
@@ -303,52 +301,34 @@ class PostgreSQLStorage:
 
     async def _load_in(self, conn: Connection) -> StoredState:
         """The current state, read in one snapshot (others may be committing)."""
-        self._schemas.load(await _rows(conn, SCHEMA_ROWS_SQL))
-        kv_rows = await _rows(conn, KV_ROWS_SQL)
-        namespace_rows = await _rows(conn, NAMESPACE_ROWS_SQL)
-        head = (await _rows(conn, HEAD_SQL))[0]
-        recent = await _rows(
-            conn,
-            "SELECT request_id, revision FROM revisions WHERE request_id IS NOT NULL"
-            " ORDER BY revision DESC LIMIT %s",
-            (LOADED_REQUEST_IDS,),
-        )
-        return self._schemas.stored_state(
-            kv_rows, namespace_rows, (int(head[0]), int(head[1])), recent, LOADED_REQUEST_IDS
+        return await self._schemas.load_state(
+            lambda sql, params: _rows(conn, sql, params), HEAD_SQL, "%s", LOADED_REQUEST_IDS
         )
 
     # -- writing ---------------------------------------------------------------------------
 
     async def begin_write_turn(self, within: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        delay = 0.0005
-        while True:
-            async with self._write_lock:
-                await self._settle_unlock()
-                if self._turn:
-                    return
+        await wait_for_turn(self._try_turn, within, max_delay=0.005)
+
+    async def _try_turn(self) -> bool:
+        async with self._write_lock:
+            await self._settle_unlock()
+            if self._turn:
+                return True
+            row: tuple[Any, ...] | None = None
+            for retried in (False, True):
                 self._writer = conn = await self._fresh(self._writer)
                 try:
                     row = await (
                         await conn.execute("SELECT pg_try_advisory_lock(%s, %s)", WRITE_TURN_LOCK)
                     ).fetchone()
+                    break
                 except psycopg.Error as exc:
-                    if not conn.broken or loop.time() > deadline:
+                    if not conn.broken or retried:
                         raise failure(exc, "taking the write turn", self.dsn) from exc
-                    continue  # found lost (the server restarted): a new connection
-                if row is not None and row[0]:
-                    self._turn = True
-                    return
-            # Another process is committing; a commit takes a few ms. Polled, not a blocking
-            # pg_advisory_lock, so the deadline holds without cancelling a statement.
-            if loop.time() > deadline:
-                raise Unavailable(
-                    f"another configd process sharing this store has held the write turn for "
-                    f"over {within:g} s, so the write was not stored; retry"
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.005)
+                    # Found lost (the server restarted): once more on a new connection.
+            self._turn = row is not None and bool(row[0])
+            return self._turn
 
     def end_write_turn(self) -> None:
         if not self._turn:

@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 import aiosqlite
 
 from configd import __version__
-from configd.core.errors import ReplicaBehind, StorageFailure, Unavailable
+from configd.core.errors import ReplicaBehind, StorageFailure
 from configd.core.model import (
     ChangeSet,
     Entry,
@@ -41,10 +41,7 @@ from configd.storage.base import BackupInfo, StoredState, StoreHead, check_base
 from configd.storage.noticed import NoticedHead
 from configd.storage.rows import (
     CHANGE_COLUMNS,
-    KV_ROWS_SQL,
-    NAMESPACE_ROWS_SQL,
     REVISION_COLUMNS,
-    SCHEMA_ROWS_SQL,
     SchemaCache,
     batch_rows,
     change_sets,
@@ -56,6 +53,7 @@ from configd.storage.sqlite.files import DB_FILE, database_size
 from configd.storage.sqlite.follow import HEAD_SQL, CommitWatcher
 from configd.storage.sqlite.locks import DataDirLocks
 from configd.storage.sqlite.migrations import MIGRATIONS, migrate
+from configd.storage.turns import wait_for_turn
 
 T = TypeVar("T")
 
@@ -384,41 +382,18 @@ class SQLiteStorage:
             await self._reader.execute("COMMIT")
 
     async def _load_in_transaction(self) -> StoredState:
-        self._schemas.load(await self._fetchall(SCHEMA_ROWS_SQL))
-        kv_rows = await self._fetchall(KV_ROWS_SQL)
-        namespace_rows = await self._fetchall(NAMESPACE_ROWS_SQL)
-        head = next(iter(await self._fetchall(HEAD_SQL)))
-        # The newest ids, so a retry of a recent write is answered without a read.
-        recent = list(
-            await self._fetchall(
-                "SELECT request_id, revision FROM revisions WHERE request_id IS NOT NULL"
-                " ORDER BY revision DESC LIMIT ?",
-                (LOADED_REQUEST_IDS,),
-            )
-        )
-        return self._schemas.stored_state(
-            kv_rows, namespace_rows, (int(head[0]), int(head[1])), recent, LOADED_REQUEST_IDS
-        )
+        return await self._schemas.load_state(self._fetchall, HEAD_SQL, "?", LOADED_REQUEST_IDS)
 
     # -- writing ---------------------------------------------------------------------------
 
     async def begin_write_turn(self, within: float) -> None:
+        # A blocking flock in a thread could not be given up at the deadline, so polled.
         locks = self._locks
-        if locks.try_write_turn():  # the usual case, and always with one process
-            return
-        # Another process is committing. A blocking flock in a thread could not be given up
-        # at the deadline, so poll: a commit takes a few ms.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        delay = 0.0005
-        while not locks.try_write_turn():
-            if loop.time() > deadline:
-                raise Unavailable(
-                    f"another configd process sharing this store has held the write turn for "
-                    f"over {within:g} s, so the write was not stored; retry"
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.001)
+
+        async def try_take() -> bool:
+            return locks.try_write_turn()
+
+        await wait_for_turn(try_take, within, max_delay=0.001)
 
     def end_write_turn(self) -> None:
         self._locks.end_write_turn()
