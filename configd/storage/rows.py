@@ -141,6 +141,28 @@ async def change_sets(
     ]
 
 
+NAMESPACE_HEAD_COLUMNS = "revision, kind, schema_version, create_revision"
+"""The columns of a namespace's newest `revisions` row that namespace_at() starts from."""
+
+
+def namespace_at(name: str, head: Row, key_rows: Iterable[Row], schema: SchemaVersion) -> Namespace:
+    """The namespace as of a revision: from its newest write at or below it (a row of
+    NAMESPACE_HEAD_COLUMNS, not a deletion) and each key's newest change at or below it
+    since its creation (key, new_value, new_create_revision, revision, new_version)."""
+    mod_revision, _, _, create_revision = head
+    entries = {
+        key: entry(value, key_create, key_mod, version)
+        for key, value, key_create, key_mod, version in key_rows
+        if value is not None
+    }
+    return Namespace(name, create_revision, mod_revision, schema, frozen_entries(entries))
+
+
+def deleted(head: Row) -> bool:
+    """Whether a row of NAMESPACE_HEAD_COLUMNS deleted its namespace."""
+    return bool(head[1] == WriteKind.DELETE_NAMESPACE.value)
+
+
 # -- tokens ------------------------------------------------------------------------------
 
 TOKEN_COLUMNS = "name, hash, grants, created_at, expires_at, revoked_at, created_by"

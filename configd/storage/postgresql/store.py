@@ -36,8 +36,6 @@ from configd.core.model import (
     ChangeSet,
     Namespace,
     SchemaVersion,
-    WriteKind,
-    frozen_entries,
 )
 from configd.storage.base import BackupInfo, StoredState, StoreHead, check_base
 from configd.storage.noticed import NoticedHead
@@ -57,12 +55,14 @@ from configd.storage.postgresql.locks import WRITE_TURN_LOCK
 from configd.storage.postgresql.migrations import migrate
 from configd.storage.rows import (
     CHANGE_COLUMNS,
+    NAMESPACE_HEAD_COLUMNS,
     REVISION_COLUMNS,
     BatchRows,
     SchemaCache,
     batch_rows,
     change_sets,
-    entry,
+    deleted,
+    namespace_at,
 )
 from configd.storage.turns import wait_for_turn
 
@@ -552,38 +552,26 @@ class PostgreSQLStorage:
         async def read(conn: Connection) -> tuple[list[Row], list[Row]]:
             heads = await _rows(
                 conn,
-                "SELECT revision, kind, schema_version, create_revision FROM revisions"
+                f"SELECT {NAMESPACE_HEAD_COLUMNS} FROM revisions"
                 " WHERE namespace = %s AND revision <= %s ORDER BY revision DESC LIMIT 1",
                 (name, revision),
             )
-            if not heads or heads[0][1] == WriteKind.DELETE_NAMESPACE.value:
+            if not heads or deleted(heads[0]):
                 return [], []
             # Each key's newest change at or below `revision` since the namespace's creation.
-            rows = await _rows(
+            key_rows = await _rows(
                 conn,
                 "SELECT DISTINCT ON (key) key, new_value, new_create_revision, revision,"
                 " new_version FROM changes WHERE namespace = %s AND revision <= %s"
                 " AND revision >= %s ORDER BY key, revision DESC",
                 (name, revision, heads[0][3]),
             )
-            return heads, rows
+            return heads, key_rows
 
-        heads, rows = await self._read(read)
+        heads, key_rows = await self._read(read)
         if not heads:
             return None
-        mod_revision, _, schema_version, create_revision = heads[0]
-        entries = {
-            key: entry(value, key_create, key_mod, version)
-            for key, value, key_create, key_mod, version in rows
-            if value is not None
-        }
-        return Namespace(
-            name,
-            create_revision,
-            mod_revision,
-            await self._schema(name, schema_version),
-            frozen_entries(entries),
-        )
+        return namespace_at(name, heads[0], key_rows, await self._schema(name, heads[0][2]))
 
     async def revision_at(self, when: float) -> int:
         rows = await self._query("SELECT max(revision) FROM revisions WHERE time <= %s", (when,))

@@ -31,21 +31,20 @@ from configd import __version__
 from configd.core.errors import ReplicaBehind, StorageFailure
 from configd.core.model import (
     ChangeSet,
-    Entry,
     Namespace,
     SchemaVersion,
-    WriteKind,
-    frozen_entries,
 )
 from configd.storage.base import BackupInfo, StoredState, StoreHead, check_base
 from configd.storage.noticed import NoticedHead
 from configd.storage.rows import (
     CHANGE_COLUMNS,
+    NAMESPACE_HEAD_COLUMNS,
     REVISION_COLUMNS,
     SchemaCache,
     batch_rows,
     change_sets,
-    entry,
+    deleted,
+    namespace_at,
 )
 from configd.storage.sqlite.applied import STALE_AFTER, AppliedRecords
 from configd.storage.sqlite.backup import backup_database
@@ -540,30 +539,20 @@ class SQLiteStorage:
     async def namespace_at(self, name: str, revision: int) -> Namespace | None:
         heads = list(
             await self._fetchall(
-                "SELECT revision, kind, schema_version, create_revision FROM revisions"
+                f"SELECT {NAMESPACE_HEAD_COLUMNS} FROM revisions"
                 " WHERE namespace = ? AND revision <= ? ORDER BY revision DESC LIMIT 1",
                 (name, revision),
             )
         )
-        if not heads or heads[0][1] == WriteKind.DELETE_NAMESPACE.value:
+        if not heads or deleted(heads[0]):
             return None
-        mod_revision, _, schema_version, create_revision = heads[0]
-        entries: dict[str, Entry] = {}
         # SQLite takes the bare columns from the row holding max(revision) of each key.
-        for key, value, key_create, key_mod, version in await self._fetchall(
+        key_rows = await self._fetchall(
             "SELECT key, new_value, new_create_revision, max(revision), new_version FROM changes"
             " WHERE namespace = ? AND revision <= ? AND revision >= ? GROUP BY key",
-            (name, revision, create_revision),
-        ):
-            if value is not None:
-                entries[key] = entry(value, key_create, key_mod, version)
-        return Namespace(
-            name,
-            create_revision,
-            mod_revision,
-            await self._schema(name, schema_version),
-            frozen_entries(entries),
+            (name, revision, heads[0][3]),
         )
+        return namespace_at(name, heads[0], key_rows, await self._schema(name, heads[0][2]))
 
     async def revision_at(self, when: float) -> int:
         rows = list(
