@@ -231,6 +231,7 @@ class ConfigdServer:
             except BaseException:
                 http_socket.close()
                 raise
+            self._make_runtime_dir()
             await self.service.open()
             _tune_gc()
             await self._open_auth()
@@ -414,6 +415,16 @@ class ConfigdServer:
         host = self.config.listen.rpartition(":")[0]
         self.grpc_address = f"{host or '0.0.0.0'}:{bound}"
         return server
+
+    def _make_runtime_dir(self) -> None:
+        """--data-dir: SQLite creates it with its database; with --store it is only the
+        local runtime directory (run/ sockets, worker status files), made here."""
+        try:
+            self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageFailure(
+                f"cannot create data directory {self.config.data_dir}: {exc.strerror}"
+            ) from exc
 
     def _add_gateway_port(self, server: grpc.aio.Server) -> None:
         """With TLS, the gRPC-Web gateway reaches the server over a Unix socket in a private

@@ -91,3 +91,17 @@ def test_store_flag_errors_name_the_flag(tmp_path: Path) -> None:
     assert "--synchronous applies to the SQLite database only" in serve(
         "--store", "postgresql://h/db", "--synchronous", "normal"
     )
+
+
+async def test_workers_on_postgresql(tmp_path: Path, pg_dsn: str) -> None:
+    # --data-dir does not exist yet: with --store it is only the runtime directory (run/).
+    with ConfigdProcess(tmp_path / "runtime", "--store", pg_dsn, workers=2) as server:
+        async with grpc.aio.insecure_channel(server.grpc_addr) as channel:
+            stub = pb_grpc.ConfigServiceStub(channel)
+            await stub.CreateNamespace(pb.CreateNamespaceRequest(name=NS))
+            revisions = [
+                (await stub.Put(pb.PutRequest(namespace=NS, key=f"k{i}", value_json="1"))).revision
+                for i in range(20)
+            ]
+        assert revisions == list(range(2, 22))  # whichever worker took each, no gap
+        assert _page(server, "/readyz")["store"] == "postgresql"
