@@ -1,4 +1,5 @@
-"""Shared fixtures: a real configd process on ephemeral loopback ports with a real SQLite file."""
+"""Shared fixtures: a real configd process on ephemeral loopback ports with a real SQLite file,
+and a real PostgreSQL cluster (tests/postgres.py) with a fresh database per test."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from configd.testing import ConfigdProcess
 from configd_client.wire import admin_pb2_grpc, config_pb2_grpc
+from tests.postgres import PostgresCluster, PostgresMissing, cluster_root
 from tests.waits import MIN_REVISION_WAIT
 
 
@@ -81,3 +83,26 @@ def ns(request: pytest.FixtureRequest) -> str:
     _counter += 1
     name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:60]
     return f"t/{name}-{_counter}"
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One PostgreSQL cluster for the whole session; tests take fresh databases (pg_dsn).
+    Never skipped: without PostgreSQL the tests fail, saying how to install it."""
+    cluster = PostgresCluster(cluster_root())
+    try:
+        cluster.start()
+    except PostgresMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def pg_dsn(postgres_cluster: PostgresCluster) -> str:
+    """The DSN of a fresh, empty database on the session's cluster."""
+    if not postgres_cluster.running():  # a test killed or stopped it
+        postgres_cluster.start()
+    return postgres_cluster.create_database()

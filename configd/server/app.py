@@ -38,8 +38,9 @@ from configd.server.metrics import ServerMetrics
 from configd.server.tls import ServerTLS, TLSFiles
 from configd.server.worker_metrics import WorkerMetrics
 from configd.server.workers import StatusFile, read_all
-from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
-from configd.storage.sqlite.tokens import SQLiteTokenStore
+from configd.storage.open import open_backend
+from configd.storage.postgresql.store import PostgreSQLOptions
+from configd.storage.sqlite.store import SQLiteOptions
 from configd.store.compactor import Compactor, Retention
 from configd.store.service import DEFAULT_MIN_REVISION_WAIT, ConfigService
 from configd.store.tokens import TokenRegistry
@@ -141,6 +142,11 @@ class ServerConfig:
     http_listen: str = "127.0.0.1:7701"
     limits: Limits = field(default_factory=Limits)
     sqlite: SQLiteOptions = field(default_factory=SQLiteOptions)
+    # `configd serve --store`: None is the SQLite file in data_dir; a PostgreSQL DSN shares
+    # one database between replicas on several machines (configd.storage.open). data_dir stays
+    # the local runtime directory either way (run/ sockets, worker status files).
+    store: str | None = None
+    postgresql: PostgreSQLOptions = field(default_factory=PostgreSQLOptions)
     cors_origins: tuple[str, ...] = ()
     watch: WatchOptions = field(default_factory=WatchOptions)
     retention: Retention = field(default_factory=Retention)
@@ -173,8 +179,9 @@ class ConfigdServer:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        # The one place that chooses the backend; everything else sees its Protocols.
-        self._storage = SQLiteStorage(config.data_dir, config.sqlite)
+        # configd.storage.open chooses the backend; everything else sees its Protocols.
+        self.backend = open_backend(config.store, config.data_dir, config.sqlite, config.postgresql)
+        self._storage = self.backend.storage
         self.service = ConfigService(
             self._storage,
             config.limits,
@@ -193,7 +200,7 @@ class ConfigdServer:
         self._ready = False
         self._started = time.monotonic()
         self._reload_hooks: list[Callable[[], None]] = []
-        self.tokens = TokenRegistry(SQLiteTokenStore(self._storage))
+        self.tokens = TokenRegistry(self.backend.tokens)
         self.admin_token_file: Path | None = None
         self.tls = ServerTLS(config.tls) if config.tls is not None else None
         if self.tls is not None:
@@ -224,6 +231,7 @@ class ConfigdServer:
             except BaseException:
                 http_socket.close()
                 raise
+            self._make_runtime_dir()
             await self.service.open()
             _tune_gc()
             await self._open_auth()
@@ -294,6 +302,7 @@ class ConfigdServer:
             return status.Readiness(False, follower.fallen_behind_reason)
         lag = follower.lag()
         details = {
+            "store": self.backend.name,
             "applied_revision": lag.applied,
             "store_revision": lag.store,
             "lag_seconds": round(lag.seconds, 3),
@@ -335,11 +344,14 @@ class ConfigdServer:
             "watch": dataclasses.asdict(self.config.watch),
             "retention": dataclasses.asdict(self.config.retention),
             "max_lag_seconds": self.config.max_lag_seconds,
-            "sqlite": {
+            # The password of a DSN is masked (Backend.where).
+            "store": {"backend": self.backend.name, "where": self.backend.where},
+        }
+        if self.backend.name == "sqlite":
+            page["sqlite"] = {
                 "synchronous": self.config.sqlite.synchronous.value.lower(),
                 "busy_timeout_ms": self.config.sqlite.busy_timeout_ms,
-            },
-        }
+            }
         if self.config.worker:
             # "pid" and "worker" (its slot) are the worker that answered; "workers" all live
             # ones of this data dir.
@@ -403,6 +415,16 @@ class ConfigdServer:
         host = self.config.listen.rpartition(":")[0]
         self.grpc_address = f"{host or '0.0.0.0'}:{bound}"
         return server
+
+    def _make_runtime_dir(self) -> None:
+        """--data-dir: SQLite creates it with its database; with --store it is only the
+        local runtime directory (run/ sockets, worker status files), made here."""
+        try:
+            self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageFailure(
+                f"cannot create data directory {self.config.data_dir}: {exc.strerror}"
+            ) from exc
 
     def _add_gateway_port(self, server: grpc.aio.Server) -> None:
         """With TLS, the gRPC-Web gateway reaches the server over a Unix socket in a private

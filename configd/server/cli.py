@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from configd import __version__
-from configd.core.errors import ConfigdError
+from configd.core.errors import ConfigdError, InvalidArgument
 from configd.core.limits import PER_PROCESS, Limits
 from configd.server import logs
 from configd.server.app import (
@@ -25,6 +25,7 @@ from configd.server.app import (
 )
 from configd.server.security_options import SecurityOptions, security_options
 from configd.server.supervisor import READY, Supervisor, die_with_supervisor, reserve
+from configd.storage.open import check_store
 from configd.storage.sqlite.backup import RestoreError, restore
 from configd.storage.sqlite.store import SQLiteOptions, Synchronous
 from configd.store.compactor import Retention
@@ -64,7 +65,16 @@ def main() -> None:
     type=click.Path(path_type=Path),
     default=Path("data"),
     show_default=True,
-    help="Directory of the SQLite database.",
+    help="Directory of the SQLite database; with --store, only the local runtime directory "
+    "(run/ sockets, worker status files).",
+)
+@click.option(
+    "--store",
+    default=None,
+    metavar="DSN",
+    help="A PostgreSQL database shared by every replica: postgresql://user@host1,host2/db "
+    "or 'host=... dbname=...' (libpq; the password may come from ~/.pgpass or PGPASSWORD). "
+    "Default: the SQLite database in --data-dir.",
 )
 @click.option(
     "--listen",
@@ -101,10 +111,10 @@ def main() -> None:
 @click.option(
     "--synchronous",
     type=click.Choice(["full", "normal"]),
-    default="full",
-    show_default=True,
-    help="SQLite durability. 'normal' is faster but a power loss (not a process "
-    "crash) can lose the last acknowledged writes.",
+    default=None,
+    help="SQLite durability (default: full). 'normal' is faster but a power loss (not a "
+    "process crash) can lose the last acknowledged writes. Not with --store: PostgreSQL "
+    "acknowledges a commit once its WAL is flushed (configd refuses synchronous_commit=off).",
 )
 @click.option(
     "--watch-progress-interval",
@@ -193,7 +203,8 @@ def serve(
     log_level: str,
     log_format: str,
     log_level_file: Path | None,
-    synchronous: str,
+    store: str | None,
+    synchronous: str | None,
     watch_progress_interval: float,
     watch_buffer: int,
     history_keep_revisions: int,
@@ -227,6 +238,18 @@ def serve(
             log_level = logs.read_level_file(log_level_file)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--log-level-file") from exc
+    if store is not None:
+        try:
+            check_store(store)
+        except InvalidArgument as exc:
+            raise click.BadParameter(exc.detail, param_hint="--store") from exc
+        if synchronous is not None:
+            raise click.BadParameter(
+                "--synchronous applies to the SQLite database only; PostgreSQL's durability "
+                "is its own synchronous_commit (configd refuses 'off')",
+                param_hint="--synchronous",
+            )
+    synchronous = synchronous or "full"
     logs.setup(log_level, log_format)
     if workers > 1:
         scheme = "https" if security.tls is not None else "http"
@@ -239,6 +262,7 @@ def serve(
         http_listen=http_listen,
         limits=Limits(**limits),
         sqlite=SQLiteOptions(synchronous=Synchronous(synchronous.upper())),
+        store=store,
         cors_origins=cors_origins,
         commit_timeout=commit_timeout,
         min_revision_wait=min_revision_wait,
@@ -328,7 +352,7 @@ async def _serve(config: ServerConfig, log_level_file: Path | None = None) -> No
         click.echo(f"configd: grpc listening on {server.grpc_address}")
         scheme = "https" if server.tls is not None else "http"
         click.echo(f"configd: http listening on {scheme}://{server.http_address}")
-        click.echo(f"configd: data in {config.data_dir.resolve()}")
+        click.echo(f"configd: data in {server.backend.name} {server.backend.where}")
         if server.admin_token_file is not None:
             click.echo(f"configd: admin token written to {server.admin_token_file} (mode 0600)")
         if config.worker:

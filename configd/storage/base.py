@@ -9,8 +9,8 @@ atomically and durably, and never assigns or reorders revisions itself. Several 
 (replicas) may share one store: the store orders their writes (commit takes the store's write
 lock and refuses a batch not planned on the store's last revision, StoreAhead), and each
 process follows the revision log to learn what the others committed (head, next_head,
-log_since). SQLite is the embedded default; a PostgreSQL backend is planned behind these same
-Protocols.
+log_since). SQLite is the embedded default; PostgreSQL (configd.storage.postgresql) serves
+replicas on several machines behind these same Protocols.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from configd.core.errors import StorageFailure
 from configd.core.model import ChangeSet, Namespace, SchemaVersion
 
 
@@ -57,6 +58,32 @@ class StoreAhead(Exception):
         self.revision = revision
 
 
+class StoreBehind(StorageFailure):
+    """Raised by commit: the store's highest revision (`revision`) is *below* the batch's base,
+    which this process applied: the store lost commits it acknowledged (restored from an older
+    backup, a failover to a lagging standby). Nothing was stored; this process's state is
+    ahead of the store and must not be written on top of it."""
+
+    def __init__(self, revision: int, base: int) -> None:
+        super().__init__(
+            f"the store is at revision {revision}, below this process's {base}: it lost "
+            "commits (replaced by an older copy, or failed over to a standby that lagged); "
+            "restart configd"
+        )
+        self.revision = revision
+        self.base = base
+
+
+def check_base(stored: int, base: int) -> None:
+    """Under the store's write lock: refuse a batch planned on `base` when the store's highest
+    revision is `stored` (StoreAhead above, StoreBehind below). The one place both backends
+    decide it."""
+    if stored > base:
+        raise StoreAhead(stored)
+    if stored < base:
+        raise StoreBehind(stored, base)
+
+
 class Storage(Protocol):
     async def open(self) -> StoredState:
         """Open (creating or migrating the database) and load the current state."""
@@ -71,7 +98,8 @@ class Storage(Protocol):
         raises. Revisions are consecutive, and the first must follow the store's highest
         revision at the moment the store's write lock is held: if another process committed
         beyond `batch[0].revision - 1`, raises StoreAhead (with the store's revision) and
-        stores nothing. Other failures raise StorageFailure."""
+        stores nothing; if the store is below it, StoreBehind. Other failures raise
+        StorageFailure."""
         ...
 
     async def begin_write_turn(self, within: float) -> None:

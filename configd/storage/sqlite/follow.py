@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from configd.storage.base import StoreHead
+from configd.storage.noticed import is_news
 from configd.storage.sqlite.files import DOORBELL_DIR
 from configd.storage.sqlite.locks import DataDirLocks
 
@@ -202,11 +203,7 @@ class CommitWatcher:
                     if head != last_head:
                         ahead = head.revision > self.own_revision
                         foreign = foreign or ahead
-                        if (
-                            last_head is None
-                            or ahead
-                            or head.compact_revision != (last_head.compact_revision)
-                        ):
+                        if is_news(head, last_head, self.own_revision):
                             self._loop.call_soon_threadsafe(self._on_head, head)
                         last_head = head
                     tokens = int(db.execute(TOKENS_SQL).fetchone()[0])

@@ -17,36 +17,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import json
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 import aiosqlite
 
 from configd import __version__
-from configd.core.errors import ReplicaBehind, StorageFailure, Unavailable
+from configd.core.errors import ReplicaBehind, StorageFailure
 from configd.core.model import (
     ChangeSet,
-    Entry,
-    KeyChange,
     Namespace,
     SchemaVersion,
-    WriteKind,
-    frozen_entries,
 )
-from configd.storage.base import BackupInfo, StoreAhead, StoredState, StoreHead
+from configd.storage.base import BackupInfo, StoredState, StoreHead, check_base
+from configd.storage.noticed import NoticedHead
+from configd.storage.rows import (
+    CHANGE_COLUMNS,
+    NAMESPACE_HEAD_COLUMNS,
+    REVISION_COLUMNS,
+    SchemaCache,
+    batch_rows,
+    change_sets,
+    deleted,
+    namespace_at,
+)
 from configd.storage.sqlite.applied import STALE_AFTER, AppliedRecords
 from configd.storage.sqlite.backup import backup_database
 from configd.storage.sqlite.files import DB_FILE, database_size
 from configd.storage.sqlite.follow import HEAD_SQL, CommitWatcher
 from configd.storage.sqlite.locks import DataDirLocks
 from configd.storage.sqlite.migrations import MIGRATIONS, migrate
+from configd.storage.turns import wait_for_turn
 
 T = TypeVar("T")
 
@@ -78,10 +84,6 @@ IDENTITY = f"configd {__version__}, database schema {len(MIGRATIONS)}"
 """Who serves a data directory; every process sharing one must be the same (locks.py)."""
 
 
-def _entry(value: str, create_revision: int, mod_revision: int, version: int) -> Entry:
-    return Entry(value, json.loads(value), create_revision, mod_revision, version)
-
-
 Statement = tuple[str, Sequence[Sequence[Any]]]
 
 
@@ -93,21 +95,15 @@ def _transaction(
 ) -> None:
     """Run `statements` (each an executemany) as one IMMEDIATE transaction, in the writer
     thread. All or nothing. With `base`, first check under the write lock that the store's
-    highest revision is `base` (StoreAhead if another process committed past it); `guard`
+    highest revision is `base` (StoreAhead if another process committed past it, StoreBehind
+    if the store lost commits); `guard`
     runs under the write lock too, and refuses by raising."""
     db.execute("BEGIN IMMEDIATE")
     try:
         if guard is not None:
             guard()
         if base is not None:
-            stored = int(db.execute(_MAX_REVISION).fetchone()[0])
-            if stored != base:
-                if stored > base:
-                    raise StoreAhead(stored)
-                raise StorageFailure(
-                    f"the database is at revision {stored}, below this process's {base}: it "
-                    "was replaced under the server (a restore?); restart configd"
-                )
+            check_base(int(db.execute(_MAX_REVISION).fetchone()[0]), base)
         for sql, rows in statements:
             if rows:
                 db.executemany(sql, rows)
@@ -235,12 +231,10 @@ class SQLiteStorage:
         self._applied = AppliedRecords(data_dir, stale_after=self._options.applied_stale_seconds)
         self._applied_written = 0.0  # monotonic time of the last record write
         self._watcher: CommitWatcher | None = None
-        self._schemas: dict[tuple[str, int], SchemaVersion] = {}
-        # The head the doorbell thread last reported, and the event that says it moved.
-        self._head = StoreHead(0, 0)
-        self._head_moved: asyncio.Event | None = None
-        # Who hears of the tokens' generation moving (tokens.py:SQLiteTokenStore).
-        self._token_listeners: list[Callable[[int], None]] = []
+        self._schemas = SchemaCache()
+        # The head the doorbell thread last reported, and who hears of the tokens' generation
+        # moving (tokens.py:SQLiteTokenStore).
+        self.noticed = NoticedHead()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -269,14 +263,13 @@ class SQLiteStorage:
             self._reader = await self._connect_reader()
             self._log_reader = await self._connect_reader()
             state = await self._load()
-            self._head = StoreHead(state.revision, state.compact_revision)
-            self._head_moved = asyncio.Event()
+            self.noticed.start(StoreHead(state.revision, state.compact_revision))
             self._watcher = CommitWatcher(
                 self.path,
                 self.data_dir,
                 self._locks,
-                self._noticed,
-                self._tokens_noticed,
+                self.noticed.noticed,
+                self.noticed.tokens_noticed,
                 poll_interval=self._options.poll_interval_ms / 1000,
                 busy_timeout_ms=self._options.busy_timeout_ms,
                 autocheckpoint=maintainer,
@@ -365,26 +358,18 @@ class SQLiteStorage:
             raise StorageFailure(f"reading {self.path} failed: {exc}") from exc
 
     async def schema(self, namespace: str, version: int) -> SchemaVersion | None:
-        # Schema versions never change once written: loaded at open, added on commit, and
-        # read on first use when another process wrote them.
-        schema = self._schemas.get((namespace, version))
-        if schema is None:
-            rows = list(
-                await self._fetchall(
-                    "SELECT revision, schema FROM schemas WHERE namespace = ? AND version = ?",
-                    (namespace, version),
-                )
-            )
-            if rows:
-                schema = SchemaVersion(version, rows[0][1], rows[0][0])
-                self._schemas[(namespace, version)] = schema
-        return schema
+        return await self._schemas.get(namespace, version, self._read_schema)
 
     async def _schema(self, namespace: str, version: int) -> SchemaVersion:
-        schema = await self.schema(namespace, version)
-        if schema is None:
-            raise StorageFailure(f"schema version {version} of {namespace} is missing")
-        return schema
+        return await self._schemas.require(namespace, version, self._read_schema)
+
+    async def _read_schema(self, namespace: str, version: int) -> list[sqlite3.Row]:
+        return list(
+            await self._fetchall(
+                "SELECT revision, schema FROM schemas WHERE namespace = ? AND version = ?",
+                (namespace, version),
+            )
+        )
 
     async def _load(self) -> StoredState:
         """The current state, read in one read transaction (others may be committing)."""
@@ -396,67 +381,18 @@ class SQLiteStorage:
             await self._reader.execute("COMMIT")
 
     async def _load_in_transaction(self) -> StoredState:
-        for row in await self._fetchall("SELECT namespace, version, revision, schema FROM schemas"):
-            self._schemas[(row[0], row[1])] = SchemaVersion(row[1], row[3], row[2])
-        entries: dict[str, dict[str, Entry]] = {}
-        for row in await self._fetchall(
-            "SELECT namespace, key, value, create_revision, mod_revision, version FROM kv"
-        ):
-            entries.setdefault(row[0], {})[row[1]] = _entry(row[2], row[3], row[4], row[5])
-        namespaces = {}
-        for name, create_revision, mod_revision, schema_version in await self._fetchall(
-            "SELECT name, create_revision, mod_revision, schema_version FROM namespaces"
-        ):
-            namespaces[name] = Namespace(
-                name,
-                create_revision,
-                mod_revision,
-                self._schemas[(name, schema_version)],
-                frozen_entries(entries.get(name, {})),
-            )
-        rows = list(await self._fetchall("SELECT max(revision) FROM revisions"))
-        revision = int(rows[0][0] or 0)
-        rows = list(await self._fetchall("SELECT value FROM meta WHERE name = 'compact_revision'"))
-        compact_revision = int(rows[0][0]) if rows else 0
-        schema_versions: dict[str, int] = {}
-        for namespace, version in self._schemas:
-            schema_versions[namespace] = max(version, schema_versions.get(namespace, 0))
-        # The newest ids, so a retry of a recent write is answered without a read.
-        recent = list(
-            await self._fetchall(
-                "SELECT request_id, revision FROM revisions WHERE request_id IS NOT NULL"
-                " ORDER BY revision DESC LIMIT ?",
-                (LOADED_REQUEST_IDS,),
-            )
-        )
-        return StoredState(
-            revision,
-            compact_revision,
-            MappingProxyType(namespaces),
-            schema_versions,
-            request_ids={row[0]: int(row[1]) for row in reversed(recent)},
-            request_ids_complete=len(recent) < LOADED_REQUEST_IDS,
-        )
+        return await self._schemas.load_state(self._fetchall, HEAD_SQL, "?", LOADED_REQUEST_IDS)
 
     # -- writing ---------------------------------------------------------------------------
 
     async def begin_write_turn(self, within: float) -> None:
+        # A blocking flock in a thread could not be given up at the deadline, so polled.
         locks = self._locks
-        if locks.try_write_turn():  # the usual case, and always with one process
-            return
-        # Another process is committing. A blocking flock in a thread could not be given up
-        # at the deadline, so poll: a commit takes a few ms.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        delay = 0.0005
-        while not locks.try_write_turn():
-            if loop.time() > deadline:
-                raise Unavailable(
-                    f"another configd process sharing this store has held the write turn for "
-                    f"over {within:g} s, so the write was not stored; retry"
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.001)
+
+        async def try_take() -> bool:
+            return locks.try_write_turn()
+
+        await wait_for_turn(try_take, within, max_delay=0.001)
 
     def end_write_turn(self) -> None:
         self._locks.end_write_turn()
@@ -464,65 +400,15 @@ class SQLiteStorage:
     async def commit(self, batch: Sequence[ChangeSet]) -> None:
         if not batch:
             return
-        revisions, changes, schemas = [], [], []
-        final_kv: dict[tuple[str, str], Entry | None] = {}
-        final_ns: dict[str, tuple[int, int, int] | None] = {}
-        for cs in batch:
-            revisions.append(
-                (
-                    cs.revision,
-                    cs.namespace,
-                    cs.kind.value,
-                    cs.author,
-                    cs.message,
-                    cs.time,
-                    cs.schema.version,
-                    cs.create_revision,
-                    cs.request_id or None,
-                )
-            )
-            for change in cs.changes:
-                old, new = change.old, change.new
-                changes.append(
-                    (
-                        cs.namespace,
-                        change.key,
-                        cs.revision,
-                        old.value_json if old else None,
-                        old.create_revision if old else None,
-                        old.mod_revision if old else None,
-                        old.version if old else None,
-                        new.value_json if new else None,
-                        new.create_revision if new else None,
-                        new.version if new else None,
-                    )
-                )
-                final_kv[(cs.namespace, change.key)] = new
-            if cs.sets_schema:
-                schemas.append(
-                    (cs.namespace, cs.schema.version, cs.revision, cs.schema.schema_json)
-                )
-            final_ns[cs.namespace] = (
-                None
-                if cs.kind is WriteKind.DELETE_NAMESPACE
-                else (cs.create_revision, cs.revision, cs.schema.version)
-            )
-        upserts = [
-            (ns, key, e.value_json, e.create_revision, e.mod_revision, e.version)
-            for (ns, key), e in final_kv.items()
-            if e is not None
-        ]
-        removals = [(ns, key) for (ns, key), e in final_kv.items() if e is None]
-        ns_upserts = [(name, *state) for name, state in final_ns.items() if state is not None]
-        ns_removals = [(name,) for name, state in final_ns.items() if state is None]
+        rows = batch_rows(batch)
         statements: list[Statement] = [
-            ("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", revisions),
-            ("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", changes),
-            ("INSERT INTO schemas VALUES (?, ?, ?, ?)", schemas),
-            ("INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?, ?)", upserts),
-            ("DELETE FROM kv WHERE namespace = ? AND key = ?", removals),
-            ("INSERT OR REPLACE INTO namespaces VALUES (?, ?, ?, ?)", ns_upserts),
-            ("DELETE FROM namespaces WHERE name = ?", ns_removals),
+            ("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.revisions),
+            ("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.changes),
+            ("INSERT INTO schemas VALUES (?, ?, ?, ?)", rows.schemas),
+            ("INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, ?, ?)", rows.kv_upserts),
+            ("DELETE FROM kv WHERE namespace = ? AND key = ?", rows.kv_removals),
+            ("INSERT OR REPLACE INTO namespaces VALUES (?, ?, ?, ?)", rows.namespace_upserts),
+            ("DELETE FROM namespaces WHERE name = ?", rows.namespace_removals),
         ]
         base, last = batch[0].revision - 1, batch[-1].revision
         watcher, applied = self._watcher, self._applied
@@ -542,33 +428,9 @@ class SQLiteStorage:
             raise StorageFailure(
                 f"the write could not be stored ({exc}); nothing was committed"
             ) from exc
-        for cs in batch:
-            if cs.sets_schema:
-                self._schemas[(cs.namespace, cs.schema.version)] = cs.schema
+        self._schemas.committed(batch)
 
     # -- following other processes ---------------------------------------------------------
-
-    def _noticed(self, head: StoreHead) -> None:
-        """The doorbell thread's report (on the event loop)."""
-        if head.revision > self._head.revision or head.compact_revision > (
-            self._head.compact_revision
-        ):
-            self._head = StoreHead(
-                max(head.revision, self._head.revision),
-                max(head.compact_revision, self._head.compact_revision),
-            )
-            if self._head_moved is not None:
-                self._head_moved.set()
-
-    def _tokens_noticed(self, generation: int) -> None:
-        for listener in tuple(self._token_listeners):
-            listener(generation)
-
-    def follow_tokens(self, listener: Callable[[int], None]) -> Callable[[], None]:
-        """`listener(generation)` runs on the event loop whenever the doorbell thread sees the
-        tokens' generation change (whichever process wrote); returns the unsubscriber."""
-        self._token_listeners.append(listener)
-        return lambda: self._token_listeners.remove(listener)
 
     def ring(self) -> None:
         """Wake the other processes' doorbells now (after a token write)."""
@@ -582,24 +444,17 @@ class SQLiteStorage:
     async def head(self) -> StoreHead:
         rows = list(await self._fetchall(HEAD_SQL, log=True))
         head = StoreHead(int(rows[0][0]), int(rows[0][1]))
-        self._noticed(head)
+        self.noticed.noticed(head)
         return head
 
     async def next_head(self, known: StoreHead, within: float) -> StoreHead:
-        moved = self._head_moved
-        if moved is None:
+        if not self.noticed.started:
             raise StorageFailure("the database is closed")
-        head = self._head
-        if head.revision <= known.revision and head.compact_revision <= known.compact_revision:
-            moved.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(within):
-                    await moved.wait()
-        return self._head
+        return await self.noticed.next_head(known, within)
 
     @property
     def noticed_head(self) -> StoreHead:
-        return self._head
+        return self.noticed.head
 
     async def log_since(self, after: int, limit: int) -> list[ChangeSet]:
         rows = await self._fetchall(
@@ -621,10 +476,7 @@ class SQLiteStorage:
 
     # -- history ---------------------------------------------------------------------------
 
-    _REVISION_COLUMNS = (
-        "revision, namespace, kind, author, message, time, schema_version, create_revision,"
-        " request_id"
-    )
+    _REVISION_COLUMNS = REVISION_COLUMNS
 
     async def _change_sets(
         self, revision_rows: Iterable[sqlite3.Row], *, log: bool = False
@@ -633,33 +485,14 @@ class SQLiteStorage:
         if not heads:
             return []
         numbers = [row[0] for row in heads]
-        by_revision: dict[int, list[KeyChange]] = {n: [] for n in numbers}
         placeholders = ",".join("?" * len(numbers))
-        for row in await self._fetchall(
-            "SELECT revision, key, old_value, old_create_revision, old_mod_revision, old_version,"
-            " new_value, new_create_revision, new_version FROM changes"
+        changes = await self._fetchall(
+            f"SELECT {CHANGE_COLUMNS} FROM changes"
             f" WHERE revision IN ({placeholders}) ORDER BY revision, key",
             numbers,
             log=log,
-        ):
-            old = _entry(row[2], row[3], row[4], row[5]) if row[2] is not None else None
-            new = _entry(row[6], row[7], row[0], row[8]) if row[6] is not None else None
-            by_revision[row[0]].append(KeyChange(row[1], old, new))
-        return [
-            ChangeSet(
-                revision=row[0],
-                namespace=row[1],
-                kind=WriteKind(row[2]),
-                changes=tuple(by_revision[row[0]]),
-                author=row[3],
-                message=row[4],
-                time=row[5],
-                schema=await self._schema(row[1], row[6]),
-                create_revision=row[7],
-                request_id=row[8] or "",
-            )
-            for row in heads
-        ]
+        )
+        return await change_sets(heads, changes, self._schema)
 
     async def history(
         self, namespace: str, key: str | None, before_revision: int, limit: int
@@ -706,30 +539,20 @@ class SQLiteStorage:
     async def namespace_at(self, name: str, revision: int) -> Namespace | None:
         heads = list(
             await self._fetchall(
-                "SELECT revision, kind, schema_version, create_revision FROM revisions"
+                f"SELECT {NAMESPACE_HEAD_COLUMNS} FROM revisions"
                 " WHERE namespace = ? AND revision <= ? ORDER BY revision DESC LIMIT 1",
                 (name, revision),
             )
         )
-        if not heads or heads[0][1] == WriteKind.DELETE_NAMESPACE.value:
+        if not heads or deleted(heads[0]):
             return None
-        mod_revision, _, schema_version, create_revision = heads[0]
-        entries: dict[str, Entry] = {}
         # SQLite takes the bare columns from the row holding max(revision) of each key.
-        for key, value, key_create, key_mod, version in await self._fetchall(
+        key_rows = await self._fetchall(
             "SELECT key, new_value, new_create_revision, max(revision), new_version FROM changes"
             " WHERE namespace = ? AND revision <= ? AND revision >= ? GROUP BY key",
-            (name, revision, create_revision),
-        ):
-            if value is not None:
-                entries[key] = _entry(value, key_create, key_mod, version)
-        return Namespace(
-            name,
-            create_revision,
-            mod_revision,
-            await self._schema(name, schema_version),
-            frozen_entries(entries),
+            (name, revision, heads[0][3]),
         )
+        return namespace_at(name, heads[0], key_rows, await self._schema(name, heads[0][2]))
 
     async def revision_at(self, when: float) -> int:
         rows = list(

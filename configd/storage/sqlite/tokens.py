@@ -13,53 +13,21 @@ wait_change(); a write here rings the peers' doorbells, so they look at once.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import aiosqlite
 
 from configd.core.errors import AlreadyExists, StorageFailure
 from configd.storage.base import StoredToken, TokenChanges
+from configd.storage.noticed import NoticedGeneration
+from configd.storage.rows import TOKEN_COLUMNS, stored_token, token_changes, token_row
 from configd.storage.sqlite.store import SQLiteStorage
 
-_COLUMNS = "name, hash, grants, created_at, expires_at, revoked_at, created_by"
+_COLUMNS = TOKEN_COLUMNS
 _NEXT = "(SELECT coalesce(max(generation), 0) + 1 FROM tokens)"  # under the write lock
 _VALUES = f"?, ?, ?, ?, ?, ?, ?, {_NEXT}"
-
-
-def _row(token: StoredToken) -> tuple[object, ...]:
-    return (
-        token.name,
-        token.hash,
-        json.dumps([list(g) for g in token.grants]),
-        token.created_at,
-        token.expires_at,
-        token.revoked_at,
-        token.created_by,
-    )
-
-
-def _token(row: Sequence[object]) -> StoredToken:
-    name, digest, grants, created_at, expires_at, revoked_at, created_by = row[:7]
-    return StoredToken(
-        str(name),
-        bytes(digest),  # type: ignore[call-overload]
-        tuple((str(p), int(r)) for p, r in json.loads(str(grants))),
-        float(created_at),  # type: ignore[arg-type]
-        None if expires_at is None else float(expires_at),  # type: ignore[arg-type]
-        None if revoked_at is None else float(revoked_at),  # type: ignore[arg-type]
-        str(created_by),
-    )
-
-
-def _changes(rows: Sequence[Sequence[object]], generation: int) -> TokenChanges:
-    """Rows of _COLUMNS + generation. The generation reached is taken from the rows read (one
-    snapshot), never from a second query that could see a later change than the rows."""
-    top = max((int(row[7]) for row in rows), default=generation)  # type: ignore[call-overload]
-    return TokenChanges(max(top, generation), tuple(_token(row) for row in rows))
 
 
 class SQLiteTokenStore:
@@ -70,9 +38,7 @@ class SQLiteTokenStore:
         self._storage = storage
         self.path = storage.path
         self._db: aiosqlite.Connection | None = None
-        self._noticed = 0  # the highest generation the doorbell thread reported
-        self._moved = asyncio.Event()
-        self._unfollow: Callable[[], None] | None = None
+        self._noticed = NoticedGeneration()  # as the doorbell thread reports it
 
     async def open(self) -> TokenChanges:
         try:
@@ -81,19 +47,15 @@ class SQLiteTokenStore:
             cursor = await self._db.execute(
                 f"SELECT {_COLUMNS}, generation FROM tokens ORDER BY name"
             )
-            loaded = _changes(list(await cursor.fetchall()), 0)
+            loaded = token_changes(list(await cursor.fetchall()), 0)
         except sqlite3.Error as exc:
             await self.close()
             raise StorageFailure(f"cannot read tokens from {self.path}: {exc}") from exc
-        self._noticed = loaded.generation
-        self._unfollow = self._storage.follow_tokens(self._generation_noticed)
+        self._noticed.follow(self._storage.noticed, loaded.generation)
         return loaded
 
     async def close(self) -> None:
-        if self._unfollow is not None:
-            unfollow, self._unfollow = self._unfollow, None
-            unfollow()
-        self._moved.set()  # a waiter returns now
+        self._noticed.close()
         if self._db is not None:
             db, self._db = self._db, None
             with contextlib.suppress(sqlite3.Error, ValueError):
@@ -104,14 +66,6 @@ class SQLiteTokenStore:
             raise StorageFailure("the token store is closed")
         return self._db
 
-    def _generation_noticed(self, generation: int) -> None:
-        # Taken as reported (the doorbell reports changes only), so a store that went back
-        # does not leave wait_change() returning at once forever.
-        moved = generation > self._noticed
-        self._noticed = generation
-        if moved:
-            self._moved.set()
-
     async def changes_since(self, generation: int) -> TokenChanges:
         try:
             rows = await self._connection().execute_fetchall(
@@ -121,15 +75,10 @@ class SQLiteTokenStore:
             )
         except sqlite3.Error as exc:
             raise StorageFailure(f"cannot read tokens from {self.path}: {exc}") from exc
-        return _changes(list(rows), generation)
+        return token_changes(list(rows), generation)
 
     async def wait_change(self, known: int, within: float) -> None:
-        if self._noticed > known or self._db is None:
-            return
-        self._moved.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(within):
-                await self._moved.wait()
+        await self._noticed.wait_change(known, within)
 
     async def _write(self, sql: str, params: Sequence[object], what: str) -> int:
         """Run one writing statement; the number of rows it changed. Rings the peers."""
@@ -148,7 +97,7 @@ class SQLiteTokenStore:
         try:
             await self._write(
                 f"INSERT INTO tokens ({_COLUMNS}, generation) VALUES ({_VALUES})",
-                _row(token),
+                token_row(token),
                 repr(token.name),
             )
         except sqlite3.IntegrityError:
@@ -164,7 +113,7 @@ class SQLiteTokenStore:
             stored = await self._write(
                 f"INSERT INTO tokens ({_COLUMNS}, generation) SELECT {_VALUES}"
                 " WHERE NOT EXISTS (SELECT 1 FROM tokens)",
-                _row(token),
+                token_row(token),
                 repr(token.name),
             )
         except sqlite3.IntegrityError as exc:
@@ -175,7 +124,7 @@ class SQLiteTokenStore:
         try:
             await self._write(
                 f"INSERT OR REPLACE INTO tokens ({_COLUMNS}, generation) VALUES ({_VALUES})",
-                _row(token),
+                token_row(token),
                 repr(token.name),
             )
         except sqlite3.IntegrityError as exc:
@@ -196,4 +145,4 @@ class SQLiteTokenStore:
             )
         except sqlite3.Error as exc:
             raise StorageFailure(f"cannot revoke token {name!r}: {exc}") from exc
-        return _token(rows[0]) if rows else None
+        return stored_token(rows[0]) if rows else None

@@ -112,6 +112,7 @@ async def test_readyz_and_configz(tmp_path: Path) -> None:
                 assert reply.status == 200
                 assert await reply.json() == {
                     "status": "ready",
+                    "store": "sqlite",
                     "applied_revision": 0,
                     "store_revision": 0,
                     "lag_seconds": 0.0,
@@ -125,6 +126,11 @@ async def test_readyz_and_configz(tmp_path: Path) -> None:
     assert status["watchers"] == 0
     assert status["ready"] is True
     assert status["data_dir"] == str(configd_server.data_dir.resolve())
+    assert status["store"] == {
+        "backend": "sqlite",
+        "where": str((configd_server.data_dir / "configd.db").resolve()),
+    }
+    assert status["sqlite"]["synchronous"] == "full"
     assert status["limits"]["max_value_bytes"] > 0
     assert 0 < status["uptime_seconds"] <= span + 0.001  # rounded to milliseconds
     assert {"version", "pid", "log_level", "grpc_address", "retention"} <= status.keys()

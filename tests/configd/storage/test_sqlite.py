@@ -1,4 +1,5 @@
-"""The SQLite backend on a real file: durability settings, migrations, locking, reads."""
+"""The SQLite backend on a real file: durability settings, WAL readers, backup (what every
+backend does is in test_contract.py)."""
 
 from __future__ import annotations
 
@@ -6,34 +7,10 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pytest
-
-from configd.core.errors import StorageFailure
-from configd.core.model import ChangeSet, Entry, KeyChange, SchemaVersion, WriteKind
 from configd.storage.sqlite.backup import restore
 from configd.storage.sqlite.migrations import MIGRATIONS
 from configd.storage.sqlite.store import DB_FILE, SQLiteOptions, SQLiteStorage, Synchronous
-
-SCHEMA = SchemaVersion(1, '{"type":"object"}', 1)
-
-
-def create(revision: int, name: str = "ns") -> ChangeSet:
-    return ChangeSet(
-        revision, name, WriteKind.CREATE_NAMESPACE, (), "me", "", 0.0, SCHEMA, revision
-    )
-
-
-def put(revision: int, key: str, value: str, old: Entry | None = None, ns: str = "ns") -> ChangeSet:
-    new = Entry(
-        value,
-        None,
-        old.create_revision if old else revision,
-        revision,
-        old.version + 1 if old else 1,
-    )
-    return ChangeSet(
-        revision, ns, WriteKind.PUT, (KeyChange(key, old, new),), "me", "", 0.0, SCHEMA, 1
-    )
+from tests.configd.storage.writes import create, put
 
 
 async def test_database_is_wal_with_full_sync_and_migrated(tmp_path: Path) -> None:
@@ -57,54 +34,6 @@ async def test_writer_connection_uses_the_configured_synchronous_mode(tmp_path: 
             assert mode_now == expected
         finally:
             await storage.close()
-
-
-async def test_newer_database_is_refused(tmp_path: Path) -> None:
-    db = sqlite3.connect(tmp_path / DB_FILE)
-    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    db.close()
-    with pytest.raises(StorageFailure, match="newer than this configd understands"):
-        await SQLiteStorage(tmp_path).open()
-
-
-async def test_a_batch_is_stored_whole_and_reloaded(tmp_path: Path) -> None:
-    storage = SQLiteStorage(tmp_path)
-    await storage.open()
-    first = put(2, "a", "1")
-    assert first.changes[0].new is not None
-    await storage.commit(
-        [create(1), first, put(3, "a", "2", first.changes[0].new), put(4, "b", "3")]
-    )
-    await storage.close()
-    reopened = SQLiteStorage(tmp_path)
-    state = await reopened.open()
-    try:
-        assert state.revision == 4
-        entries = state.namespaces["ns"].entries
-        assert {
-            k: (e.value_json, e.create_revision, e.mod_revision, e.version)
-            for k, e in entries.items()
-        } == {"a": ("2", 2, 3, 2), "b": ("3", 4, 4, 1)}
-        assert [cs.revision for cs in await reopened.history("ns", None, 0, 10)] == [4, 3, 2, 1]
-        assert [cs.revision for cs in await reopened.history("ns", "a", 0, 10)] == [3, 2]
-        at_2 = await reopened.namespace_at("ns", 2)
-        assert at_2 is not None
-        assert dict(at_2.document()) == {"a": 1}
-    finally:
-        await reopened.close()
-
-
-async def test_a_failed_batch_stores_nothing(tmp_path: Path) -> None:
-    storage = SQLiteStorage(tmp_path)
-    await storage.open()
-    try:
-        await storage.commit([create(1)])
-        with pytest.raises(StorageFailure, match="nothing was committed"):
-            # Revision 2 twice violates the primary key: the whole batch is rolled back.
-            await storage.commit([put(2, "a", "1"), put(2, "b", "1")])
-        assert [cs.revision for cs in await storage.changes_since(1, 10)] == [1]
-    finally:
-        await storage.close()
 
 
 async def test_reads_do_not_wait_for_an_open_write_transaction(tmp_path: Path) -> None:

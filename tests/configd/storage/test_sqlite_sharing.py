@@ -1,6 +1,7 @@
-"""Several processes over one SQLite data directory: who may share it, the store ordering
-writes (StoreAhead), the revision log and its doorbell, the maintenance election, and the
-compaction floor (the lowest applied revision of the live processes).
+"""Several processes over one SQLite data directory: who may share it (versions, restores)
+and the compaction floor's file records (a killed or stopped process). What every backend
+does across processes (StoreAhead, the doorbell, maintenance, the floor) is in
+test_contract.py.
 
 Two SQLiteStorage objects in one process hold their locks and connections exactly as two
 processes do (flock locks belong to open files); tests/configd/store/test_replicas.py runs
@@ -16,96 +17,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from configd.core.errors import ReplicaBehind, StorageFailure
-from configd.core.model import ChangeSet, Entry, KeyChange, SchemaVersion, WriteKind
-from configd.storage.base import StoreAhead, StoreHead
 from configd.storage.sqlite.backup import RestoreError, restore
 from configd.storage.sqlite.files import APPLIED_DIR, LOCK_FILE
 from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
-
-SCHEMA = SchemaVersion(1, '{"type":"object","maxProperties":5}', 1)
-
-
-def create(revision: int, name: str = "ns") -> ChangeSet:
-    schema = SchemaVersion(1, SCHEMA.schema_json, revision)
-    return ChangeSet(
-        revision, name, WriteKind.CREATE_NAMESPACE, (), "me", "", 0.0, schema, revision
-    )
-
-
-def put(revision: int, key: str, value: str, create_revision: int = 1) -> ChangeSet:
-    new = Entry(value, None, revision, revision, 1)
-    schema = SchemaVersion(1, SCHEMA.schema_json, create_revision)
-    return ChangeSet(
-        revision,
-        "ns",
-        WriteKind.PUT,
-        (KeyChange(key, None, new),),
-        "me",
-        "",
-        0.0,
-        schema,
-        create_revision,
-    )
-
-
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[tuple[SQLiteStorage, SQLiteStorage]]:
-    first, second = SQLiteStorage(tmp_path), SQLiteStorage(tmp_path)
-    await first.open()
-    try:
-        await second.open()
-        try:
-            yield first, second
-        finally:
-            await second.close()
-    finally:
-        await first.close()
-
-
-async def test_replicas_share_a_directory_and_the_store_orders_their_writes(
-    pair: tuple[SQLiteStorage, SQLiteStorage],
-) -> None:
-    a, b = pair
-    await a.commit([create(1), put(2, "x", "1")])
-    # b planned on revision 1 (it had not seen 2): refused whole, nothing stored.
-    with pytest.raises(StoreAhead) as ahead:
-        await b.commit([put(2, "y", "1")])
-    assert ahead.value.revision == 2
-    assert await b.head() == StoreHead(2, 0)
-    log = await b.log_since(0, 10)
-    assert [cs.revision for cs in log] == [1, 2]
-    # A schema version written by the other process is read on first use.
-    assert log[0].schema.schema_json == SCHEMA.schema_json
-    assert await b.schema("ns", 1) == log[0].schema
-    await b.commit([put(3, "y", "1")])
-    assert [cs.revision for cs in await a.log_since(2, 10)] == [3]
-    # Planned on a revision the store has not reached: a bug, never stored.
-    with pytest.raises(StorageFailure, match="below this process's"):
-        await a.commit([put(9, "z", "1")])
-    assert (await a.head()).revision == 3
-
-
-async def test_the_doorbell_rings_for_the_other_process_only(
-    pair: tuple[SQLiteStorage, SQLiteStorage],
-) -> None:
-    a, b = pair
-    waiting = asyncio.ensure_future(b.next_head(StoreHead(0, 0), 30.0))
-    started = time.monotonic()
-    await a.commit([create(1)])
-    head = await asyncio.wait_for(waiting, 10)
-    assert head == StoreHead(1, 0)
-    assert time.monotonic() - started < 5  # rung (or polled), not the 30 s timeout
-    # Its own commit does not ring b's own doorbell.
-    await b.commit([put(2, "x", "1")])
-    assert await b.next_head(StoreHead(1, 0), 0.3) == StoreHead(1, 0)
-    head = await a.next_head(StoreHead(1, 0), 30.0)
-    assert head.revision == 2
+from tests.configd.storage.writes import create, put
 
 
 async def test_a_different_configd_is_refused(tmp_path: Path) -> None:
@@ -156,22 +76,6 @@ async def test_restore_is_refused_while_any_replica_serves(tmp_path: Path) -> No
     assert info.revision == 1
 
 
-async def test_one_maintainer_and_a_takeover_when_it_leaves(tmp_path: Path) -> None:
-    first, second = SQLiteStorage(tmp_path), SQLiteStorage(tmp_path)
-    await first.open()
-    await second.open()
-    try:
-        assert (first.maintainer, second.maintainer) == (True, False)
-        await first.close()
-        deadline = time.monotonic() + 10
-        while not second.maintainer:
-            assert time.monotonic() < deadline, "nobody took over maintenance"
-            await asyncio.sleep(0.05)
-    finally:
-        await first.close()
-        await second.close()
-
-
 # -- the compaction floor: never past what a live process has applied ------------------------
 
 _HOLDER = """
@@ -201,28 +105,6 @@ def holder(data_dir: Path, applied: int) -> subprocess.Popen[str]:
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "ready"
     return process
-
-
-async def test_compaction_never_passes_the_lowest_applied_revision(
-    pair: tuple[SQLiteStorage, SQLiteStorage],
-) -> None:
-    a, b = pair
-    await a.commit([create(1), *(put(r, "x", str(r)) for r in range(2, 7))])
-    await b.report_applied(2)  # b has applied 2: it needs 3.. to catch up
-    assert await a.applied_floor() == 2
-    with pytest.raises(ReplicaBehind) as refused:
-        await a.compact(4)
-    assert refused.value.lowest_applied == 2
-    assert "has applied only revision 2" in str(refused.value)
-    assert "compact at revision 3 or below" in str(refused.value)
-    # Refused whole: nothing dropped, the compaction revision unchanged.
-    assert await b.head() == StoreHead(6, 0)
-    assert [cs.revision for cs in await b.log_since(2, 10)] == [3, 4, 5, 6]
-    await a.compact(3)  # what b needs (3 and above) stays
-    assert [cs.revision for cs in await b.log_since(2, 10)] == [3, 4, 5, 6]
-    await b.report_applied(6)
-    await a.compact(6)
-    assert (await a.head()).compact_revision == 6
 
 
 async def test_a_killed_process_does_not_hold_compaction_back(tmp_path: Path) -> None:

@@ -1,0 +1,103 @@
+"""Connecting to PostgreSQL, and what its errors mean to a person.
+
+psycopg errors become StorageFailure (or Unavailable) in this package and nowhere above; the
+messages name the server by a DSN with its password masked (mask_dsn), never the password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from configd.core.errors import StorageFailure
+
+APPLICATION_NAME = "configd"
+
+
+def is_postgresql_dsn(store: str) -> bool:
+    """Whether `store` (a --store value) names a PostgreSQL database: a postgresql:// or
+    postgres:// URI, or a libpq "key=value ..." connection string."""
+    if store.startswith(("postgresql://", "postgres://")):
+        return True
+    first = store.strip().split(None, 1)[0] if store.strip() else ""
+    return "=" in first and "/" not in first.split("=", 1)[0]
+
+
+def mask_dsn(dsn: str) -> str:
+    """`dsn` without its password, for logs, errors and status pages."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<a malformed PostgreSQL connection string>"
+    if "password" in params:
+        params["password"] = "***"
+    return make_conninfo("", **params)
+
+
+def check_dsn(dsn: str) -> None:
+    """StorageFailure if libpq cannot parse `dsn`."""
+    try:
+        conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise StorageFailure(
+            f"the PostgreSQL connection string is malformed: {_first_line(exc)}"
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().split("\n", 1)[0]
+
+
+def failure(exc: psycopg.Error, doing: str, dsn: str) -> StorageFailure:
+    """A StorageFailure saying what failed while `doing`, and what to check."""
+    if isinstance(exc, psycopg.OperationalError):
+        hint = "check that the PostgreSQL server is running and reachable"
+    else:
+        hint = "check the PostgreSQL server's log"
+    error = StorageFailure(f"{doing} failed on {mask_dsn(dsn)}: {_first_line(exc)}; {hint}")
+    error.__cause__ = exc
+    return error
+
+
+async def connect(dsn: str, *, connect_timeout: float) -> AsyncConnection[tuple[object, ...]]:
+    """An autocommit connection (transactions are explicit: `conn.transaction()`)."""
+    try:
+        return await AsyncConnection.connect(
+            dsn,
+            autocommit=True,
+            connect_timeout=max(1, round(connect_timeout)),
+            application_name=APPLICATION_NAME,
+        )
+    except psycopg.Error as exc:
+        raise failure(exc, "connecting", dsn) from exc
+
+
+async def close_quietly(conn: AsyncConnection[tuple[object, ...]] | None) -> None:
+    if conn is not None:
+        with contextlib.suppress(psycopg.Error, OSError):
+            await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def translated(doing: str, dsn: str) -> AsyncIterator[None]:
+    """psycopg errors inside become StorageFailure(doing)."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise failure(exc, doing, dsn) from exc
+
+
+async def check_durable(conn: AsyncConnection[tuple[object, ...]], dsn: str) -> None:
+    """Refuse a server that would acknowledge commits it may lose."""
+    for setting in ("fsync", "synchronous_commit"):
+        row = await (await conn.execute(f"SHOW {setting}")).fetchone()
+        if row is not None and str(row[0]).lower() == "off":
+            raise StorageFailure(
+                f"PostgreSQL at {mask_dsn(dsn)} runs with {setting}=off, so a commit it "
+                f"acknowledges may be lost in a crash; configd refuses it: set {setting}=on "
+                "(in postgresql.conf, or for configd's role: ALTER ROLE ... SET)"
+            )
