@@ -416,8 +416,7 @@ def restore_command(backup: Path, data_dir: Path, force: bool) -> None:
     "--to",
     "target",
     required=True,
-    help="PostgreSQL connection string (postgresql://... or 'key=value ...') of an empty "
-    "database.",
+    help="PostgreSQL connection string (postgresql://... or 'key=value ...') of an empty database.",
 )
 def migrate_command(source: Path, target: str) -> None:
     """Copy a SQLite data directory's whole store into an empty PostgreSQL database.

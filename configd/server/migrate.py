@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from configd.core.errors import StorageFailure
 from configd.storage.postgresql.store import PostgreSQLStorage
 from configd.storage.postgresql.tokens import PostgreSQLTokenStore
 from configd.storage.sqlite.files import DB_FILE
@@ -19,7 +20,6 @@ from configd.storage.sqlite.store import SQLiteStorage
 from configd.storage.sqlite.tables import read_tables
 from configd.storage.sqlite.tokens import SQLiteTokenStore
 from configd.storage.transfer import CopyReport, verify_copy
-from configd.core.errors import StorageFailure
 
 
 async def migrate_store(data_dir: Path, dsn: str) -> CopyReport:

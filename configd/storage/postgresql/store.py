@@ -53,6 +53,7 @@ from configd.storage.postgresql.connect import (
 from configd.storage.postgresql.follow import COMMITS_CHANNEL, HEAD_SQL, Doorbell
 from configd.storage.postgresql.locks import WRITE_TURN_LOCK
 from configd.storage.postgresql.migrations import migrate
+from configd.storage.postgresql.tables import load_tables, read_tables
 from configd.storage.rows import (
     CHANGE_COLUMNS,
     NAMESPACE_HEAD_COLUMNS,
@@ -64,6 +65,9 @@ from configd.storage.rows import (
     deleted,
     namespace_at,
 )
+from configd.storage.sqlite.backup import RestoreError, inspect
+from configd.storage.sqlite.tables import write_tables
+from configd.storage.transfer import TableStream
 from configd.storage.turns import wait_for_turn
 
 log = logging.getLogger("configd.storage")
@@ -491,8 +495,24 @@ class PostgreSQLStorage:
     # -- operations (StorageAdmin) -------------------------------------------------------
 
     async def backup(self, dest: Path) -> BackupInfo:
-        # A placeholder until configd's backup support covers PostgreSQL.
-        raise StorageFailure("backup of a PostgreSQL store: use configd's later backup support")
+        """One snapshot of every table, written as a SQLite backup file: the one format
+        `configd restore` takes (and `configd migrate` can move to PostgreSQL again)."""
+        partial = dest.with_name(dest.name + ".partial")
+        await asyncio.to_thread(partial.unlink, missing_ok=True)
+        async with self.pooled("backing up the database") as conn:
+            await write_tables(partial, read_tables(conn, self.dsn))
+        await asyncio.to_thread(partial.replace, dest)
+        try:
+            return await asyncio.to_thread(inspect, dest, full_check=False)
+        except RestoreError as exc:
+            raise StorageFailure(f"the backup copy is unusable: {exc}") from exc
+
+    async def load_tables(self, tables: TableStream) -> None:
+        """Fill this empty store with `tables` (configd migrate); StorageFailure, storing
+        nothing, if it holds configd data. Open processes on the store must reload after."""
+        async with self._write_lock:
+            self._writer = conn = await self._fresh(self._writer)
+            await load_tables(conn, tables, self.dsn)
 
     def disk_bytes(self) -> int:
         """pg_database_size of the database, as the doorbell last read it (once a second)."""
