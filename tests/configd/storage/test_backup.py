@@ -247,3 +247,35 @@ async def test_backup_through_either_worker_while_writes_go_on(tmp_path: Path) -
                 assert await state_at(stub, revision) == original
                 view = await stub.GetNamespace(pb.GetNamespaceRequest(name="svc/a"))
                 assert view.current_revision == revision
+
+
+async def test_a_postgresql_store_backs_up_into_a_file_that_restores(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    server = ConfigdProcess(tmp_path / "runtime", "--store", pg_dsn)
+    server.start()
+    try:
+        async with grpc.aio.insecure_channel(server.grpc_addr) as channel:
+            stub = pb_grpc.ConfigServiceStub(channel)
+            await populate(stub)
+            backup_file = tmp_path / "pg-backup.db"
+            result = await asyncio.to_thread(configctl, server, "backup", str(backup_file))
+            assert result.returncode == 0, result.stderr
+            revision = int(result.stderr.split("backed up revision ")[1].split()[0])
+            original = await state_at(stub, revision)
+    finally:
+        server.stop()
+    restored_dir = tmp_path / "restored"
+    restored = run(
+        sys.executable,
+        "-m",
+        "configd",
+        "restore",
+        str(backup_file),
+        "--data-dir",
+        str(restored_dir),
+    )
+    assert restored.returncode == 0, restored.stderr
+    with ConfigdProcess(restored_dir) as copy:
+        async with grpc.aio.insecure_channel(copy.grpc_addr) as channel:
+            assert await state_at(pb_grpc.ConfigServiceStub(channel), revision) == original
