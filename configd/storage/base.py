@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from configd.core.errors import StorageFailure
 from configd.core.model import ChangeSet, Namespace, SchemaVersion
 
 
@@ -57,6 +58,21 @@ class StoreAhead(Exception):
         self.revision = revision
 
 
+class StoreBehind(StorageFailure):
+    """Raised by commit: the store's highest revision (`revision`) is below the batch's base,
+    the revision this process has applied. Commits it had applied are gone from the store (an
+    asynchronous standby promoted with lost commits, a restore under a running server); nothing
+    was stored, and no later batch can be (configd.store.regression)."""
+
+    def __init__(self, revision: int, base: int) -> None:
+        super().__init__(
+            f"the store is at revision {revision}, below revision {base} that this process "
+            "has applied"
+        )
+        self.revision = revision
+        self.base = base
+
+
 class Storage(Protocol):
     async def open(self) -> StoredState:
         """Open (creating or migrating the database) and load the current state."""
@@ -71,7 +87,8 @@ class Storage(Protocol):
         raises. Revisions are consecutive, and the first must follow the store's highest
         revision at the moment the store's write lock is held: if another process committed
         beyond `batch[0].revision - 1`, raises StoreAhead (with the store's revision) and
-        stores nothing. Other failures raise StorageFailure."""
+        stores nothing; if the store is below it (revisions this process applied are gone),
+        raises StoreBehind and stores nothing. Other failures raise StorageFailure."""
         ...
 
     async def begin_write_turn(self, within: float) -> None:

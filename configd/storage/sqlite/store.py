@@ -40,7 +40,7 @@ from configd.core.model import (
     WriteKind,
     frozen_entries,
 )
-from configd.storage.base import BackupInfo, StoreAhead, StoredState, StoreHead
+from configd.storage.base import BackupInfo, StoreAhead, StoreBehind, StoredState, StoreHead
 from configd.storage.sqlite.applied import STALE_AFTER, AppliedRecords
 from configd.storage.sqlite.backup import backup_database
 from configd.storage.sqlite.files import DB_FILE, database_size
@@ -93,7 +93,8 @@ def _transaction(
 ) -> None:
     """Run `statements` (each an executemany) as one IMMEDIATE transaction, in the writer
     thread. All or nothing. With `base`, first check under the write lock that the store's
-    highest revision is `base` (StoreAhead if another process committed past it); `guard`
+    highest revision is `base` (StoreAhead if another process committed past it, StoreBehind
+    if the store lost revisions this process applied); `guard`
     runs under the write lock too, and refuses by raising."""
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -104,10 +105,7 @@ def _transaction(
             if stored != base:
                 if stored > base:
                     raise StoreAhead(stored)
-                raise StorageFailure(
-                    f"the database is at revision {stored}, below this process's {base}: it "
-                    "was replaced under the server (a restore?); restart configd"
-                )
+                raise StoreBehind(stored, base)
         for sql, rows in statements:
             if rows:
                 db.executemany(sql, rows)

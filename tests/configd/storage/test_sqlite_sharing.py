@@ -23,7 +23,7 @@ import pytest
 
 from configd.core.errors import ReplicaBehind, StorageFailure
 from configd.core.model import ChangeSet, Entry, KeyChange, SchemaVersion, WriteKind
-from configd.storage.base import StoreAhead, StoreHead
+from configd.storage.base import StoreAhead, StoreBehind, StoreHead
 from configd.storage.sqlite.backup import RestoreError, restore
 from configd.storage.sqlite.files import APPLIED_DIR, LOCK_FILE
 from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
@@ -85,9 +85,12 @@ async def test_replicas_share_a_directory_and_the_store_orders_their_writes(
     assert await b.schema("ns", 1) == log[0].schema
     await b.commit([put(3, "y", "1")])
     assert [cs.revision for cs in await a.log_since(2, 10)] == [3]
-    # Planned on a revision the store has not reached: a bug, never stored.
-    with pytest.raises(StorageFailure, match="below this process's"):
+    # Planned on a revision the store has not reached (it lost revisions this process
+    # applied, or a bug): StoreBehind, with the store's revision, never stored.
+    with pytest.raises(StoreBehind) as behind:
         await a.commit([put(9, "z", "1")])
+    assert isinstance(behind.value, StorageFailure)
+    assert (behind.value.revision, behind.value.base) == (3, 8)
     assert (await a.head()).revision == 3
 
 
