@@ -161,6 +161,16 @@ def _incident(exc: BaseException, what: str, consequence: str) -> InternalError:
 _NOT_STORED = "the write was not stored; retry, and report the incident id if it persists"
 
 
+def _retry_hint(exc: StorageFailure) -> StorageFailure:
+    """What the callers of a batch that the storage failed hear: nothing was stored, retry."""
+    error = StorageFailure(
+        f"{exc.detail.rstrip('.')}; retry the write, and if it keeps failing ask the "
+        "operator to check the server's disk and log"
+    )
+    error.__cause__ = exc
+    return error
+
+
 class Writer:
     """Owns the write queue; start() before submitting, stop() finishes what is queued."""
 
@@ -421,8 +431,10 @@ class Writer:
         )
 
     def _fail_batch(self, batch: list[_Request], exc: Exception) -> None:
-        if isinstance(exc, ConfigdError):
-            error: ConfigdError = exc
+        if isinstance(exc, StorageFailure) and not isinstance(exc, StoreBehind):
+            error: ConfigdError = _retry_hint(exc)  # catching up failed: the store is away
+        elif isinstance(exc, ConfigdError):
+            error = exc
         else:
             error = _incident(exc, f"a batch of {len(batch)} writes failed", _NOT_STORED)
         _fail((request.future for request in batch), error)
@@ -509,12 +521,7 @@ class Writer:
             raise  # a regression, not a failure to retry: _plan_and_commit answers
         except StorageFailure as exc:
             log.error("commit of %d writes failed: %s", len(change_sets), exc)
-            error = StorageFailure(
-                f"{exc.detail.rstrip('.')}; retry the write, and if it keeps failing ask the "
-                "operator to check the server's disk and log"
-            )
-            error.__cause__ = exc
-            _fail(futures, error)
+            _fail(futures, _retry_hint(exc))
             _answer(refused)
             return False
 
