@@ -29,7 +29,8 @@ batches. So the hub sees one ordered stream, whoever committed.
   holds after its revision now is not what this process applied, and applying it on top would
   mix two histories. A restart loads the store's state.
 - The writer calls catch_up() too, when the store turned out to be ahead of its batch.
-- It cannot die: an exception is logged and the loop goes on after a pause.
+- It cannot die: an exception is logged and the loop goes on after a pause (the check
+  interval), so a store away for a failover is followed again once it answers.
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ class Follower:
 
     async def _run(self) -> None:
         state = self._state
+        streak = 0  # rounds failed in a row
         while not self.fallen_behind.is_set() and not self._regression.regressed:
             try:
                 await self._report_applied()
@@ -152,12 +154,24 @@ class Follower:
                     await self.catch_up(head.revision)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 if self.fallen_behind.is_set():
                     return  # the server stops (see the module docstring)
                 self.failures += 1
-                log.exception("following the revision log failed; retrying")
+                streak += 1
+                # A store away for a failover fails every round: one traceback, then a line
+                # now and then, not one traceback a second.
+                if streak == 1:
+                    log.exception("following the revision log failed; retrying")
+                elif streak in (10, 100) or streak % 1000 == 0:
+                    log.error(
+                        "following the revision log failed %d times in a row: %s", streak, exc
+                    )
                 await asyncio.sleep(self._check_interval)
+            else:
+                if streak:
+                    log.warning("following the revision log again, after %d failed rounds", streak)
+                    streak = 0
 
     async def catch_up(self, target: int | None = None) -> bool:
         """Apply the log through revision `target` (None: through the store's end as read

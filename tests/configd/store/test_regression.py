@@ -99,8 +99,9 @@ async def test_the_follower_finds_the_store_behind_without_a_write(tmp_path: Pat
 
 
 async def test_a_store_unreachable_for_a_while_is_followed_again_once_back(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="configd.follower")
     storage = FaultyStorage(tmp_path)
     async with ConfigService(storage) as service:
         await service.create_namespace("ns", "", **ME)
@@ -123,5 +124,10 @@ async def test_a_store_unreachable_for_a_while_is_followed_again_once_back(
             await until(lambda: service.revision == written, "caught up once back")
             assert service.namespaces["ns"].document() == {"k": 1}
             assert not service.regression.regressed
+            # One traceback for the outage, one line when it is over.
+            lines = [r.getMessage() for r in caplog.records if r.name == "configd.follower"]
+            assert lines[0] == "following the revision log failed; retrying"
+            assert lines[-1].startswith("following the revision log again, after ")
+            assert sum(r.exc_info is not None for r in caplog.records) == 1
             # And this process writes again, after the other's write.
             assert (await service.put("ns", "k", "2", **ME)).revision == written + 1
