@@ -21,6 +21,7 @@ from configd_client.errors import (
     RevisionNotApplied,
     SchemaViolation,
     StorageFailure,
+    StoreRegressed,
     Unauthenticated,
     Unavailable,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "RevisionNotApplied",
     "SchemaViolation",
     "StorageFailure",
+    "StoreRegressed",
     "Unauthenticated",
     "Unavailable",
 ]

@@ -244,6 +244,9 @@ class ConfigdServer:
                 limits=self.config.limits,
                 options=self.config.watch,
             )
+            # The store went back in time: watchers resync elsewhere or after a restart.
+            hub = self.hub
+            self.service.regression.subscribe(lambda _: hub.fail(self.service.regression.check))
             self.metrics = ServerMetrics(self.service, self.hub, self._storage)
             exposition = self.metrics.exposition
             if self.config.worker:
@@ -294,12 +297,23 @@ class ConfigdServer:
         return self._ready and self._state is State.RUNNING
 
     def readiness(self) -> status.Readiness:
-        """/readyz: serving, not stopping, and not lagging the store past max_lag_seconds."""
+        """/readyz: serving, not stopping, the store not behind this process (regressed), and
+        not lagging the store past max_lag_seconds."""
         if not self.ready:
             return status.Readiness(False, "starting or stopping")
         follower = self.service.follower
         if follower.fallen_behind.is_set():
             return status.Readiness(False, follower.fallen_behind_reason)
+        regressed = self.service.regression.error
+        if regressed is not None:
+            return status.Readiness(
+                False,
+                regressed.detail,
+                {
+                    "applied_revision": regressed.applied,
+                    "store_revision": regressed.store_revision,
+                },
+            )
         lag = follower.lag()
         details = {
             "store": self.backend.name,

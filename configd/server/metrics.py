@@ -139,6 +139,12 @@ class CoreCollector:
             value=writer.replans,
         )
         yield GaugeMetricFamily(
+            "configd_store_regressed",
+            "1 once the store was found below the revision this process applied (commits "
+            "lost); it refuses writes and watches until restarted.",
+            value=int(service.regression.regressed),
+        )
+        yield GaugeMetricFamily(
             "configd_maintainer",
             "1 if this process runs the store's maintenance (compaction, checkpoints).",
             value=int(service.maintainer),

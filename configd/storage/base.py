@@ -59,16 +59,15 @@ class StoreAhead(Exception):
 
 
 class StoreBehind(StorageFailure):
-    """Raised by commit: the store's highest revision (`revision`) is *below* the batch's base,
-    which this process applied: the store lost commits it acknowledged (restored from an older
-    backup, a failover to a lagging standby). Nothing was stored; this process's state is
-    ahead of the store and must not be written on top of it."""
+    """Raised by commit: the store's highest revision (`revision`) is below the batch's base,
+    the revision this process has applied. Commits it had applied are gone from the store (an
+    asynchronous standby promoted with lost commits, a restore under a running server); nothing
+    was stored, and no later batch can be (configd.store.regression)."""
 
     def __init__(self, revision: int, base: int) -> None:
         super().__init__(
-            f"the store is at revision {revision}, below this process's {base}: it lost "
-            "commits (replaced by an older copy, or failed over to a standby that lagged); "
-            "restart configd"
+            f"the store is at revision {revision}, below revision {base} that this process "
+            "has applied"
         )
         self.revision = revision
         self.base = base
@@ -98,8 +97,8 @@ class Storage(Protocol):
         raises. Revisions are consecutive, and the first must follow the store's highest
         revision at the moment the store's write lock is held: if another process committed
         beyond `batch[0].revision - 1`, raises StoreAhead (with the store's revision) and
-        stores nothing; if the store is below it, StoreBehind. Other failures raise
-        StorageFailure."""
+        stores nothing; if the store is below it (revisions this process applied are gone),
+        raises StoreBehind and stores nothing. Other failures raise StorageFailure."""
         ...
 
     async def begin_write_turn(self, within: float) -> None:

@@ -23,8 +23,14 @@ batches. So the hub sees one ordered stream, whoever committed.
   watcher; a restart does that through the clients' own resume.
 - Lag (lag()): how long the oldest store revision this process has noticed but not applied
   has been waiting; /readyz turns it into "not ready" past a bound.
+- The store below the applied revision (a head read lower than the revision applied before
+  the read began: commits this process applied are gone) is a regression: the follower reports
+  it to the Regression (configd.store.regression) and stops following, since what the store
+  holds after its revision now is not what this process applied, and applying it on top would
+  mix two histories. A restart loads the store's state.
 - The writer calls catch_up() too, when the store turned out to be ahead of its batch.
-- It cannot die: an exception is logged and the loop goes on after a pause.
+- It cannot die: an exception is logged and the loop goes on after a pause (the check
+  interval), so a store away for a failover is followed again once it answers.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from dataclasses import dataclass
 from configd.core.errors import Unavailable
 from configd.storage.base import Storage, StoreHead
 from configd.store.live import LiveState
+from configd.store.regression import Regression
 
 log = logging.getLogger("configd.follower")
 
@@ -64,9 +71,11 @@ class Follower:
         check_interval: float = 1.0,
         hole_alarm: float = 1.0,
         hole_retry: float = 0.005,
+        regression: Regression | None = None,
     ) -> None:
         self._storage = storage
         self._state = state
+        self._regression = regression or Regression()
         self._page = page
         self._check_interval = check_interval
         self._hole_alarm = hole_alarm
@@ -121,7 +130,8 @@ class Follower:
 
     async def _run(self) -> None:
         state = self._state
-        while not self.fallen_behind.is_set():
+        streak = 0  # rounds failed in a row
+        while not self.fallen_behind.is_set() and not self._regression.regressed:
             try:
                 await self._report_applied()
                 known = StoreHead(state.revision, state.compact_revision)
@@ -130,7 +140,13 @@ class Follower:
                     known.compact_revision
                 ):
                     # Nothing rang for a while: look for ourselves, in case a bell was lost.
+                    # `applied` is read before the head: a commit of this process's writer
+                    # that lands while the head is read must not look like a regression.
+                    applied = state.revision
                     head = await self._storage.head()
+                    if head.revision < applied:
+                        self._regression.detect(head.revision, applied)
+                        return
                 self._notice(head.revision)
                 # Raising it early is safe: readers only become more careful.
                 state.compact_revision = max(state.compact_revision, head.compact_revision)
@@ -138,12 +154,24 @@ class Follower:
                     await self.catch_up(head.revision)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 if self.fallen_behind.is_set():
                     return  # the server stops (see the module docstring)
                 self.failures += 1
-                log.exception("following the revision log failed; retrying")
+                streak += 1
+                # A store away for a failover fails every round: one traceback, then a line
+                # now and then, not one traceback a second.
+                if streak == 1:
+                    log.exception("following the revision log failed; retrying")
+                elif streak in (10, 100) or streak % 1000 == 0:
+                    log.error(
+                        "following the revision log failed %d times in a row: %s", streak, exc
+                    )
                 await asyncio.sleep(self._check_interval)
+            else:
+                if streak:
+                    log.warning("following the revision log again, after %d failed rounds", streak)
+                    streak = 0
 
     async def catch_up(self, target: int | None = None) -> bool:
         """Apply the log through revision `target` (None: through the store's end as read
@@ -154,6 +182,7 @@ class Follower:
         while True:
             if self.fallen_behind.is_set():
                 raise Unavailable(self.fallen_behind_reason)
+            self._regression.check()
             await state.idle()
             after = state.revision
             if target is not None and after >= target:

@@ -62,6 +62,7 @@ from configd.storage.base import Storage
 from configd.store.applied import AppliedWaiters
 from configd.store.follower import Follower
 from configd.store.live import LiveState
+from configd.store.regression import Regression
 from configd.store.requests import MAX_RECENT_REQUESTS, RecentRequests
 from configd.store.writer import DEFAULT_COMMIT_TIMEOUT, Writer
 
@@ -98,6 +99,8 @@ class ConfigService:
         self._writer: Writer | None = None
         self._follower: Follower | None = None
         self._applied = AppliedWaiters(lambda: self._state.revision, min_revision_wait)
+        # Set once the store is found below the applied revision (configd.store.regression).
+        self.regression = Regression()
 
     async def __aenter__(self) -> ConfigService:
         await self.open()
@@ -121,12 +124,13 @@ class ConfigService:
         )
         # Other processes may share the store: the follower applies what they commit, and
         # the writer catches up through it when the store is ahead of a batch.
-        self._follower = Follower(self.storage, self._state)
+        self._follower = Follower(self.storage, self._state, regression=self.regression)
         self._writer = Writer(
             self.storage,
             self._state,
             commit_timeout=self._commit_timeout,
             catch_up=self._follower.catch_up,
+            regression=self.regression,
         )
         self._writer.add_listener(self._log_commits_soon)
         # Through the feed seam, so commits applied by a revision-log follower wake waiters
@@ -226,6 +230,8 @@ class ConfigService:
                 f"{self._state.revision})",
                 current_revision=self._state.revision,
             )
+        # A revision the store lost is not served, though memory still holds it.
+        self.regression.check_revision(revision)
         if revision < self._state.compact_revision:
             raise RevisionCompacted(
                 f"{field} {revision} has been compacted; the oldest revision kept is "

@@ -53,6 +53,10 @@ The writer cannot die and cannot hang: every submit() gets an answer.
   never with callers waiting: the batch in hand and everything queued fail with InternalError,
   and so does every later submit(), until a restart rebuilds the state from storage. Refusing
   writes is better than accepting them against a state that may be wrong; reads go on.
+- A commit refused with StoreBehind (the store is below the batch's base: revisions this
+  process applied are gone) is a regression (configd.store.regression): the batch and every
+  later write fail with StoreRegressed until a restart, since every plan would build on
+  writes that no longer exist.
 """
 
 from __future__ import annotations
@@ -69,8 +73,9 @@ from typing import Any
 from configd.core.errors import ConfigdError, InternalError, StorageFailure, Unavailable
 from configd.core.model import ChangeSet
 from configd.core.plan import NoChange, Outcome, Plan, Planned, Repeated, StateView
-from configd.storage.base import Storage, StoreAhead
+from configd.storage.base import Storage, StoreAhead, StoreBehind
 from configd.store.live import CommitListener, LiveState
+from configd.store.regression import Regression
 
 log = logging.getLogger("configd.writer")
 
@@ -156,6 +161,16 @@ def _incident(exc: BaseException, what: str, consequence: str) -> InternalError:
 _NOT_STORED = "the write was not stored; retry, and report the incident id if it persists"
 
 
+def _retry_hint(exc: StorageFailure) -> StorageFailure:
+    """What the callers of a batch that the storage failed hear: nothing was stored, retry."""
+    error = StorageFailure(
+        f"{exc.detail.rstrip('.')}; retry the write, and if it keeps failing ask the "
+        "operator to check the server's disk and log"
+    )
+    error.__cause__ = exc
+    return error
+
+
 class Writer:
     """Owns the write queue; start() before submitting, stop() finishes what is queued."""
 
@@ -167,10 +182,12 @@ class Writer:
         max_batch: int = 512,
         commit_timeout: float = DEFAULT_COMMIT_TIMEOUT,
         catch_up: CatchUp | None = None,
+        regression: Regression | None = None,
     ) -> None:
         self._storage = storage
         self._state = state
         self._catch_up = catch_up
+        self._regression = regression or Regression()
         self._turn = False  # this process's turn to commit (storage.begin_write_turn)
         self._max_batch = max_batch
         self._commit_timeout = commit_timeout
@@ -234,6 +251,9 @@ class Writer:
             return InternalError(self._failure.detail, incident=self._failure.incident)
         if self._closing or self._task is None:
             return Unavailable("the server is shutting down; retry against a running server")
+        regressed = self._regression.error
+        if regressed is not None:
+            return regressed
         if self._stalled_since is not None:
             waited = time.monotonic() - self._stalled_since
             return Unavailable(
@@ -339,6 +359,10 @@ class Writer:
         here (the batch's writes fail instead)."""
         if not batch:
             return
+        regressed = self._regression.error
+        if regressed is not None:  # detected while these were queued
+            _fail((request.future for request in batch), regressed)
+            return
         try:
             await self._plan_and_commit(batch)
         finally:
@@ -379,6 +403,9 @@ class Writer:
                     return
                 self.last_commit_seconds = time.perf_counter() - started
                 self.commits += 1
+            except StoreBehind as behind:  # nothing stored, nobody answered
+                self._fail_batch(batch, self._regression.detect(behind.revision, behind.base))
+                return
             except StoreAhead as ahead:  # nothing stored, nobody answered: catch up, replan
                 self.replans += 1
                 try:
@@ -404,8 +431,10 @@ class Writer:
         )
 
     def _fail_batch(self, batch: list[_Request], exc: Exception) -> None:
-        if isinstance(exc, ConfigdError):
-            error: ConfigdError = exc
+        if isinstance(exc, StorageFailure) and not isinstance(exc, StoreBehind):
+            error: ConfigdError = _retry_hint(exc)  # catching up failed: the store is away
+        elif isinstance(exc, ConfigdError):
+            error = exc
         else:
             error = _incident(exc, f"a batch of {len(batch)} writes failed", _NOT_STORED)
         _fail((request.future for request in batch), error)
@@ -477,8 +506,8 @@ class Writer:
         refused: list[_Refused],
     ) -> bool:
         """Store the batch; True once it is durable, False if it was not stored (its callers
-        answered). Raises StoreAhead (nobody answered), and what the storage raised, other than
-        StorageFailure."""
+        answered). Raises StoreAhead and StoreBehind (nobody answered), and what the storage
+        raised, other than StorageFailure."""
 
         def unknown(error: Unavailable) -> None:
             _fail(futures, error)
@@ -488,14 +517,11 @@ class Writer:
             return await self._within_deadline(
                 self._storage.commit(change_sets), unknown, f"a commit of {len(change_sets)} writes"
             )
+        except StoreBehind:
+            raise  # a regression, not a failure to retry: _plan_and_commit answers
         except StorageFailure as exc:
             log.error("commit of %d writes failed: %s", len(change_sets), exc)
-            error = StorageFailure(
-                f"{exc.detail.rstrip('.')}; retry the write, and if it keeps failing ask the "
-                "operator to check the server's disk and log"
-            )
-            error.__cause__ = exc
-            _fail(futures, error)
+            _fail(futures, _retry_hint(exc))
             _answer(refused)
             return False
 

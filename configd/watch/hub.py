@@ -140,6 +140,8 @@ class WatchHub:
         self._selectors: dict[Selector, tuple[Selector, int]] = {}
         self._count = 0
         self._closed = False
+        # Set by fail(): raises the error every stream ends with (and new ones are refused).
+        self._failed: Callable[[], None] | None = None
         self.lagging_moves = 0  # watchers moved from live to catch-up, for metrics
         # Live deliveries: seconds from a change set's commit time to handing it to the stream.
         self.delivery_lag = Histogram()
@@ -178,6 +180,8 @@ class WatchHub:
     def _subscribe(self, selector: Selector) -> Watcher:
         if self._closed:
             raise Unavailable("the server is shutting down; reconnect to a running server")
+        if self._failed is not None:
+            self._failed()
         if self._count >= self.options.max_watchers:
             raise LimitExceeded(
                 f"the server holds its maximum of {self.options.max_watchers} watches "
@@ -262,6 +266,14 @@ class WatchHub:
     def close(self) -> None:
         """End every stream (with UNAVAILABLE: clients should reconnect elsewhere)."""
         self._closed = True
+        for watcher in {w for group in self._by_name.values() for w in group} | self._by_prefix:
+            self._wake(watcher)
+
+    def fail(self, check: Callable[[], None]) -> None:
+        """End every stream, and refuse every new one, with the error `check` raises (the
+        store went back in time: what the hub would serve no longer exists). For good: only
+        a new hub (a restart) serves watches again."""
+        self._failed = check
         for watcher in {w for group in self._by_name.values() for w in group} | self._by_prefix:
             self._wake(watcher)
 
@@ -360,6 +372,8 @@ class WatchHub:
             else:
                 watcher.next_revision = start_revision
             while True:
+                if self._failed is not None:
+                    self._failed()
                 if watcher.check is not None:
                     watcher.check()
                 if self._closed:
@@ -370,14 +384,14 @@ class WatchHub:
                     async for data in self._catch_up(watcher):
                         yield data
                 # Live: drain the buffer, skipping what history already delivered.
-                while watcher.buffer and not watcher.overflowed:
+                while watcher.buffer and not watcher.overflowed and self._failed is None:
                     revision, data, committed = watcher.buffer.pop(0)
                     if revision >= watcher.next_revision:
                         watcher.next_revision = revision + 1
                         self.delivery_lag.observe(time.time() - committed)
                         watcher.last_sent = loop.time()
                         yield data
-                if watcher.overflowed or self._closed:
+                if watcher.overflowed or self._closed or self._failed is not None:
                     continue
                 if watcher.progress_due:
                     # The buffer is empty and the watcher is not lagging, with no await since

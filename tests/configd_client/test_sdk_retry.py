@@ -30,6 +30,7 @@ from configd_client.errors import (
     PreconditionFailed,
     RevisionNotApplied,
     StorageFailure,
+    StoreRegressed,
     Unavailable,
 )
 from configd_client.wire import config_pb2 as pb
@@ -59,6 +60,7 @@ def server_error(error: ConfigdError) -> grpc.aio.AioRpcError:
         (failure(grpc.StatusCode.CANCELLED, "CANCELLED"), True),
         (server_error(RevisionNotApplied("at 3, asked 9", applied=3, wanted=9)), False),
         (server_error(StorageFailure("disk full")), False),
+        (server_error(StoreRegressed("the store went back", store_revision=2, applied=3)), False),
         (server_error(PreconditionFailed("k changed")), False),
         (failure(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"), False),
         (failure(grpc.StatusCode.INTERNAL), False),
@@ -69,6 +71,7 @@ def server_error(error: ConfigdError) -> grpc.aio.AioRpcError:
         "cancelled-by-server",
         "revision-not-applied",
         "storage-failure",
+        "store-regressed",
         "precondition",
         "deadline",
         "internal",

@@ -11,7 +11,9 @@ A snapshot is never asked of an older state than the stream already has: it send
 cache's), so a replica that lags waits until it has caught up. If that revision is refused
 as not applied twice in a row (each after the server's bound: the store was restored from an
 older backup, or it is another store), later snapshots are asked without it: the server's
-state is the truth, however old.
+state is the truth, however old. A stream ended with StoreRegressed (the server's store lost
+revisions the stream may have seen) never resumes: the next connection asks for a fresh
+snapshot with no floor.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from configd_client.errors import (
     ConfigdError,
     PermissionDenied,
     RevisionNotApplied,
+    StoreRegressed,
     Unauthenticated,
     Unavailable,
 )
@@ -111,12 +114,16 @@ class WatchStream:
     def resync(self, error: ConfigdError) -> None:
         """The caller could not apply a message: end this connection as if it failed with
         `error`, and start the next one from a fresh snapshot."""
-        self._resuming = False
-        self._start_revision = 0
-        self._send_snapshot = True
+        self._from_snapshot()
         self._broken = error
         if self._call is not None:
             self._call.cancel()
+
+    def _from_snapshot(self) -> None:
+        """Start the next connection from a fresh snapshot, not by resuming."""
+        self._resuming = False
+        self._start_revision = 0
+        self._send_snapshot = True
 
     def __aiter__(self) -> Self:
         return self
@@ -196,6 +203,18 @@ class WatchStream:
             )
             self._floor_refusals = 0
             self._min_revision = self._revision = 0  # the next snapshot sets where we are
+        if isinstance(error, StoreRegressed):
+            # What this stream saw after the store's revision no longer exists: resuming
+            # would build on it. A fresh snapshot, of whatever state the store now has.
+            _LOGGER.warning(
+                "configd: the server's store went back to revision %d (this stream had %d); "
+                "resynchronising from a fresh snapshot",
+                error.store_revision,
+                self._revision,
+            )
+            self._from_snapshot()
+            self._floor_refusals = 0
+            self._min_revision = self._revision = 0
         if self._call is not None:
             self._call.cancel()
             self._call = None

@@ -210,6 +210,21 @@ class RevisionNotApplied(Unavailable):
         self.field = field
 
 
+class StoreRegressed(Unavailable):
+    """The store's revision went below what this server had applied (commits were lost: an
+    asynchronous standby promoted, a restore): the server refuses writes and watches until it
+    is restarted. A watcher that gets this takes a fresh snapshot (of another server, or of
+    this one restarted), never resumes: the revisions after `store_revision` it saw no longer
+    exist. `applied` is what the server had applied."""
+
+    reason = "STORE_REGRESSED"
+
+    def __init__(self, message: str, *, store_revision: int = 0, applied: int = 0) -> None:
+        super().__init__(message)
+        self.store_revision = store_revision
+        self.applied = applied
+
+
 class StorageFailure(ConfigdError):
     """The database refused a write (disk full, read-only, corrupt); nothing was acknowledged."""
 

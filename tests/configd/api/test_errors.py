@@ -44,6 +44,7 @@ EXPECTED_CODES: dict[type[errors.ConfigdError], str] = {
     errors.Unavailable: "UNAVAILABLE",
     errors.RevisionNotApplied: "UNAVAILABLE",
     errors.StorageFailure: "UNAVAILABLE",
+    errors.StoreRegressed: "UNAVAILABLE",
 }
 
 
@@ -95,6 +96,7 @@ class _FailedCall(grpc.RpcError):
         errors.FutureRevision("new", current_revision=9),
         errors.NamespaceNotFound("missing"),
         errors.AlreadyExists("exists"),
+        errors.StoreRegressed("went back", store_revision=7, applied=9),
         errors.InternalError(
             "internal error (incident 0123abcd4567): boom", incident="0123abcd4567"
         ),
@@ -113,6 +115,8 @@ def test_clients_get_back_the_same_error(error: errors.ConfigdError) -> None:
         "compact_revision",
         "current_revision",
         "incident",
+        "store_revision",
+        "applied",
     ):
         assert getattr(back, attribute, None) == getattr(error, attribute, None)
 

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from configd.core.model import ChangeSet
+from configd.storage.base import StoreHead
 from configd.storage.sqlite.store import SQLiteStorage
 
 
 class FaultyStorage(SQLiteStorage):
     """SQLiteStorage whose next commit can raise before storing anything, or wait for a test
-    to release it (then store, or raise)."""
+    to release it (then store, or raise); whose history and revision-log reads can fail."""
 
     def __init__(self, data_dir: Path) -> None:
         super().__init__(data_dir)
@@ -21,6 +22,7 @@ class FaultyStorage(SQLiteStorage):
         self.commit_started = asyncio.Event()
         self.commit_finished = asyncio.Event()
         self.history_fails: BaseException | None = None
+        self.log_fails: BaseException | None = None  # raised by log_since and head while set
 
     async def commit(self, batch: Sequence[ChangeSet]) -> None:
         self.commit_started.set()
@@ -41,3 +43,13 @@ class FaultyStorage(SQLiteStorage):
         if self.history_fails is not None:
             raise self.history_fails
         return await super().history(namespace, key, before_revision, limit)
+
+    async def log_since(self, after: int, limit: int) -> list[ChangeSet]:
+        if self.log_fails is not None:
+            raise self.log_fails
+        return await super().log_since(after, limit)
+
+    async def head(self) -> StoreHead:
+        if self.log_fails is not None:
+            raise self.log_fails
+        return await super().head()

@@ -112,6 +112,7 @@ EXIT_CODE_OF: dict[type[ConfigdError], ExitCode] = {
     errors.Unavailable: ExitCode.UNREACHABLE,
     errors.StorageFailure: ExitCode.UNREACHABLE,
     errors.RevisionNotApplied: ExitCode.UNREACHABLE,  # unavailable: retry
+    errors.StoreRegressed: ExitCode.UNREACHABLE,  # this server refuses: another one
     errors.InternalError: ExitCode.SERVER,
 }
 

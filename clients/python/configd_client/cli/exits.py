@@ -19,6 +19,7 @@ from configd_client.errors import (
     FutureRevision,
     InvalidArgument,
     RevisionNotApplied,
+    StoreRegressed,
 )
 
 
@@ -111,7 +112,8 @@ def failure_from(error: ConfigdError, *, addr: str) -> CliFailure:
     """The CLI failure for a server error, in configctl's terms (cli.wording): one line, plus
     each violation the line does not already show, as `path: message`."""
     code = exit_code_for(error)
-    if code is ExitCode.UNREACHABLE and not isinstance(error, RevisionNotApplied):
+    # Those two come from a server that answered: their message says what to do.
+    if code is ExitCode.UNREACHABLE and not isinstance(error, (RevisionNotApplied, StoreRegressed)):
         reason = error.detail.splitlines()[0] if error.detail else "unavailable"
         reason = http_port_hint(addr, reason) or reason
         return CliFailure(f"cannot reach configd at {addr}: {reason}", code=code)

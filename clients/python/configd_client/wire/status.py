@@ -26,6 +26,7 @@ from configd_client.errors import (
     PreconditionFailed,
     RevisionCompacted,
     RevisionNotApplied,
+    StoreRegressed,
     Unauthenticated,
     Unavailable,
 )
@@ -124,6 +125,9 @@ def to_status(error: ConfigdError) -> status_pb2.Status:
         info.metadata["applied_revision"] = str(error.applied)
         info.metadata["wanted_revision"] = str(error.wanted)
         info.metadata["field"] = error.field
+    elif isinstance(error, StoreRegressed):
+        info.metadata["store_revision"] = str(error.store_revision)
+        info.metadata["applied_revision"] = str(error.applied)
     elif isinstance(error, InternalError):
         info.metadata["incident"] = error.incident
     details.insert(0, _pack(info))
@@ -219,6 +223,12 @@ def from_rpc_error(exc: grpc.RpcError) -> ConfigdError:
             applied=int(meta.get("applied_revision", "0")),
             wanted=int(meta.get("wanted_revision", "0")),
             field=meta.get("field", ""),
+        )
+    elif issubclass(cls, StoreRegressed):
+        error = cls(
+            status.message,
+            store_revision=int(meta.get("store_revision", "0")),
+            applied=int(meta.get("applied_revision", "0")),
         )
     elif issubclass(cls, InternalError):
         error = cls(status.message, incident=meta.get("incident", ""))
