@@ -19,7 +19,9 @@ DEFAULT_ADDR = "127.0.0.1:7700"
 
 # A name with several DNS records: connect to one of them, the list shuffled per channel so
 # clients spread, and move to another when it is lost (gRPC's pick_first, gRFC A62).
-_SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"pick_first": {"shuffleAddressList": True}}]})
+_SERVICE_CONFIG = json.dumps(
+    {"loadBalancingConfig": [{"pick_first": {"shuffleAddressList": True}}]}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,13 @@ One address is the same machinery with one replica (a round is one failure).
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
+import grpc
 import grpc.aio
 
 from configd_client._channel import ConnectOptions, open_channel
@@ -50,6 +52,19 @@ class Replicas:
         if self._channel is None:
             self._channel = open_channel(self.connect, self.current)
         return self._channel
+
+    async def connected(self, each_within: float) -> grpc.aio.Channel:
+        """The channel of a replica that accepts a connection, trying each in turn
+        (`each_within` seconds each), for calls that are never retried: connecting sends
+        nothing, so moving on before the call is safe. With one replica, or none connecting,
+        the current one."""
+        if len(self.targets) > 1:
+            for _ in self.targets:
+                channel = self.channel()
+                if await _connects(channel, each_within):
+                    return channel
+                await self.failed(channel)
+        return self.channel()
 
     def routed(self, stub_type: Callable[[grpc.aio.Channel], StubT]) -> StubT:
         """A `stub_type` (a generated stub class) whose every call goes to the replica in use
@@ -96,6 +111,21 @@ class Replicas:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+async def _connects(channel: grpc.aio.Channel, within: float) -> bool:
+    """Whether `channel` becomes READY within `within` seconds (False at its first failure)."""
+    try:
+        async with asyncio.timeout(within):
+            while (state := channel.get_state(try_to_connect=True)) is not (
+                grpc.ChannelConnectivity.READY
+            ):
+                if state is grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                    return False
+                await channel.wait_for_state_change(state)
+    except TimeoutError:
+        return False
+    return True
 
 
 class _Routed:

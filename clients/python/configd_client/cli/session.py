@@ -7,6 +7,7 @@ Every RPC goes through `Session.call`, so a failed call always surfaces as the t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -39,6 +40,14 @@ class Settings:
     min_revision: int = 0
     # The request id of this command's writes (--request-id; "" = a fresh one per write).
     request_id: str = ""
+
+
+@contextlib.asynccontextmanager
+async def admin_channel(settings: Settings) -> AsyncIterator[grpc.aio.Channel]:
+    """A channel to one replica that accepts a connection, for AdminService calls (never
+    retried, so the replica is chosen before the call is sent)."""
+    async with Replicas(settings.connect) as replicas:
+        yield await replicas.connected(min(settings.timeout, 5.0))
 
 
 def translate(exc: grpc.RpcError) -> ConfigdError:
