@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from types import TracebackType
 
 from configd.testing import ConfigdProcess
 
@@ -48,10 +47,5 @@ class ReplicaSet:
         for server in self.servers:
             server.stop()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()

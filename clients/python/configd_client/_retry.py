@@ -9,8 +9,9 @@ replacing its workers, a restart, a load balancer moving a connection):
 
 - UNAVAILABLE from the transport or from a stopping server (plain `Unavailable`): the
   connection was lost or refused, or the server was shutting down; the next attempt reconnects,
-  possibly to another replica. Not `RevisionNotApplied` (the server already waited its bound
-  for min_revision; the caller decides) nor `StorageFailure`.
+  to the next replica when `addr` lists several (configd_client._replicas decides which).
+  Not `RevisionNotApplied` (the server already waited its bound for min_revision; the caller
+  decides) nor `StorageFailure`.
 - For a write also the outcome-unknown answer of a server whose commit outlasted its deadline,
   and its refusals while that commit is outstanding: both are plain `Unavailable`.
 - CANCELLED that the caller did not ask for: a call that reached a server in the instant its
