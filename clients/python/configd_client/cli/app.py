@@ -36,8 +36,9 @@ Examples:
   configctl -o json get payments/prod
 
 \b
-Connection: --addr / CONFIGD_ADDR (default 127.0.0.1:7700), --token / CONFIGD_TOKEN;
-TLS with --tls (system roots) or --tls-ca, and --tls-cert/--tls-key for mutual TLS.
+Connection: --addr / CONFIGD_ADDR (default 127.0.0.1:7700; replicas as h1:7700,h2:7700),
+--token / CONFIGD_TOKEN; TLS with --tls (system roots) or --tls-ca, and --tls-cert/--tls-key
+for mutual TLS.
 
 \b
 Shell completion (bash, zsh, fish), e.g. in ~/.bashrc:
