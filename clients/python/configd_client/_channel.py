@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,9 +12,16 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from configd_client._addresses import parse_addresses
 from configd_client.wire.limits import MAX_GRPC_MESSAGE_BYTES
 
 DEFAULT_ADDR = "127.0.0.1:7700"
+
+# A name with several DNS records: connect to one of them, the list shuffled per channel so
+# clients spread, and move to another when it is lost (gRPC's pick_first, gRFC A62).
+_SERVICE_CONFIG = json.dumps(
+    {"loadBalancingConfig": [{"pick_first": {"shuffleAddressList": True}}]}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +46,22 @@ class TLSOptions:
 
 @dataclass(frozen=True, slots=True)
 class ConnectOptions:
-    """Where and how to reach configd; defaults come from CONFIGD_ADDR and CONFIGD_TOKEN."""
+    """Where and how to reach configd; defaults come from CONFIGD_ADDR and CONFIGD_TOKEN.
+
+    `addr` is one replica (`host:port`), several (`h1:7700,h2:7700`), or a gRPC target such
+    as `dns:///name:7700` (configd_client._addresses); a malformed one is a ValueError."""
 
     addr: str = DEFAULT_ADDR
     token: str | None = None
     tls: TLSOptions | None = None
+
+    def __post_init__(self) -> None:
+        parse_addresses(self.addr)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The replicas `addr` names, one gRPC target each, in the order given."""
+        return parse_addresses(self.addr)
 
     @classmethod
     def from_env(
@@ -81,8 +100,15 @@ class _StreamToken(_WithToken, grpc.aio.UnaryStreamClientInterceptor):
         return await continuation(self._with_token(details), request)
 
 
-def open_channel(options: ConnectOptions) -> grpc.aio.Channel:
-    """An asyncio channel to configd with the token attached to every call."""
+def open_channel(options: ConnectOptions, target: str | None = None) -> grpc.aio.Channel:
+    """An asyncio channel to `target` (default: `options.addr`, which must then name one
+    replica) with the token attached to every call. Clients of several replicas open theirs
+    through configd_client._replicas."""
+    if target is None:
+        targets = options.targets
+        if len(targets) != 1:
+            raise ValueError(f"configd: addr {options.addr!r} names several replicas; open one")
+        target = targets[0]
     channel_options: list[tuple[str, int | str]] = [
         ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_BYTES),
@@ -95,6 +121,7 @@ def open_channel(options: ConnectOptions) -> grpc.aio.Channel:
         # every watch delivery would cost the server a PING ACK (a second send, a read and a
         # wake-up). Config messages are small; bandwidth probing buys nothing for them.
         ("grpc.http2.bdp_probe", 0),
+        ("grpc.service_config", _SERVICE_CONFIG),
     ]
     if options.tls is not None and options.tls.server_name:
         channel_options.append(("grpc.ssl_target_name_override", options.tls.server_name))
@@ -104,6 +131,6 @@ def open_channel(options: ConnectOptions) -> grpc.aio.Channel:
     )
     if options.tls is not None:
         return grpc.aio.secure_channel(
-            options.addr, options.tls.credentials(), channel_options, interceptors=interceptors
+            target, options.tls.credentials(), channel_options, interceptors=interceptors
         )
-    return grpc.aio.insecure_channel(options.addr, channel_options, interceptors=interceptors)
+    return grpc.aio.insecure_channel(target, channel_options, interceptors=interceptors)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from configd_client._addresses import parse_addresses
 from configd_client._channel import ConnectOptions, TLSOptions
 
 MISSING_POLICIES = ("error", "wait", "defaults")
@@ -23,7 +24,9 @@ class ClientOptions:
     """Everything about a client except what it watches.
 
     - `addr`, `token`, `tls`: where and how to connect (defaults: CONFIGD_ADDR, CONFIGD_TOKEN,
-      plaintext), or `connect`, a ConnectOptions, instead of these three.
+      plaintext), or `connect`, a ConnectOptions, instead of these three. `addr` may list
+      several replicas (`h1:7700,h2:7700`: the client uses one, moving to the next when it
+      fails) or be a gRPC target such as `dns:///name:7700`.
     - `cache_path`: the last known good values are kept there, and used when the server cannot
       be reached at start.
     - `start_timeout`: how long start() waits for the server when there is no usable cache
@@ -65,6 +68,8 @@ class ClientOptions:
     def __post_init__(self) -> None:
         if self.connect is not None and (self.addr or self.token or self.tls):
             raise ValueError("configd: pass either connect= or addr/token/tls, not both")
+        if self.addr:
+            parse_addresses(self.addr)  # a malformed list fails here, not at the first connect
         if isinstance(self.min_revision, bool) or not isinstance(self.min_revision, int):
             raise TypeError(
                 f"configd: min_revision must be an int (a revision), not {self.min_revision!r}"

@@ -9,8 +9,9 @@ replacing its workers, a restart, a load balancer moving a connection):
 
 - UNAVAILABLE from the transport or from a stopping server (plain `Unavailable`): the
   connection was lost or refused, or the server was shutting down; the next attempt reconnects,
-  possibly to another replica. Not `RevisionNotApplied` (the server already waited its bound
-  for min_revision; the caller decides) nor `StorageFailure`.
+  to the next replica when `addr` lists several (configd_client._replicas decides which).
+  Not `RevisionNotApplied` (the server already waited its bound for min_revision; the caller
+  decides) nor `StorageFailure`.
 - For a write also the outcome-unknown answer of a server whose commit outlasted its deadline,
   and its refusals while that commit is outstanding: both are plain `Unavailable`.
 - CANCELLED that the caller did not ask for: a call that reached a server in the instant its
@@ -31,6 +32,7 @@ from typing import Any, TypeVar
 import grpc
 
 from configd_client._backoff import Backoff
+from configd_client._replicas import Replicas
 from configd_client.errors import Unavailable
 from configd_client.wire.status import from_rpc_error
 
@@ -92,16 +94,20 @@ async def retry_call(
     within: float | None,
     *,
     backoff: Backoff | None = None,
+    replicas: Replicas | None = None,
 ) -> T:
     """Send `request` with `attempt(remaining_seconds)` by the one rule: a read is retried, a
     write gets a request id (unless it has one) and is retried with that id, anything else is
-    sent once."""
+    sent once. With `replicas` (the attempt calls on `replicas.channel()`), a retry goes to
+    the next replica."""
     if is_write(request):
         if not request.request_id:
             request.request_id = new_request_id()
-        return await retry_read(attempt, within, attempts=WRITE_ATTEMPTS, backoff=backoff)
+        return await retry_read(
+            attempt, within, attempts=WRITE_ATTEMPTS, backoff=backoff, replicas=replicas
+        )
     if is_read(request):
-        return await retry_read(attempt, within, backoff=backoff)
+        return await retry_read(attempt, within, backoff=backoff, replicas=replicas)
     return await attempt(within)
 
 
@@ -121,21 +127,36 @@ async def retry_read(
     *,
     attempts: int = ATTEMPTS,
     backoff: Backoff | None = None,
+    replicas: Replicas | None = None,
 ) -> T:
     """Run `attempt(remaining_seconds)` until it returns, retrying `may_retry` failures after a
     backoff, at most `attempts` times and within `within` seconds in all (None: no bound).
-    The last failure is raised as it came (a grpc.RpcError)."""
+    With `replicas`, each retry goes to the next replica; one not yet failed since the last
+    success is tried at once and does not count as an attempt (a dead replica among live ones
+    costs a retry, not the backoff). The last failure is raised as it came (a grpc.RpcError)."""
     backoff = backoff or Backoff(0.1, 1.0)
     deadline = None if within is None else time.monotonic() + within
-    for number in range(1, attempts + 1):
+    number = 1
+    while True:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        channel = replicas.channel() if replicas is not None else None
         try:
-            return await attempt(remaining)
+            result = await attempt(remaining)
         except grpc.RpcError as exc:
-            if number == attempts or not may_retry(exc):
+            if not may_retry(exc):
+                raise
+            if replicas is not None and await replicas.failed(channel):
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+                continue
+            if number == attempts:
                 raise
             delay = backoff.next()
             if deadline is not None and time.monotonic() + delay >= deadline:
                 raise
+        else:
+            if replicas is not None:
+                replicas.succeeded()
+            return result
+        number += 1
         await asyncio.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover

@@ -4,7 +4,9 @@ The one implementation of resume and backoff: AsyncConfigClient keeps its snapsh
 `configctl watch` prints from it. After a lost connection it waits (exponential backoff with
 jitter), opens a new channel and resumes with `start_revision = last revision seen + 1` and no
 snapshot, so by the watch contract the server replays exactly the missed change sets: no gap,
-no duplicate. A silent stream (no progress within `idle_timeout`) counts as lost.
+no duplicate. A silent stream (no progress within `idle_timeout`) counts as lost. With several
+replicas (Replicas), a lost stream resumes on the next one, at once when that one has not
+failed since the stream last received; revisions are global, so the resume is the same.
 
 A snapshot is never asked of an older state than the stream already has: it sends
 `min_revision` = the highest revision delivered (or, before any, `min_revision` given: a
@@ -27,7 +29,8 @@ import grpc
 import grpc.aio
 
 from configd_client._backoff import Backoff
-from configd_client._channel import ConnectOptions, open_channel
+from configd_client._channel import ConnectOptions
+from configd_client._replicas import Replicas
 from configd_client.errors import (
     ConfigdError,
     PermissionDenied,
@@ -94,7 +97,8 @@ class WatchStream:
         self._retry = retry
         self._revision = start_revision - 1 if start_revision > 0 else 0
         self._resuming = False  # True once a snapshot or a start revision pins where we are
-        self._channel: grpc.aio.Channel | None = None
+        self._replicas = Replicas(connect)
+        self._channel: grpc.aio.Channel | None = None  # of the current connection
         self._call: Any = None
         self._received = False  # the current connection has delivered a message
         self._first = False
@@ -153,9 +157,13 @@ class WatchStream:
                         return message
             await self._interrupted(error)
 
+    @property
+    def replica(self) -> str:
+        """The address of the replica the stream uses now."""
+        return self._replicas.current
+
     def _open(self) -> None:
-        if self._channel is None:
-            self._channel = open_channel(self._connect)
+        self._channel = self._replicas.channel()
         resume = self._resuming
         start_revision = self._revision + 1 if resume else self._start_revision
         floor = 0
@@ -184,6 +192,7 @@ class WatchStream:
             self._resuming = True
         self._first = not self._received
         self._received = True
+        self._replicas.succeeded()
 
     async def _interrupted(self, error: ConfigdError) -> None:
         """End the connection; wait the backoff and reopen, unless `retry` says to stop."""
@@ -220,23 +229,24 @@ class WatchStream:
             self._call = None
         if received:
             self._backoff.reset()
+        # A lost or refused connection moves to the next replica; a channel that failed to
+        # connect retries on grpc's own schedule (backoff growing to minutes), which would hide
+        # a restarted server, so the failed channel is closed either way and the next
+        # connection opens a new one: this backoff alone decides when to retry.
+        channel, self._channel = self._channel, None
+        untried = await self._replicas.failed(channel, move=isinstance(error, Unavailable))
+        if untried and not received:
+            return  # another replica may answer: before any retry policy or backoff
         if not self._retry(error, received):
             raise error
+        if untried:
+            return
         delay = (
             self._backoff.longest()
             if isinstance(error, _CREDENTIAL_ERRORS)
             else self._backoff.next()
         )
         await asyncio.sleep(delay)
-        # A channel that failed to connect retries on grpc's own schedule (backoff growing to
-        # minutes), which would hide a restarted server; a new channel connects now, so this
-        # backoff alone decides when to retry.
-        await self._close_channel()
-
-    async def _close_channel(self) -> None:
-        channel, self._channel = self._channel, None
-        if channel is not None:
-            await channel.close(None)
 
     async def aclose(self) -> None:
         """End the stream and close its channel. Idempotent."""
@@ -244,7 +254,8 @@ class WatchStream:
         if self._call is not None:
             self._call.cancel()
             self._call = None
-        await self._close_channel()
+        self._channel = None
+        await self._replicas.aclose()
 
     async def __aenter__(self) -> Self:
         return self

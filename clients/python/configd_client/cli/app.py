@@ -36,8 +36,9 @@ Examples:
   configctl -o json get payments/prod
 
 \b
-Connection: --addr / CONFIGD_ADDR (default 127.0.0.1:7700), --token / CONFIGD_TOKEN;
-TLS with --tls (system roots) or --tls-ca, and --tls-cert/--tls-key for mutual TLS.
+Connection: --addr / CONFIGD_ADDR (default 127.0.0.1:7700; replicas as h1:7700,h2:7700),
+--token / CONFIGD_TOKEN; TLS with --tls (system roots) or --tls-ca, and --tls-cert/--tls-key
+for mutual TLS.
 
 \b
 Shell completion (bash, zsh, fish), e.g. in ~/.bashrc:
@@ -89,7 +90,12 @@ def _path(value: str | None) -> Path | None:
 @click.group(
     cls=ConfigctlGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"]}
 )
-@click.option("--addr", envvar="CONFIGD_ADDR", help="Server address host:port [CONFIGD_ADDR].")
+@click.option(
+    "--addr",
+    envvar="CONFIGD_ADDR",
+    help="Server address host:port; several replicas as h1:port,h2:port (used in turn when one "
+    "fails), or a gRPC target such as dns:///name:port [CONFIGD_ADDR].",
+)
 @click.option("--token", envvar="CONFIGD_TOKEN", help="Bearer token [CONFIGD_TOKEN].")
 @click.option("--tls", "use_tls", is_flag=True, help="Use TLS, verifying with the system roots.")
 @click.option(
@@ -176,8 +182,14 @@ def cli(
             key_file=_path(tls_key),
             server_name=tls_server_name or None,
         )
+    try:
+        connect = ConnectOptions.from_env(addr, token, tls)
+    except ValueError as exc:
+        raise click.BadParameter(
+            str(exc).removeprefix("configd: "), param_hint="'--addr' (CONFIGD_ADDR)"
+        ) from None
     ctx.obj = Settings(
-        connect=ConnectOptions.from_env(addr, token, tls),
+        connect=connect,
         output=output,
         timeout=timeout,
         min_revision=min_revision,

@@ -7,6 +7,7 @@ Every RPC goes through `Session.call`, so a failed call always surfaces as the t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -15,7 +16,8 @@ import click
 import grpc
 import grpc.aio
 
-from configd_client._channel import ConnectOptions, open_channel
+from configd_client._channel import ConnectOptions
+from configd_client._replicas import Replicas
 from configd_client._retry import is_write, retry_call
 from configd_client.errors import ConfigdError
 from configd_client.wire import config_pb2, config_pb2_grpc
@@ -40,13 +42,26 @@ class Settings:
     request_id: str = ""
 
 
+@contextlib.asynccontextmanager
+async def admin_channel(settings: Settings) -> AsyncIterator[grpc.aio.Channel]:
+    """A channel to one replica that accepts a connection, for AdminService calls (never
+    retried, so the replica is chosen before the call is sent)."""
+    async with Replicas(settings.connect) as replicas:
+        yield await replicas.connected(min(settings.timeout, 5.0))
+
+
 def translate(exc: grpc.RpcError) -> ConfigdError:
     """The typed configd error a failed call stands for."""
     return from_rpc_error(exc)
 
 
 async def checked_call(
-    settings: Settings, method: Callable[..., Any], request: Any, *, creates_token: bool = False
+    settings: Settings,
+    method: Callable[..., Any],
+    request: Any,
+    *,
+    creates_token: bool = False,
+    replicas: Replicas | None = None,
 ) -> Any:
     """A unary call with the command's deadline; failures become ConfigdError; a read, and a
     write with its request id, are retried by the SDK's rule (`_retry`). When the server says
@@ -58,11 +73,12 @@ async def checked_call(
         return await call, await call.trailing_metadata()
 
     try:
-        reply, metadata = await retry_call(request, attempt, settings.timeout)
+        reply, metadata = await retry_call(request, attempt, settings.timeout, replicas=replicas)
     except grpc.RpcError as exc:
         raise translate(exc) from exc
     if auth_is_off(metadata):
-        where = f"the server at {settings.connect.addr} runs with --no-auth"
+        addr = replicas.current if replicas is not None else settings.connect.addr
+        where = f"the server at {addr} runs with --no-auth"
         if settings.connect.token:
             click.echo(f"warning: {where}: --token (CONFIGD_TOKEN) is not checked", err=True)
         if creates_token:
@@ -75,12 +91,15 @@ async def checked_call(
 
 
 class Session:
-    """An open channel with the ConfigService stub; use as an async context manager."""
+    """The ConfigService stub on the replicas of --addr; use as an async context manager.
+
+    `config` sends each call to the replica in use at that moment (Replicas), so the retry of
+    a read or write moves to the next replica when one fails."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._channel = open_channel(settings.connect)
-        self.config = config_pb2_grpc.ConfigServiceStub(self._channel)
+        self.replicas = Replicas(settings.connect)
+        self.config = self.replicas.routed(config_pb2_grpc.ConfigServiceStub)
         self._auth_checked = False
         # The highest revision this invocation has seen (--min-revision, then every reply):
         # sent as min_revision on reads, so a read that lands on a lagging replica waits for
@@ -92,7 +111,7 @@ class Session:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._channel.close(None)
+        await self.replicas.aclose()
 
     async def call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
         """A unary call with the command's deadline; failures become ConfigdError; reads, and
@@ -109,13 +128,16 @@ class Session:
             request.request_id = self.settings.request_id + suffix
         if not self._auth_checked:
             self._auth_checked = True
-            reply = cast(T, await checked_call(self.settings, method, request))
+            reply = cast(
+                T, await checked_call(self.settings, method, request, replicas=self.replicas)
+            )
         else:
             try:
                 reply = await retry_call(
                     request,
                     lambda remaining: method(request, timeout=remaining),
                     self.settings.timeout,
+                    replicas=self.replicas,
                 )
             except grpc.RpcError as exc:
                 raise translate(exc) from exc

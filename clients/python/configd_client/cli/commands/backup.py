@@ -10,11 +10,10 @@ from pathlib import Path
 import click
 import grpc
 
-from configd_client._channel import open_channel
 from configd_client.cli import output
 from configd_client.cli.context import settings
 from configd_client.cli.exits import CliFailure, ExitCode, failure_from
-from configd_client.cli.session import Settings, translate
+from configd_client.cli.session import Settings, admin_channel, translate
 from configd_client.errors import ConfigdError
 from configd_client.wire import admin_pb2, admin_pb2_grpc
 
@@ -24,7 +23,7 @@ async def _download(current: Settings, partial: Path) -> tuple[int, int]:
     digest = hashlib.sha256()
     size = 0
     revision, total, expected = 0, -1, ""
-    async with open_channel(current.connect) as channel:
+    async with admin_channel(current) as channel:
         call = admin_pb2_grpc.AdminServiceStub(channel).Backup(admin_pb2.BackupRequest())
         try:
             with partial.open("wb") as file:

@@ -6,11 +6,10 @@ import asyncio
 
 import click
 
-from configd_client._channel import open_channel
 from configd_client.cli import output
 from configd_client.cli.context import settings
 from configd_client.cli.exits import failure_from
-from configd_client.cli.session import checked_call
+from configd_client.cli.session import admin_channel, checked_call
 from configd_client.errors import ConfigdError
 from configd_client.wire import admin_pb2, admin_pb2_grpc
 
@@ -32,7 +31,7 @@ def compact(revision: int) -> None:
     current = settings()
 
     async def call() -> int:
-        async with open_channel(current.connect) as channel:
+        async with admin_channel(current) as channel:
             stub = admin_pb2_grpc.AdminServiceStub(channel)
             reply = await checked_call(
                 current, stub.Compact, admin_pb2.CompactRequest(revision=revision)

@@ -8,11 +8,10 @@ from typing import Any
 
 import click
 
-from configd_client._channel import open_channel
 from configd_client.cli import output
 from configd_client.cli.context import output_option, settings
 from configd_client.cli.exits import failure_from
-from configd_client.cli.session import Settings, checked_call
+from configd_client.cli.session import Settings, admin_channel, checked_call
 from configd_client.errors import ConfigdError
 from configd_client.wire import admin_pb2, admin_pb2_grpc
 
@@ -24,7 +23,7 @@ _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 def _admin_call(current: Settings, method: str, request: Any) -> Any:
     async def call() -> Any:
-        async with open_channel(current.connect) as channel:
+        async with admin_channel(current) as channel:
             stub = admin_pb2_grpc.AdminServiceStub(channel)
             return await checked_call(
                 current, getattr(stub, method), request, creates_token=method == "CreateToken"
