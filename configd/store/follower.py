@@ -43,11 +43,24 @@ import time
 from dataclasses import dataclass
 
 from configd.core.errors import Unavailable
+from configd.core.model import ChangeSet
 from configd.storage.base import Storage, StoreHead
 from configd.store.live import LiveState
 from configd.store.regression import Regression
 
 log = logging.getLogger("configd.follower")
+
+
+def _same_write(stored: ChangeSet, applied: ChangeSet) -> bool:
+    """Whether the store's change set is the one applied under its revision (its record: who,
+    when, what kind, where, which request; the changes follow from those)."""
+    return (stored.namespace, stored.kind, stored.time, stored.author, stored.request_id) == (
+        applied.namespace,
+        applied.kind,
+        applied.time,
+        applied.author,
+        applied.request_id,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +200,7 @@ class Follower:
             after = state.revision
             if target is not None and after >= target:
                 return applied_any
-            page = await self._storage.log_since(after, self._page)
+            page = await self._read_page(after)
             if target is None and not page:
                 return applied_any
             count = state.apply_log(page)
@@ -223,6 +236,21 @@ class Follower:
                 )
                 hole_since = now
             await asyncio.sleep(self._hole_retry)
+
+    async def _read_page(self, after: int) -> list[ChangeSet]:
+        """The log after `after`, first checking (one more row, read with it) that the store
+        still holds revision `after` as this process applied it: lost commits whose numbers
+        other replicas' writes took since leave the head past `after`, so only this shows
+        them (an asynchronous standby promoted while the other replicas kept writing)."""
+        last = self._state.last
+        if last is None or last.revision != after:
+            return await self._storage.log_since(after, self._page)
+        page = await self._storage.log_since(after - 1, self._page + 1)
+        if page and page[0].revision == after:  # else compacted: nothing to compare
+            if not _same_write(page[0], last):
+                raise self._regression.diverge(after)
+            del page[0]
+        return page
 
     async def _report_applied(self) -> None:
         # A record that cannot be written (disk full) must not stop the following: the

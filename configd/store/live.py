@@ -50,6 +50,9 @@ class LiveState:
         self.schema_versions: dict[str, int] = dict(schema_versions or {})
         # Request ids of applied writes (advanced with them, so exact for what is applied).
         self.requests = requests or RecentRequests()
+        # The last change set applied (None: none since start), so the follower can check
+        # that the store still holds it as applied (lost commits whose numbers others took).
+        self.last: ChangeSet | None = None
         self._listeners: list[CommitListener] = []
         self._committing = False
         self._idle = asyncio.Event()
@@ -95,7 +98,8 @@ class LiveState:
                 namespaces[name] = namespace
         self.schema_versions.update(view.staged_schema_versions)
         self.requests.add(change_sets)
-        self.revision = change_sets[-1].revision
+        self.last = change_sets[-1]
+        self.revision = self.last.revision
 
     def notify(self, change_sets: Sequence[ChangeSet]) -> None:
         """Tell every listener; one that raises is logged and does not stop the others."""

@@ -70,21 +70,41 @@ class Regression:
     def detect(self, store_revision: int, applied: int) -> StoreRegressed:
         """The store is at `store_revision`, below `applied`: enter the regressed state (the
         first call only) and return the refusal."""
+        return self._enter(
+            StoreRegressed(
+                f"the store is at revision {store_revision}, below the {applied} this replica "
+                "applied: commits were lost (an asynchronous standby promoted, or the database "
+                "restored under a running server?); this replica refuses writes and watches "
+                f"until it is restarted, and then serves the store's state; see {DOCS}",
+                store_revision=store_revision,
+                applied=applied,
+            )
+        )
+
+    def diverge(self, revision: int) -> StoreRegressed:
+        """The store holds another write as `revision` than the one this process applied:
+        commits were lost and other writes took their numbers since, so the head is past the
+        applied revision again. Where the two histories part is unknown, so no revision read
+        is served (store revision 0)."""
+        return self._enter(
+            StoreRegressed(
+                f"the store holds another write as revision {revision} than the one this "
+                "replica applied: commits were lost and other writes took their revisions (an "
+                "asynchronous standby promoted?); this replica refuses writes and watches until "
+                f"it is restarted, and then serves the store's state; see {DOCS}",
+                store_revision=0,
+                applied=revision,
+            )
+        )
+
+    def _enter(self, error: StoreRegressed) -> StoreRegressed:
         if self._error is not None:
             return _copy(self._error)
-        error = StoreRegressed(
-            f"the store is at revision {store_revision}, below the {applied} this replica "
-            "applied: commits were lost (an asynchronous standby promoted, or the database "
-            "restored under a running server?); this replica refuses writes and watches until "
-            f"it is restarted, and then serves the store's state; see {DOCS}",
-            store_revision=store_revision,
-            applied=applied,
-        )
         self._error = error
         log.error(
             "%s",
             error.detail,
-            extra={"store_revision": store_revision, "applied_revision": applied},
+            extra={"store_revision": error.store_revision, "applied_revision": error.applied},
         )
         for listener in self._listeners:
             try:

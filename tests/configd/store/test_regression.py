@@ -74,6 +74,33 @@ async def test_the_next_commit_finds_the_store_behind_and_writes_stop(
         assert (await service.storage.head()).revision == kept
 
 
+async def test_lost_commits_whose_numbers_others_took_are_found_at_the_next_catch_up(
+    tmp_path: Path,
+) -> None:
+    async with ConfigService(SQLiteStorage(tmp_path)) as service:
+        await service.create_namespace("ns", "", **ME)
+        kept = (await service.put("ns", "a", "1", **ME)).revision
+        await service.put("ns", "a", "2", **ME)
+        applied = (await service.put("ns", "a", "3", **ME)).revision
+        await service.follower.stop()  # away while it all happens
+        lose_commits_after(tmp_path / DB_FILE, kept)
+        # Another replica on the store as it is now takes the lost numbers and goes past:
+        # the head is above this process's applied revision again, so only the record of
+        # the applied revision shows that the store's history is another one.
+        async with ConfigService(SQLiteStorage(tmp_path)) as other:
+            for value in ("10", "20", "30"):
+                await other.put("ns", "a", value, **ME)
+            assert other.revision > applied
+        with pytest.raises(StoreRegressed) as refused:
+            await service.put("ns", "b", "1", **ME)  # StoreAhead: it catches up, and finds it
+        assert f"the store holds another write as revision {applied}" in str(refused.value)
+        assert refused.value.store_revision == 0
+        assert service.revision == applied  # nothing of the other history was applied
+        assert service.namespaces["ns"].document() == {"a": 3}
+        with pytest.raises(StoreRegressed):  # where the histories part is unknown
+            await service.get("ns", "a", kept)
+
+
 async def test_the_follower_finds_the_store_behind_without_a_write(tmp_path: Path) -> None:
     async with ConfigService(SQLiteStorage(tmp_path)) as service:
         await service.create_namespace("ns", "", **ME)
