@@ -297,8 +297,9 @@ class ConfigdServer:
         return self._ready and self._state is State.RUNNING
 
     def readiness(self) -> status.Readiness:
-        """/readyz: serving, not stopping, the store not behind this process (regressed), and
-        not lagging the store past max_lag_seconds."""
+        """/readyz: serving, not stopping, the store not behind this process (regressed),
+        answering (not failing for longer than max_lag_seconds), and not lagging it past
+        max_lag_seconds."""
         if not self.ready:
             return status.Readiness(False, "starting or stopping")
         follower = self.service.follower
@@ -315,12 +316,22 @@ class ConfigdServer:
                 },
             )
         lag = follower.lag()
+        failing = (
+            0.0 if follower.failing_since is None else time.monotonic() - follower.failing_since
+        )
         details = {
             "store": self.backend.name,
             "applied_revision": lag.applied,
             "store_revision": lag.store,
             "lag_seconds": round(lag.seconds, 3),
         }
+        if failing > self.config.max_lag_seconds:
+            # Cut off from the store (a partition): what it serves may be stale by now.
+            reason = (
+                f"the store has not answered for {failing:.1f} s (more than --max-lag-seconds "
+                f"{self.config.max_lag_seconds:g}): {follower.last_failure}"
+            )
+            return status.Readiness(False, reason, details)
         if lag.seconds > self.config.max_lag_seconds:
             reason = (
                 f"lagging: applied {lag.applied}, store at {lag.store} for {lag.seconds:.1f} s "

@@ -97,6 +97,10 @@ class Follower:
         self.applied = 0  # revisions applied from the log (other processes' writes)
         self.holes = 0  # holes that persisted past hole_alarm
         self.failures = 0  # follow rounds that failed (logged)
+        # Since when (monotonic) every round has failed, and the last error: the store has
+        # been unreachable that long (a partition, a failover); None while rounds succeed.
+        self.failing_since: float | None = None
+        self.last_failure = ""
         self.report_failures = 0  # applied-revision records that could not be written
         # (revision, monotonic time first noticed) of store heads not applied yet, ascending.
         self._noticed: collections.deque[tuple[int, float]] = collections.deque()
@@ -172,6 +176,9 @@ class Follower:
                     return  # the server stops (see the module docstring)
                 self.failures += 1
                 streak += 1
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
+                self.last_failure = str(exc)
                 # A store away for a failover fails every round: one traceback, then a line
                 # now and then, not one traceback a second.
                 if streak == 1:
@@ -182,6 +189,7 @@ class Follower:
                     )
                 await asyncio.sleep(self._check_interval)
             else:
+                self.failing_since = None
                 if streak:
                     log.warning("following the revision log again, after %d failed rounds", streak)
                     streak = 0

@@ -4,9 +4,12 @@ database see each other's writes; the status pages name the backend, never the p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from configd.testing import ConfigdProcess
 from configd_client import AsyncConfigClient
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
+from tests.postgres import PostgresCluster
 
 NS = "pg/app"
 
@@ -105,3 +109,36 @@ async def test_workers_on_postgresql(tmp_path: Path, pg_dsn: str) -> None:
             ]
         assert revisions == list(range(2, 22))  # whichever worker took each, no gap
         assert _page(server, "/readyz")["store"] == "postgresql"
+
+
+def _readyz(server: ConfigdProcess) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(f"{server.http_url}/readyz", timeout=10) as response:
+            return response.status, dict(json.loads(response.read()))
+    except urllib.error.HTTPError as refused:
+        return refused.code, dict(json.loads(refused.read()))
+
+
+async def test_a_replica_cut_off_from_the_database_stops_being_ready_and_comes_back(
+    tmp_path: Path, pg_dsn: str, postgres_cluster: PostgresCluster
+) -> None:
+    with ConfigdProcess(tmp_path / "data", "--store", pg_dsn, "--max-lag-seconds", "1") as server:
+        assert _readyz(server)[0] == 200
+        postgres_cluster.stop()
+        try:
+            deadline = time.monotonic() + 20
+            while (answer := _readyz(server))[0] == 200:
+                assert time.monotonic() < deadline, "still ready without its database"
+                await asyncio.sleep(0.2)
+            assert answer[0] == 503
+            assert "the store has not answered for" in str(answer[1]["reason"])
+        finally:
+            postgres_cluster.start()
+        deadline = time.monotonic() + 30
+        while _readyz(server)[0] != 200:
+            assert time.monotonic() < deadline, "not ready again once the database is back"
+            await asyncio.sleep(0.2)
+        async with grpc.aio.insecure_channel(server.grpc_addr) as channel:
+            await pb_grpc.ConfigServiceStub(channel).CreateNamespace(
+                pb.CreateNamespaceRequest(name=NS)
+            )
