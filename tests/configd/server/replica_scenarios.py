@@ -179,8 +179,7 @@ async def random_writes_and_moving_watchers(
     for name in NAMESPACES:
         acked[(await first.CreateNamespace(pb.CreateNamespaceRequest(name=name))).revision] = name
     moving = [
-        Watcher(*rng.choice(SELECTIONS), snapshot_first=rng.random() < 0.5)
-        for _ in range(watchers)
+        Watcher(*rng.choice(SELECTIONS), snapshot_first=rng.random() < 0.5) for _ in range(watchers)
     ]
     head: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     watching = [
@@ -228,16 +227,30 @@ async def random_writes_and_moving_watchers(
 
 
 async def cas_one_winner_per_round(
-    clients: Sequence[pb_grpc.ConfigServiceStub],
+    channels: Sequence[grpc.aio.Channel],
     readers: Sequence[pb_grpc.ConfigServiceStub],
     *,
     rounds: int = 5,
     namespace: str = "cas",
 ) -> None:
-    """`clients` (each on a connection of its own, spread over the servers) race to
-    compare-and-set one key, `rounds` times: exactly one wins each round, every loser is
-    refused with FAILED_PRECONDITION and takes no revision, and every one of `readers` then
-    reads the winner's value."""
+    """A client on each of `channels` (each a connection of its own, spread over the
+    servers; closed at the end) races to compare-and-set one key, `rounds` times: exactly
+    one wins each round, every loser is refused with FAILED_PRECONDITION and takes no
+    revision, and every one of `readers` then reads the winner's value."""
+    try:
+        clients = [pb_grpc.ConfigServiceStub(ch) for ch in channels]
+        await _cas_rounds(clients, readers, rounds, namespace)
+    finally:
+        for ch in channels:
+            await ch.close(None)
+
+
+async def _cas_rounds(
+    clients: Sequence[pb_grpc.ConfigServiceStub],
+    readers: Sequence[pb_grpc.ConfigServiceStub],
+    rounds: int,
+    namespace: str,
+) -> None:
     first = readers[0]
     await first.CreateNamespace(pb.CreateNamespaceRequest(name=namespace))
     current = (

@@ -24,6 +24,7 @@ import grpc.aio
 import psycopg
 import pytest
 
+from configd.storage.postgresql.follow import COMMITS_CHANNEL
 from configd.testing import ConfigdProcess
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
@@ -34,6 +35,7 @@ from tests.configd.server.replica_scenarios import (
 )
 from tests.configd.server.worker_probes import aio_channel, until, worker_channel, worker_pids
 from tests.postgres import PostgresCluster
+from tests.waits import until_async
 
 PROGRESS = ("--watch-progress-interval", "0.1")
 
@@ -100,12 +102,7 @@ async def test_cas_through_every_replica_one_winner_per_round(
         return aio_channel(replicas.b if where == 2 else replicas.c)
 
     channels = [open_channel(i) for i in range(40)]
-    try:
-        clients = [pb_grpc.ConfigServiceStub(ch) for ch in channels]
-        await cas_one_winner_per_round(clients, list(stubs.values()))
-    finally:
-        for ch in channels:
-            await ch.close(None)
+    await cas_one_winner_per_round(channels, list(stubs.values()))
 
 
 async def test_a_write_on_one_worker_reaches_a_watch_on_the_other(
@@ -166,8 +163,9 @@ async def _write_until_killed(
         try:
             reply = await stub.Txn(request, timeout=TIMEOUT)
         except grpc.aio.AioRpcError as exc:
-            assert exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED), exc
-            return  # the victim died: not acknowledged (it may have committed)
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+                return  # the victim died: not acknowledged (it may have committed)
+            raise
         done.acked[request.request_id] = reply.revision
 
 
@@ -178,6 +176,16 @@ def _kill_holding_the_lock(dsn: str, victim: ConfigdProcess, deadline: float) ->
         while not db.execute(LOCK_HELD_SQL).fetchall():
             assert time.monotonic() < end, f"no write transaction seen within {deadline} s"
         victim.kill()
+
+
+def _kill_just_committed(dsn: str, victim: ConfigdProcess, deadline: float) -> None:
+    """SIGKILL `victim` the moment one of its commits is announced (its NOTIFY arrives at
+    COMMIT), likely before it answered: a write stored but never acknowledged."""
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute(f"LISTEN {COMMITS_CHANNEL}")
+        for _ in db.notifies(timeout=deadline, stop_after=1):
+            victim.kill()
+    assert victim.process is None, f"no commit announced within {deadline} s"
 
 
 def _revision_log(dsn: str) -> tuple[int, int, int, int]:
@@ -219,7 +227,7 @@ async def test_replica_killed_holding_the_revision_lock_leaves_no_hole(
                     await _kill_round(round_, rng, victim, stub, pg_dsn)
                     count, low, high, head = _revision_log(pg_dsn)
                     assert (count, low, high) == (head, 1, head), "a hole in the revision log"
-                    await until_seen(seen, head)
+                    await _seen_up_to(seen, head)
                 assert seen == list(range(1, head + 1)), "the watch saw a gap or a duplicate"
             finally:
                 watching.cancel()
@@ -233,9 +241,11 @@ async def _kill_round(
     survivor: pb_grpc.ConfigServiceStub,
     dsn: str,
 ) -> None:
-    """Big transactions through the victim from 3 clients; SIGKILL it at a random moment
-    while its write transaction holds the head row; then the survivor writes within the lock
-    timeout, and every unacknowledged write retried there (same request id) is stored once."""
+    """Big transactions through the victim from 3 clients; SIGKILL it at a random moment,
+    while its write transaction holds the head row (even rounds) or just as a commit lands
+    (odd rounds); then the survivor writes within the lock timeout, and every unacknowledged
+    write retried there (same request id) is stored once, with the revision the retry got
+    (its original one if it had committed)."""
     await asyncio.to_thread(victim.start)
     done = KillRound()
     async with aio_channel(victim) as channel:
@@ -246,9 +256,11 @@ async def _kill_round(
             )
             for i in range(3)
         ]
-        await waits_for_acks(done)
+        await until_async(lambda: bool(done.acked), "a first acknowledged write", TIMEOUT)
         await asyncio.sleep(rng.uniform(0.0, 0.3))
-        await asyncio.to_thread(_kill_holding_the_lock, dsn, victim, TIMEOUT)
+        # Even rounds kill inside the commit (the lock held), odd ones right after it.
+        kill = _kill_holding_the_lock if round_ % 2 == 0 else _kill_just_committed
+        await asyncio.to_thread(kill, dsn, victim, TIMEOUT)
         killed_at = time.monotonic()
         await asyncio.wait_for(asyncio.gather(*writers), TIMEOUT)
     # The victim's lock went with its connection: the survivor's write turn comes in time.
@@ -269,16 +281,8 @@ async def _kill_round(
         assert _stored_once(dsn, request_id) == [revision]
 
 
-async def waits_for_acks(done: KillRound) -> None:
-    async with asyncio.timeout(TIMEOUT):
-        while not done.acked:
-            await asyncio.sleep(0.01)
-
-
-async def until_seen(seen: list[int], revision: int) -> None:
-    async with asyncio.timeout(TIMEOUT):
-        while not seen or seen[-1] < revision:
-            await asyncio.sleep(0.01)
+async def _seen_up_to(seen: list[int], head: int) -> None:
+    await until_async(lambda: seen[-1] >= head, f"the watch at revision {head}", TIMEOUT)
 
 
 async def _watch_everything(stub: pb_grpc.ConfigServiceStub, start: int, seen: list[int]) -> None:
