@@ -249,7 +249,9 @@ async def test_the_store_orders_writes_of_several_processes(backend: Backend) ->
     assert [cs.revision for cs in await a.log_since(2, 10)] == [3]
     assert [cs.revision for cs in await a.log_since(0, 2)] == [1, 2]
     # Planned on a revision the store has not reached: the store lost commits.
-    with pytest.raises(StoreBehind, match="below revision 8 that this process has applied") as behind:
+    with pytest.raises(
+        StoreBehind, match="below revision 8 that this process has applied"
+    ) as behind:
         await a.commit([put(9, "z", "1")])
     assert behind.value.revision == 3
     assert (await a.head()).revision == 3
