@@ -93,6 +93,26 @@ async def test_concurrent_writers_leave_no_gap_in_the_revisions(pg_dsn: str) -> 
         await b.close()
 
 
+async def test_log_reads_from_several_tasks_at_once_each_get_the_log(pg_dsn: str) -> None:
+    """The follower and a writer catching up read the log at the same moment, on the one
+    connection the store keeps for it: each read gets the whole log (none nests in another's
+    transaction), and the applied revision is recorded meanwhile."""
+    store = PostgreSQLStorage(pg_dsn, FAST)
+    await store.open()
+    try:
+        await store.commit([create(1), *(put(r, f"k{r}", "1") for r in range(2, 31))])
+        reads = await asyncio.gather(
+            *(store.log_since(0, 100) for _ in range(8)),
+            *(store.head() for _ in range(4)),
+            store.report_applied(30),
+        )
+        for log in reads[:8]:
+            assert [cs.revision for cs in log] == list(range(1, 31))
+        assert {head.revision for head in reads[8:12]} == {30}
+    finally:
+        await store.close()
+
+
 async def test_commits_survive_a_killed_server_and_the_store_reconnects(
     postgres_cluster: PostgresCluster, pg_dsn: str
 ) -> None:
