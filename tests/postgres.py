@@ -198,7 +198,16 @@ class PostgresCluster:
             chown_to_postgres(path)
         conninfo = f"host=127.0.0.1 port={self.port} user=postgres application_name={name}"
         run_as_postgres(
-            "pg_basebackup", "-D", str(standby.data), "-R", "-X", "stream", "-c", "fast", "-d", conninfo
+            "pg_basebackup",
+            "-D",
+            str(standby.data),
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "-d",
+            conninfo,
         )
         # The copy carries this cluster's postgresql.conf; later lines win.
         with (standby.data / "postgresql.conf").open("a") as conf:
@@ -222,7 +231,9 @@ class PostgresCluster:
         """Until `standby_name` streams from this cluster (and, if named in
         synchronous_standby_names, is its synchronous standby)."""
         deadline = time.monotonic() + timeout
-        query = f"SELECT sync_state FROM pg_stat_replication WHERE application_name = '{standby_name}'"
+        query = (
+            f"SELECT sync_state FROM pg_stat_replication WHERE application_name = '{standby_name}'"
+        )
         wanted = self.psql("SHOW synchronous_standby_names")
         while True:
             state = self.psql(query)
@@ -234,7 +245,9 @@ class PostgresCluster:
 
     def promote(self) -> None:
         """pg_ctl promote: this standby ends recovery and accepts writes."""
-        run_as_postgres("pg_ctl", "-D", str(self.data), "-w", "-t", str(int(START_TIMEOUT)), "promote")
+        run_as_postgres(
+            "pg_ctl", "-D", str(self.data), "-w", "-t", str(int(START_TIMEOUT)), "promote"
+        )
 
     def restart(self) -> None:
         self.stop()

@@ -74,8 +74,9 @@ def is_away(exc: psycopg.Error) -> bool:
 def unreachable(doing: str, where: str, detail: str) -> Unavailable:
     """What a caller hears while the database is away: UNAVAILABLE, retry."""
     return Unavailable(
-        f"{doing} failed: PostgreSQL at {where} is unreachable ({detail}); retry: it may be "
-        "restarting or failing over, and a write with a request id is not applied twice"
+        f"{doing} failed: PostgreSQL at {where} is unreachable ({detail}); retry (a restart "
+        "or failover ends by itself, and a write with a request id is not applied twice), "
+        "and if it lasts check that the server is running and reachable"
     )
 
 

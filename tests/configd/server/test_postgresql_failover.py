@@ -38,6 +38,8 @@ NS = "failover/app"
 DB = "configd_failover"
 DEADLINE = 30.0
 FAST = {"backoff_initial": 0.05, "backoff_max": 0.2}
+SWITCH = 1.0
+"""Seconds between the primary's death and the standby's promotion."""
 
 
 @pytest.fixture
@@ -70,10 +72,22 @@ def store_revision(cluster: PostgresCluster) -> int:
     return int(cluster.psql("SELECT revision FROM head", DB) or 0)
 
 
-async def put(stub: pb_grpc.ConfigServiceStub, key: str, value: int) -> int:
-    """A Put as the SDK sends it: a request id, retried with it while UNAVAILABLE."""
+async def put(
+    stub: pb_grpc.ConfigServiceStub, key: str, value: int, refusals: list[str] | None = None
+) -> int:
+    """A Put as the SDK sends it: a request id, retried with it while UNAVAILABLE; the
+    messages of the failed attempts go to `refusals`."""
     request = pb.PutRequest(namespace=NS, key=key, value_json=json.dumps(value))
-    reply = await retry_call(request, lambda left: stub.Put(request, timeout=left), DEADLINE)
+
+    async def attempt(left: float | None) -> pb.PutResponse:
+        try:
+            return await stub.Put(request, timeout=left)
+        except grpc.RpcError as exc:
+            if refusals is not None:
+                refusals.append(f"{exc.code().name}: {exc.details()}")
+            raise
+
+    reply = await retry_call(request, attempt, DEADLINE)
     return int(reply.revision)
 
 
@@ -85,6 +99,7 @@ async def test_synchronous_failover_loses_no_acknowledged_write(
     primary.wait_streaming(standby.name)
     acked: list[tuple[int, int, float]] = []  # revision, value (key k<value>), when
     seen: list[tuple[int, float]] = []  # revisions the watcher got, when
+    refusals: list[str] = []  # failed attempts of the writes, retried
     with ConfigdProcess(tmp_path / "data", "--store", both(primary, standby)) as server:
         async with grpc.aio.insecure_channel(server.grpc_addr) as channel:
             stub = pb_grpc.ConfigServiceStub(channel)
@@ -103,7 +118,7 @@ async def test_synchronous_failover_loses_no_acknowledged_write(
             async def writing() -> None:
                 value = 0
                 while not stop.is_set():
-                    revision = await put(stub, f"k{value}", value)
+                    revision = await put(stub, f"k{value}", value, refusals)
                     acked.append((revision, value, time.monotonic()))
                     value += 1
 
@@ -112,6 +127,8 @@ async def test_synchronous_failover_loses_no_acknowledged_write(
             try:
                 await until_async(lambda: len(acked) >= 30, "writes before the failover", DEADLINE)
                 await asyncio.to_thread(primary.kill)
+                killed = len(acked)
+                await asyncio.sleep(SWITCH)  # as long as an operator or a manager takes
                 await asyncio.to_thread(standby.promote)
                 promoted = len(acked)
                 await until_async(
@@ -131,6 +148,10 @@ async def test_synchronous_failover_loses_no_acknowledged_write(
                 writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, grpc.RpcError):
                     await asyncio.gather(watcher, writer)
+    # Writes waited through the switch: their attempts failed UNAVAILABLE, saying to retry.
+    assert promoted - killed <= 1
+    assert refusals
+    assert all(r.startswith("UNAVAILABLE: ") and "retry" in r for r in refusals), refusals
     # Each acknowledged write took the next revision, once: no gap, no duplicate.
     revisions = [revision for revision, _, _ in acked]
     assert revisions == list(range(created.revision + 1, created.revision + 1 + len(acked)))
@@ -173,7 +194,9 @@ async def test_a_promoted_standby_missing_commits_stops_writes_until_a_restart(
             await put(stub, "a", 2)
             applied = await put(stub, "b", 3)
             async with AsyncConfigClient(NS, addr=server.grpc_addr, **FAST) as client:
-                await until_async(lambda: client.revision == applied, "the SDK is current", DEADLINE)
+                await until_async(
+                    lambda: client.revision == applied, "the SDK is current", DEADLINE
+                )
                 watch = stub.Watch(pb.WatchRequest(namespaces=[NS], start_revision=applied + 1))
                 await asyncio.to_thread(primary.kill)
                 await asyncio.to_thread(standby.start)
