@@ -11,7 +11,15 @@ PostgreSQL refuses to run as root, and the tests do, so every server binary runs
 `postgres` account (run_as_postgres) in a directory chowned to it. The cluster listens on
 127.0.0.1 at a free port, with its unix socket inside its own directory (never
 /var/run/postgresql), trusts every local connection, and keeps fsync on: durability is under
-test. A later standby (pg_basebackup -R) reuses bin_dir() and run_as_postgres().
+test.
+
+A streaming standby of a running cluster (failover tests):
+
+    standby = primary.standby(cluster_root())   # pg_basebackup -R -X stream, started
+    primary.set_synchronous(standby.name)       # commits wait for the standby's flush
+    primary.kill(); standby.promote()           # the standby takes over, read-write
+
+initdb's pg_hba.conf already trusts replication connections from 127.0.0.1 (--auth=trust).
 """
 
 from __future__ import annotations
@@ -95,8 +103,10 @@ class PostgresCluster:
     """One PostgreSQL cluster in `root` (created if missing, chowned to postgres); every
     parent of `root` must be traversable by postgres (cluster_root())."""
 
-    def __init__(self, root: Path, *, port: int | None = None) -> None:
+    def __init__(self, root: Path, *, port: int | None = None, name: str = "primary") -> None:
         self.root = root
+        # A standby's application_name on its primary (synchronous_standby_names).
+        self.name = name
         self.data = root / "data"
         self.socket_dir = root / "socket"
         self.log_path = root / "server.log"
@@ -177,6 +187,67 @@ class PostgresCluster:
         (self.data / "postmaster.pid").unlink(missing_ok=True)
         for lock in self.socket_dir.glob(".s.PGSQL.*"):
             lock.unlink(missing_ok=True)
+
+    def standby(self, root: Path, *, name: str = "standby") -> PostgresCluster:
+        """A streaming standby of this running cluster in `root` (pg_basebackup -R -X
+        stream: it follows this one's WAL from the moment of the copy), started."""
+        standby = PostgresCluster(root, name=name)
+        root.mkdir(parents=True, exist_ok=True)
+        standby.socket_dir.mkdir(exist_ok=True)
+        for path in (root, standby.socket_dir):
+            chown_to_postgres(path)
+        conninfo = f"host=127.0.0.1 port={self.port} user=postgres application_name={name}"
+        run_as_postgres(
+            "pg_basebackup",
+            "-D",
+            str(standby.data),
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "-d",
+            conninfo,
+        )
+        # The copy carries this cluster's postgresql.conf; later lines win.
+        with (standby.data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                f"\n# the standby {name}\n"
+                f"port = {standby.port}\n"
+                f"unix_socket_directories = '{standby.socket_dir}'\n"
+            )
+        with (standby.data / "postgresql.auto.conf").open("a") as conf:
+            conf.write(f"primary_conninfo = '{conninfo}'\n")
+        standby.start()
+        return standby
+
+    def set_synchronous(self, standby_name: str | None) -> None:
+        """Commits wait until `standby_name` flushed them (None: asynchronous again)."""
+        names = standby_name or ""
+        self.psql(f"ALTER SYSTEM SET synchronous_standby_names = '{names}'")
+        self.psql("SELECT pg_reload_conf()")
+
+    def wait_streaming(self, standby_name: str, timeout: float = START_TIMEOUT) -> None:
+        """Until `standby_name` streams from this cluster (and, if named in
+        synchronous_standby_names, is its synchronous standby)."""
+        deadline = time.monotonic() + timeout
+        query = (
+            f"SELECT sync_state FROM pg_stat_replication WHERE application_name = '{standby_name}'"
+        )
+        wanted = self.psql("SHOW synchronous_standby_names")
+        while True:
+            state = self.psql(query)
+            if state and (state == "sync" or not wanted):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{standby_name} does not stream from {self.dsn()} ({state!r})")
+            time.sleep(0.05)
+
+    def promote(self) -> None:
+        """pg_ctl promote: this standby ends recovery and accepts writes."""
+        run_as_postgres(
+            "pg_ctl", "-D", str(self.data), "-w", "-t", str(int(START_TIMEOUT)), "promote"
+        )
 
     def restart(self) -> None:
         self.stop()

@@ -2,6 +2,11 @@
 
 psycopg errors become StorageFailure (or Unavailable) in this package and nowhere above; the
 messages name the server by a DSN with its password masked (mask_dsn), never the password.
+
+A failure a retry can cure -- the server is unreachable, the connection was lost, the server
+is shutting down or starting, no host of a multi-host DSN accepts writes yet (a failover in
+progress) -- is Unavailable with a retry hint, which the SDK and configctl retry (a write with
+its request id); anything else the database said is StorageFailure, which they do not.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from configd.core.errors import StorageFailure
+from configd.core.errors import StorageFailure, Unavailable
 
 APPLICATION_NAME = "configd"
 
@@ -52,13 +57,40 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().split("\n", 1)[0]
 
 
-def failure(exc: psycopg.Error, doing: str, dsn: str) -> StorageFailure:
-    """A StorageFailure saying what failed while `doing`, and what to check."""
-    if isinstance(exc, psycopg.OperationalError):
-        hint = "check that the PostgreSQL server is running and reachable"
+_AWAY_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+"""admin_shutdown, crash_shutdown, cannot_connect_now (starting up, or in recovery)."""
+
+
+def is_away(exc: psycopg.Error) -> bool:
+    """Whether `exc` says the server is away rather than refusing: no SQLSTATE (libpq found
+    the connection refused, lost, or no host accepting writes), a connection exception
+    (class 08), or a shutdown or start in progress."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in _AWAY_SQLSTATES
+
+
+def unreachable(doing: str, where: str, detail: str) -> Unavailable:
+    """What a caller hears while the database is away: UNAVAILABLE, retry."""
+    return Unavailable(
+        f"{doing} failed: PostgreSQL at {where} is unreachable ({detail}); retry (a restart "
+        "or failover ends by itself, and a write with a request id is not applied twice), "
+        "and if it lasts check that the server is running and reachable"
+    )
+
+
+def failure(exc: psycopg.Error, doing: str, dsn: str) -> StorageFailure | Unavailable:
+    """Unavailable if the server is away (is_away), else a StorageFailure saying what failed
+    while `doing` and what to check."""
+    error: StorageFailure | Unavailable
+    if is_away(exc):
+        error = unreachable(doing, mask_dsn(dsn), _first_line(exc))
     else:
-        hint = "check the PostgreSQL server's log"
-    error = StorageFailure(f"{doing} failed on {mask_dsn(dsn)}: {_first_line(exc)}; {hint}")
+        error = StorageFailure(
+            f"{doing} failed on {mask_dsn(dsn)}: {_first_line(exc)}; "
+            "check the PostgreSQL server's log"
+        )
     error.__cause__ = exc
     return error
 

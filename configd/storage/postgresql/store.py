@@ -268,23 +268,18 @@ class PostgreSQLStorage:
                     await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
                     async with conn.transaction():
                         yield conn
-        except psycopg.Error as exc:
+        except psycopg.Error as exc:  # psycopg_pool.PoolTimeout too: the server is away
             raise failure(exc, "reading the store", self.dsn) from exc
-        except psycopg_pool.PoolTimeout as exc:
-            raise StorageFailure(
-                f"no connection to PostgreSQL at {self.where} within "
-                f"{self._options.connect_timeout:g} s; check that the server is reachable"
-            ) from exc
 
     async def _read(self, work: Callable[[Connection], Awaitable[T]], *, log: bool = False) -> T:
         """`work(conn)` in a read transaction (_reading); once more on a new connection if
-        the first was found lost (the server restarted): reads are safe to repeat."""
+        the first was found lost (the server restarted, a failover): reads are safe to
+        repeat."""
         try:
             async with self._reading(log=log) as conn:
                 return await work(conn)
-        except StorageFailure as exc:
-            if not isinstance(exc.__cause__, psycopg.OperationalError):
-                raise
+        except Unavailable:
+            pass
         async with self._reading(log=log) as conn:
             return await work(conn)
 
@@ -448,20 +443,15 @@ class PostgreSQLStorage:
     async def pooled(self, doing: str) -> AsyncIterator[Connection]:
         """A pool connection (autocommit; its transactions READ COMMITTED, as a write that
         waits for the head row's lock must then see the row's new version) for `doing`;
-        psycopg errors become StorageFailure."""
+        psycopg errors become StorageFailure or Unavailable (connect.failure)."""
         if self._pool is None:
             raise StorageFailure("the database is closed")
         try:
             async with self._pool.connection() as conn:
                 await conn.set_isolation_level(IsolationLevel.READ_COMMITTED)
                 yield conn
-        except psycopg.Error as exc:
+        except psycopg.Error as exc:  # psycopg_pool.PoolTimeout too: the server is away
             raise failure(exc, doing, self.dsn) from exc
-        except psycopg_pool.PoolTimeout as exc:
-            raise StorageFailure(
-                f"{doing} failed: no connection to PostgreSQL at {self.where} within "
-                f"{self._options.connect_timeout:g} s"
-            ) from exc
 
     async def head(self) -> StoreHead:
         row = (await self._query(HEAD_SQL, log=True))[0]

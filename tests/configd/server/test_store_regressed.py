@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.error
-import urllib.request
 
 import grpc
 import grpc.aio
@@ -22,28 +20,12 @@ from configd_client.errors import StoreRegressed
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
 from tests.configd.api.calls import failure
+from tests.configd.server.http_probes import readyz, regressed_metric
 from tests.configd.store.lost_commits import lose_commits_after
 from tests.waits import until_async
 
 DEADLINE = 30.0
 FAST = {"backoff_initial": 0.05, "backoff_max": 0.2}
-
-
-def http_get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-async def readyz(server: ConfigdProcess) -> tuple[int, str]:
-    return await asyncio.to_thread(http_get, f"{server.http_url}/readyz")
-
-
-async def regressed_metric(server: ConfigdProcess) -> str:
-    _, text = await asyncio.to_thread(http_get, f"{server.http_url}/metrics")
-    return next(line for line in text.splitlines() if line.startswith("configd_store_regressed "))
 
 
 async def test_lost_commits_stop_writes_and_watchers_resync_after_a_restart(
