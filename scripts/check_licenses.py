@@ -1,5 +1,11 @@
 """List the licenses of everything configd ships and fail on a copyleft (GPL, LGPL, AGPL) one.
 
+One exception, listed apart: the opt-in `configd[postgresql]` extra (the PostgreSQL backend's
+driver, psycopg 3, which the backend issue names) is LGPL-3.0. It is never installed by
+default (`pip install .` and the quick start's server have none of it); installed, it is a
+separate distribution imported unmodified, which the LGPL permits without covering configd.
+Opt-in packages may be LGPL; GPL and AGPL stay forbidden there too.
+
     python scripts/check_licenses.py            # table of shipped packages, exit 1 on copyleft
     python scripts/check_licenses.py --all      # also the npm build tools (not shipped)
 
@@ -31,7 +37,12 @@ PYPROJECTS = (
     (ROOT / "clients" / "python" / "pyproject.toml", "cli"),
 )
 
+# Extras a user installs on purpose, each for one backend (see the module docstring).
+OPT_IN = ((ROOT / "pyproject.toml", "postgresql"),)
+
 FORBIDDEN = re.compile(r"\b(?:A|L)?GPL|GNU (?:Affero |Lesser |Library )?General Public", re.I)
+# In an opt-in extra: the LGPL is allowed, the GPL and AGPL are not.
+FORBIDDEN_OPT_IN = re.compile(r"\b(?<!L)A?GPL|GNU (?:Affero )?General Public", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +52,11 @@ class Package:
     version: str
     license: str
     shipped: bool
+    opt_in: bool = False
 
     @property
     def forbidden(self) -> bool:
-        return bool(FORBIDDEN.search(self.license))
+        return bool((FORBIDDEN_OPT_IN if self.opt_in else FORBIDDEN).search(self.license))
 
 
 def npm_packages(lockfile: Path = LOCKFILE) -> list[Package]:
@@ -85,15 +97,29 @@ def _python_license(dist: metadata.Distribution) -> str:
     return text.splitlines()[0][:60] if text else "UNKNOWN"
 
 
+def _requirements(pyproject: Path, extra: str, *, base: bool) -> list[str]:
+    project = tomllib.loads(pyproject.read_text())["project"]
+    requirements = [*project["dependencies"]] if base else []
+    if extra:
+        requirements += project["optional-dependencies"][extra]
+    return requirements
+
+
 def python_packages() -> list[Package]:
-    """The installed closure of both distributions' runtime dependencies and shipped extras."""
-    pending: list[tuple[Requirement, str]] = []
-    for pyproject, extra in PYPROJECTS:
-        project = tomllib.loads(pyproject.read_text())["project"]
-        requirements = [*project["dependencies"]]
-        if extra:
-            requirements += project["optional-dependencies"][extra]
-        pending += [(Requirement(r), "") for r in requirements]
+    """The installed closure of both distributions' runtime dependencies and shipped extras,
+    then what the opt-in extras add (marked opt_in)."""
+    shipped = _closure([r for p, e in PYPROJECTS for r in _requirements(p, e, base=True)])
+    opt_in = _closure([r for p, e in OPT_IN for r in _requirements(p, e, base=False)])
+    added = [
+        Package(p.ecosystem, p.name, p.version, p.license, True, opt_in=True)
+        for key, p in opt_in.items()
+        if key not in shipped
+    ]
+    return sorted([*shipped.values(), *added], key=lambda p: (p.opt_in, p.name.lower()))
+
+
+def _closure(requirements: list[str]) -> dict[str, Package]:
+    pending = [(Requirement(r), "") for r in requirements]
     seen: dict[str, Package] = {}
     while pending:
         requirement, extra = pending.pop()
@@ -112,7 +138,7 @@ def python_packages() -> list[Package]:
         )
         wanted = requirement.extras or {""}
         pending += [(Requirement(r), e) for r in dist.requires or [] for e in wanted]
-    return sorted(seen.values(), key=lambda p: p.name.lower())
+    return seen
 
 
 def check(include_tools: bool = False) -> tuple[list[Package], list[Package]]:
@@ -129,7 +155,7 @@ def main() -> int:
     width = max(len(p.name) for p in packages)
     for p in packages:
         mark = "FORBIDDEN " if p.forbidden else ""
-        role = "shipped" if p.shipped else "build tool"
+        role = "opt-in" if p.opt_in else "shipped" if p.shipped else "build tool"
         print(f"{p.ecosystem:4} {p.name:{width}} {p.version:12} {role:10} {mark}{p.license}")
     if forbidden:
         print(
@@ -137,7 +163,13 @@ def main() -> int:
             + ", ".join(f"{p.name} ({p.license})" for p in forbidden)
         )
         return 1
-    print(f"\n{len(packages)} packages, none under GPL/LGPL/AGPL")
+    opt_in = [p for p in packages if p.opt_in]
+    print(f"\n{len(packages) - len(opt_in)} packages, none under GPL/LGPL/AGPL")
+    if opt_in:
+        print(
+            f"opt-in extra {', '.join(e for _, e in OPT_IN)}: {len(opt_in)} more, none under "
+            "GPL/AGPL (LGPL allowed: separately installed, imported unmodified)"
+        )
     return 0
 
 

@@ -39,7 +39,7 @@ from configd.server.tls import ServerTLS, TLSFiles
 from configd.server.worker_metrics import WorkerMetrics
 from configd.server.workers import StatusFile, read_all
 from configd.storage.open import open_backend
-from configd.storage.postgresql.store import PostgreSQLOptions
+from configd.storage.postgresql.options import PostgreSQLOptions
 from configd.storage.sqlite.store import SQLiteOptions
 from configd.store.compactor import Compactor, Retention
 from configd.store.service import DEFAULT_MIN_REVISION_WAIT, ConfigService

@@ -428,8 +428,7 @@ def migrate_command(source: Path, target: str) -> None:
     Example:
       configd migrate --from /var/lib/configd --to 'postgresql://configd@db/configd'
     """
-    from configd.server.migrate import migrate_store
-    from configd.storage.postgresql.connect import is_postgresql_dsn, mask_dsn
+    from configd.storage.postgresql.dsn import is_postgresql_dsn
 
     if not is_postgresql_dsn(target):
         click.echo(
@@ -438,6 +437,16 @@ def migrate_command(source: Path, target: str) -> None:
             err=True,
         )
         sys.exit(2)
+    try:
+        from configd.server.migrate import migrate_store
+        from configd.storage.postgresql.connect import mask_dsn
+    except ImportError as exc:
+        click.echo(
+            f"configd: cannot migrate: the PostgreSQL driver is not installed ({exc}); "
+            "install configd with the postgresql extra: pip install 'configd[postgresql]'",
+            err=True,
+        )
+        sys.exit(1)
     try:
         report = asyncio.run(migrate_store(source, target))
     except ConfigdError as exc:

@@ -14,9 +14,8 @@ from typing import Protocol
 
 from configd.core.errors import InvalidArgument
 from configd.storage.base import Storage, StorageAdmin, TokenStore
-from configd.storage.postgresql.connect import is_postgresql_dsn, mask_dsn
-from configd.storage.postgresql.store import PostgreSQLOptions, PostgreSQLStorage
-from configd.storage.postgresql.tokens import PostgreSQLTokenStore
+from configd.storage.postgresql.dsn import is_postgresql_dsn
+from configd.storage.postgresql.options import PostgreSQLOptions
 from configd.storage.sqlite.files import DB_FILE
 from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
 from configd.storage.sqlite.tokens import SQLiteTokenStore
@@ -61,5 +60,16 @@ def open_backend(
         return Backend(
             storage, SQLiteTokenStore(storage), "sqlite", str((data_dir / DB_FILE).resolve())
         )
+    try:
+        # The driver is the optional configd[postgresql] extra (psycopg, LGPL-3.0): a SQLite
+        # install never imports it.
+        from configd.storage.postgresql.connect import mask_dsn
+        from configd.storage.postgresql.store import PostgreSQLStorage
+        from configd.storage.postgresql.tokens import PostgreSQLTokenStore
+    except ImportError as exc:
+        raise InvalidArgument(
+            f"--store names a PostgreSQL database, but its driver is not installed ({exc}); "
+            "install configd with the postgresql extra: pip install 'configd[postgresql]'"
+        ) from exc
     pg = PostgreSQLStorage(store, postgresql)
     return Backend(pg, PostgreSQLTokenStore(pg), "postgresql", mask_dsn(store))

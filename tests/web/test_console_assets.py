@@ -57,6 +57,9 @@ def test_licenses_of_everything_shipped_are_permissive() -> None:
     for shipped in shipped_names:
         assert shipped in done.stdout
     assert "none under GPL/LGPL/AGPL" in done.stdout
+    # psycopg (LGPL-3.0) only in the opt-in PostgreSQL extra, listed as such.
+    assert "opt-in extra postgresql" in done.stdout
+    assert all(" opt-in " in line for line in done.stdout.splitlines() if "psycopg" in line)
 
 
 def test_license_check_rejects_copyleft() -> None:
@@ -69,6 +72,11 @@ def test_license_check_rejects_copyleft() -> None:
         assert check_licenses.Package("npm", "x", "1", text, True).forbidden, text
     for text in ("MIT", "Apache-2.0", "(Apache-2.0 AND BSD-3-Clause)", "ISC", "MPL-2.0"):
         assert not check_licenses.Package("npm", "x", "1", text, True).forbidden, text
+    # The opt-in backend extra (configd[postgresql]) may be LGPL, never GPL or AGPL.
+    for text in ("LGPL-3.0-only", "GNU Lesser General Public License v3"):
+        assert not check_licenses.Package("pypi", "x", "1", text, True, opt_in=True).forbidden
+    for text in ("GPL-3.0-only", "AGPL-3.0", "GNU General Public License v2"):
+        assert check_licenses.Package("pypi", "x", "1", text, True, opt_in=True).forbidden, text
 
 
 @pytest.mark.slow

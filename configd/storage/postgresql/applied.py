@@ -23,8 +23,7 @@ import uuid
 
 from psycopg import AsyncConnection
 
-STALE_AFTER = 60.0
-"""Seconds after which a live process's row no longer holds compaction back."""
+from configd.storage.postgresql.options import STALE_AFTER
 
 CONNECTION_GRACE = 5.0
 """Seconds a row whose session is gone still counts (its process may be reconnecting)."""

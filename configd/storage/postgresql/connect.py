@@ -23,15 +23,6 @@ from configd.core.errors import StorageFailure, Unavailable
 APPLICATION_NAME = "configd"
 
 
-def is_postgresql_dsn(store: str) -> bool:
-    """Whether `store` (a --store value) names a PostgreSQL database: a postgresql:// or
-    postgres:// URI, or a libpq "key=value ..." connection string."""
-    if store.startswith(("postgresql://", "postgres://")):
-        return True
-    first = store.strip().split(None, 1)[0] if store.strip() else ""
-    return "=" in first and "/" not in first.split("=", 1)[0]
-
-
 def mask_dsn(dsn: str) -> str:
     """`dsn` without its password, for logs, errors and status pages."""
     try:

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,7 +38,7 @@ from configd.core.model import (
 )
 from configd.storage.base import BackupInfo, StoredState, StoreHead, check_base
 from configd.storage.noticed import NoticedHead
-from configd.storage.postgresql.applied import STALE_AFTER, AppliedRecords
+from configd.storage.postgresql.applied import AppliedRecords
 from configd.storage.postgresql.connect import (
     APPLICATION_NAME,
     check_dsn,
@@ -53,6 +52,7 @@ from configd.storage.postgresql.connect import (
 from configd.storage.postgresql.follow import COMMITS_CHANNEL, HEAD_SQL, Doorbell
 from configd.storage.postgresql.locks import WRITE_TURN_LOCK
 from configd.storage.postgresql.migrations import migrate
+from configd.storage.postgresql.options import PostgreSQLOptions
 from configd.storage.postgresql.tables import load_tables, read_tables
 from configd.storage.rows import (
     CHANGE_COLUMNS,
@@ -78,23 +78,6 @@ T = TypeVar("T")
 
 LOADED_REQUEST_IDS = 100_000
 """Request ids loaded at start (the newest); older ones are read with revision_of_request."""
-
-
-@dataclass(frozen=True, slots=True)
-class PostgreSQLOptions:
-    # Seconds the doorbell waits for a notification before it reads the head anyway.
-    poll_interval: float = 0.5
-    # Seconds after which a live process that stopped reporting its applied revision no
-    # longer holds compaction back (applied.py).
-    applied_stale_seconds: float = STALE_AFTER
-    # Connections for history reads, compaction and tokens (besides the write, follower and
-    # doorbell connections).
-    pool_size: int = 4
-    connect_timeout: float = 10.0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.poll_interval <= 1.0:
-            raise ValueError("poll_interval must be in (0, 1] seconds")
 
 
 _INSERTS = (

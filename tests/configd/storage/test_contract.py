@@ -29,7 +29,8 @@ from configd.storage.base import (
     StoreHead,
     TokenStore,
 )
-from configd.storage.postgresql.store import PostgreSQLOptions, PostgreSQLStorage
+from configd.storage.postgresql.options import PostgreSQLOptions
+from configd.storage.postgresql.store import PostgreSQLStorage
 from configd.storage.postgresql.tokens import PostgreSQLTokenStore
 from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
 from configd.storage.sqlite.tokens import SQLiteTokenStore

@@ -12,9 +12,11 @@ import pytest
 
 from configd.core.errors import ReplicaBehind, StorageFailure, Unavailable
 from configd.storage.base import StoreAhead, StoreHead
-from configd.storage.postgresql.connect import is_postgresql_dsn, mask_dsn
+from configd.storage.postgresql.connect import mask_dsn
+from configd.storage.postgresql.dsn import is_postgresql_dsn
 from configd.storage.postgresql.migrations import MIGRATIONS
-from configd.storage.postgresql.store import PostgreSQLOptions, PostgreSQLStorage
+from configd.storage.postgresql.options import PostgreSQLOptions
+from configd.storage.postgresql.store import PostgreSQLStorage
 from tests.configd.storage.writes import create, put
 from tests.postgres import PostgresCluster
 
