@@ -146,6 +146,9 @@ class PostgreSQLStorage:
         self.noticed = NoticedHead()
         # One user of the write connection at a time (commit, the turn's lock and unlock).
         self._write_lock = asyncio.Lock()
+        # One user of the follower's connection at a time: the follower's own loop and a
+        # writer catching up (StoreBehind) both read the log; a transaction spans awaits.
+        self._log_lock = asyncio.Lock()
         self._turn = False
         self._unlocking: asyncio.Task[None] | None = None
         self._closed = True
@@ -251,10 +254,11 @@ class PostgreSQLStorage:
         follower's own."""
         try:
             if log:
-                self._log_reader = conn = await self._fresh(self._log_reader)
-                await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
-                async with conn.transaction():
-                    yield conn
+                async with self._log_lock:
+                    self._log_reader = conn = await self._fresh(self._log_reader)
+                    await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
+                    async with conn.transaction():
+                        yield conn
             else:
                 if self._pool is None:
                     raise StorageFailure("the database is closed")
@@ -483,8 +487,8 @@ class PostgreSQLStorage:
         self._applied.applied = revision
         now = asyncio.get_running_loop().time()
         if revision != self._applied.revision or now - self._applied_written >= 1.0:
-            self._log_reader = conn = await self._fresh(self._log_reader)
-            async with translated("recording the applied revision", self.dsn):
+            async with self._log_lock, translated("recording the applied revision", self.dsn):
+                self._log_reader = conn = await self._fresh(self._log_reader)
                 await self._applied.write(conn, revision)
             self._applied_written = now
 

@@ -15,8 +15,8 @@ from configd.storage.base import StoreAhead, StoreHead
 from configd.storage.postgresql.connect import is_postgresql_dsn, mask_dsn
 from configd.storage.postgresql.migrations import MIGRATIONS
 from configd.storage.postgresql.store import PostgreSQLOptions, PostgreSQLStorage
+from configd.testing_postgres import PostgresCluster
 from tests.configd.storage.writes import create, put
-from tests.postgres import PostgresCluster
 
 FAST = PostgreSQLOptions(poll_interval=0.2, connect_timeout=5)
 
@@ -88,6 +88,28 @@ async def test_concurrent_writers_leave_no_gap_in_the_revisions(pg_dsn: str) -> 
         assert await asyncio.gather(writer(a, "a"), writer(b, "b")) == [20, 20]
         log = await a.log_since(0, 100)
         assert [cs.revision for cs in log] == list(range(1, 42))
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_log_reads_at_once_in_one_process_share_its_connection(pg_dsn: str) -> None:
+    """The follower's loop and a writer catching up (StoreBehind) read the log at the same
+    time in one process; each read gets its own snapshot, none fails for the other's."""
+    a, b = PostgreSQLStorage(pg_dsn, FAST), PostgreSQLStorage(pg_dsn, FAST)
+    await a.open()
+    await b.open()
+    try:
+        await a.commit([create(1)])
+        for revision in range(2, 12):
+            await a.commit([put(revision, "k", str(revision))])
+        reads = await asyncio.gather(
+            *(b.log_since(0, 100) for _ in range(8)),
+            *(b.head() for _ in range(8)),
+            *(b.report_applied(r) for r in range(8)),
+        )
+        assert [len(page) for page in reads[:8]] == [11] * 8
+        assert {head.revision for head in reads[8:16]} == {11}
     finally:
         await a.close()
         await b.close()
