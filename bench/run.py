@@ -852,6 +852,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "limit and the load spread evenly over the workers (a worker is one Python event loop: "
         "about one core); puts also wait on the one SQLite write lock and fsync, not modelled"
     )
+    if "configd-pg" in options.systems:
+        r = options.replicas
+        print(
+            f"postgresql column: the ceiling counts one core per replica ({r}), and leaves out "
+            "the PostgreSQL CPU (its own row); puts there serialise on the head row's lock"
+        )
     errors = len(results.errors)
     if errors:
         print(f"\n{errors} measurement(s) failed; see kind=error records in {results.path}")
