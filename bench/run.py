@@ -4,6 +4,8 @@
     .venv/bin/python bench/run.py --quick --systems configd   # tiny sizes (the smoke test)
     .venv/bin/python bench/run.py --only watch --rounds 5
     .venv/bin/python bench/run.py --workers 2 --watch-client node   # configd serve --workers 2
+    .venv/bin/python bench/run.py --store sqlite,postgresql          # configd on both stores
+    .venv/bin/python bench/run.py --store postgresql --replicas 2   # 2 replicas, one database
 
 Workloads (--only, comma-separated):
   put-seq   sequential puts (1 in flight): latency and throughput
