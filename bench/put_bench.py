@@ -205,7 +205,7 @@ def node_client(
 
 
 def scenario(
-    addr: str,
+    addr: str | Sequence[str],
     server_pid: int | Sequence[int],
     kind: str,
     processes: int,
@@ -216,15 +216,26 @@ def scenario(
     """`processes` client processes running `target` (client's signature; bench/etcd_bench.py
     has etcd's) at once; latency percentiles, throughput and CPU of server and clients. The
     server's CPU is summed over `server_pid` (several: the workers of `configd serve
-    --workers N`; their shares are in server_cpu_s_by_process)."""
+    --workers N`, or the replicas on one PostgreSQL database; their shares are in
+    server_cpu_s_by_process). Several `addr`es (replicas): client process p calls addr[p % n],
+    so the load spreads over them."""
     pids = [server_pid] if isinstance(server_pid, int) else list(server_pid)
+    addrs = [addr] if isinstance(addr, str) else list(addr)
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     start_at = time.time() + 2.0
     procs = [
         ctx.Process(
             target=target,
-            args=(addr, kind, concurrency, per_worker, p * concurrency, start_at, queue),
+            args=(
+                addrs[p % len(addrs)],
+                kind,
+                concurrency,
+                per_worker,
+                p * concurrency,
+                start_at,
+                queue,
+            ),
         )
         for p in range(processes)
     ]

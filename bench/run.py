@@ -4,6 +4,8 @@
     .venv/bin/python bench/run.py --quick --systems configd   # tiny sizes (the smoke test)
     .venv/bin/python bench/run.py --only watch --rounds 5
     .venv/bin/python bench/run.py --workers 2 --watch-client node   # configd serve --workers 2
+    .venv/bin/python bench/run.py --store sqlite,postgresql          # configd on both stores
+    .venv/bin/python bench/run.py --store postgresql --replicas 2   # 2 replicas, one database
 
 Workloads (--only, comma-separated):
   put-seq   sequential puts (1 in flight): latency and throughput
@@ -49,7 +51,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -57,15 +59,19 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS_DIR, channels_per_worker, server_processes, wait_applied
+from _stores import STORES, Deployment, cpu_since
 from _watchers import CLIENT_KINDS
 
 from configd.testing import ConfigdProcess
+from configd.testing_postgres import bin_dir
 
 BENCH = Path(__file__).resolve().parent
 
 WORKLOADS = ("put-seq", "put-64", "get-64", "sdk", "watch")
 KV_WORKLOADS = ("put-seq", "put-64", "get-64")
-SYSTEMS = ("configd", "etcd")
+SYSTEMS = ("configd", "configd-pg", "etcd")
+# The system each --store runs as: configd on SQLite keeps the name it always had.
+STORE_SYSTEM = {"sqlite": "configd", "postgresql": "configd-pg"}
 
 
 @dataclass(frozen=True)
@@ -199,7 +205,7 @@ class Budget:
 def kv_phase(
     results: Results,
     workloads: Sequence[str],
-    configd: ConfigdProcess | None,
+    deployments: dict[str, Deployment],
     etcd_binary: str | None,
     sizes: Sizes,
     rounds: int,
@@ -207,8 +213,11 @@ def kv_phase(
     workers: int = 1,
 ) -> None:
     """put-seq, put-64, get-64: one server per system for all rounds; the systems take turns
-    within each round, so noise from elsewhere on the machine hits both. `workers`: configd
-    runs as `serve --workers N`; its CPU is summed over the workers."""
+    within each round, so noise from elsewhere on the machine hits them all. `deployments`:
+    configd per system (SQLite; PostgreSQL with its replicas, the client processes spread
+    over them). `workers`: configd on SQLite runs as `serve --workers N`; its CPU is summed
+    over the workers, as it is over the replicas; PostgreSQL's own processes are counted
+    apart (store_cpu_s)."""
     import functools
 
     import etcd_bench
@@ -220,35 +229,50 @@ def kv_phase(
         "get-64": ("get", 2, 32, sizes.get_per_worker),
     }
     with ExitStack() as stack:
-        servers: dict[str, tuple[str, list[int], Callable[..., None]]] = {}
-        if configd is not None:
-            revision = put_bench.setup(configd.grpc_addr)
-            pids = server_processes(configd, workers)
+        servers: dict[str, tuple[list[str], list[int], Callable[..., None], Deployment | None]]
+        servers = {}
+        for system, deployment in deployments.items():
+            import grpc
+
+            addrs = deployment.addrs
+            revision = put_bench.setup(addrs[0])
             client: Callable[..., None] = put_bench.client
+            if deployment.store == "sqlite":
+                pids = server_processes(deployment.servers[0], workers)
+                channels = list(channels_per_worker(addrs[0], pids).values()) if workers > 1 else []
+            else:
+                pids = [server.pid for server in deployment.servers]
+                channels = [grpc.insecure_channel(addr) for addr in addrs]
+            wait_applied(channels, revision)  # no worker or replica still catching up
+            for channel in channels:
+                channel.close()
             if workers > 1:
-                channels = channels_per_worker(configd.grpc_addr, pids)
-                wait_applied(channels.values(), revision)  # no worker still catching up
-                for channel in channels.values():
-                    channel.close()
                 # The kernel spreads connections, not calls: several per client process.
                 client = functools.partial(put_bench.client, connections=4)
-            servers["configd"] = (configd.grpc_addr, pids, client)
+            servers[system] = (addrs, pids, client, deployment)
         if etcd_binary is not None:
             etcd = stack.enter_context(etcd_bench.EtcdProcess(etcd_binary))
             etcd_bench.setup_kv(etcd.grpc_addr)
-            servers["etcd"] = (etcd.grpc_addr, [etcd.pid], etcd_bench.kv_client)
+            servers["etcd"] = ([etcd.grpc_addr], [etcd.pid], etcd_bench.kv_client, None)
         for round_ in range(rounds):
             for workload in workloads:
                 kind, processes, concurrency, per_worker = plan[workload]
-                for system, (addr, pids, target) in servers.items():
+                for system, (addrs, pids, target, deployment) in servers.items():
                     if not budget.allows(f"{workload} {system} round {round_}"):
                         continue
                     with reporting(results, workload, system, round_):
+                        store_before = deployment.store_cpu() if deployment else {}
                         row = put_bench.scenario(
-                            addr, pids, kind, processes, concurrency, per_worker, target
+                            addrs, pids, kind, processes, concurrency, per_worker, target
                         )
-                        row["ceiling_ops_per_s"] = ceiling(row["server_cpu_us_per_op"], workers)
-                        row["server_cores_assumed"] = workers
+                        if deployment is not None and deployment.store != "sqlite":
+                            row["store_cpu_s"] = cpu_since(store_before, deployment.store_cpu())
+                            row["store_cpu_us_per_op"] = row["store_cpu_s"] / row["ops"] * 1e6
+                        cores = (
+                            len(pids) if deployment and deployment.store != "sqlite" else workers
+                        )
+                        row["ceiling_ops_per_s"] = ceiling(row["server_cpu_us_per_op"], cores)
+                        row["server_cores_assumed"] = cores
                         results.write(
                             "result", workload=workload, system=system, round=round_, **row
                         )
@@ -286,9 +310,12 @@ def watch_phase(
     serve_args: Sequence[str],
     client: str = "python",
     workers: int = 1,
+    replicas: int = 1,
 ) -> None:
     """A fresh server per system, watcher count and round (watch_bench's method), watched by
-    `client` processes (bench/_watchers.py); configd as `serve --workers N`."""
+    `client` processes (bench/_watchers.py); configd as `serve --workers N`; configd-pg as
+    `replicas` processes on a fresh PostgreSQL cluster, the watchers on the last replica and
+    the writes on the first (with 2 or more: cross-replica delivery)."""
     import etcd_bench
 
     for round_ in range(rounds):
@@ -302,6 +329,9 @@ def watch_phase(
                 with reporting(results, workload, system, round_):
                     if system == "configd":
                         row = configd_watch(watchers, sizes, serve_args, client, workers)
+                    elif system == "configd-pg":
+                        store = ("--store", "postgresql", "--replicas", str(replicas))
+                        row = configd_watch(watchers, sizes, serve_args, client, 1, store)
                     else:
                         assert etcd_binary is not None
                         row = etcd_bench.run_watch(
@@ -314,9 +344,11 @@ def watch_phase(
                         )
                     row.pop("per_round", None)
                     if row.get("delivered"):
-                        row["server_cpu_us_per_delivery"] = (
-                            row["server_cpu_s"] / row["delivered"] * 1e6
-                        )
+                        for part in ("server", "store"):
+                            if f"{part}_cpu_s" in row:
+                                row[f"{part}_cpu_us_per_delivery"] = (
+                                    row[f"{part}_cpu_s"] / row["delivered"] * 1e6
+                                )
                     results.write("result", workload=workload, system=system, round=round_, **row)
                     _progress(workload, system, round_, row)
 
@@ -328,9 +360,15 @@ def ceiling(cpu_us_per_op: float, cores: int) -> float:
 
 
 def configd_watch(
-    watchers: int, sizes: Sizes, serve_args: Sequence[str], client: str, workers: int = 1
+    watchers: int,
+    sizes: Sizes,
+    serve_args: Sequence[str],
+    client: str,
+    workers: int = 1,
+    store: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """bench/watch_bench.py as a subprocess (its JSON-lines output), one run."""
+    """bench/watch_bench.py as a subprocess (its JSON-lines output), one run; `store`: its
+    --store and --replicas arguments."""
     command = [
         sys.executable,
         str(BENCH / "watch_bench.py"),
@@ -349,6 +387,7 @@ def configd_watch(
         client,
         "--workers",
         str(workers),
+        *store,
         *(f"--server-arg={arg}" for arg in _joined(serve_args)),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -422,6 +461,7 @@ def metrics(sizes: Sizes, workers: int = 1) -> list[Metric]:
     def cpu(workload: str) -> list[Metric]:
         return [
             Metric(workload, "server CPU us/op", ("server_cpu_us_per_op",), "lower", "{:.0f}"),
+            Metric(workload, "PostgreSQL CPU us/op", ("store_cpu_us_per_op",), "", "{:.0f}"),
             Metric(
                 workload,
                 f"ceiling ops/s, {workers} core{'s' if workers > 1 else ''}",
@@ -453,6 +493,7 @@ def metrics(sizes: Sizes, workers: int = 1) -> list[Metric]:
             Metric(w, "delivery max ms", ("from_call_ms", "max"), "lower", "{:.1f}"),
             Metric(w, "server KiB per watcher", ("kib_per_watcher",), "lower", "{:.1f}"),
             Metric(w, "server CPU us/delivery", ("server_cpu_us_per_delivery",), "lower", "{:.0f}"),
+            Metric(w, "PostgreSQL CPU us/delivery", ("store_cpu_us_per_delivery",), "", "{:.0f}"),
         ]
         if workers > 1:
             rows += [
@@ -497,52 +538,65 @@ def median(rows: Sequence[dict[str, Any]], path: Sequence[str]) -> float | None:
     return statistics.median(values) if values else None
 
 
+HEADERS = {"configd": "sqlite", "configd-pg": "postgresql", "etcd": "etcd"}
+# Ratios shown when both systems ran: (numerator, denominator, column header).
+RATIOS = (("configd", "etcd", "sqlite/etcd"), ("configd-pg", "configd", "pg/sqlite"))
+
+
 def table(
     results: Results, sizes: Sizes, systems: Sequence[str], etcd_missing: str, workers: int = 1
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    """The printed lines and the summary records (medians, ratio)."""
-    head = f"{'workload':<24}{'metric':<26}{'configd':>10}{'etcd':>10}{'configd/etcd':>14}  better"
+    """The printed lines and the summary records (medians, ratios): a column per system that
+    ran (configd on SQLite, on PostgreSQL, etcd), and the ratios of RATIOS."""
+    columns = [s for s in SYSTEMS if s in systems]
+    ratios = [r for r in RATIOS if r[0] in systems and r[1] in systems]
+    head = (
+        f"{'workload':<24}{'metric':<28}"
+        + "".join(f"{HEADERS[s]:>12}" for s in columns)
+        + "".join(f"{r[2]:>13}" for r in ratios)
+    )
     lines = [head, "-" * len(head)]
     summary: list[dict[str, Any]] = []
     shown: str | None = None
     shown_metrics = metrics(sizes, workers)
     for metric in shown_metrics:
-        have = {s: results.of(metric.workload, s) for s in systems}
+        have = {s: results.of(metric.workload, s) for s in columns}
         if not any(have.values()):
             continue
         values = {s: median(rows, metric.path) for s, rows in have.items()}
+        if all(v is None for v in values.values()):
+            continue  # e.g. PostgreSQL CPU when only SQLite ran
         cells = []
-        for system in SYSTEMS:
+        for system in columns:
             v = values.get(system)
             if system == "etcd" and (metric.workload == "sdk" or metric.configd_only):
                 cells.append("n/a")
-            elif v is None:
-                cells.append("-" if system in systems else "")
             else:
-                cells.append(metric.fmt.format(v))
-        ratio = better = ""
-        c, e = values.get("configd"), values.get("etcd")
+                cells.append("-" if v is None else metric.fmt.format(v))
         record: dict[str, Any] = {
             "workload": metric.workload,
             "metric": metric.label,
-            "configd": c,
-            "etcd": e,
+            **{s: values.get(s) for s in columns},
             "rounds": {s: len(rows) for s, rows in have.items()},
         }
-        if c is not None and e is not None and metric.better and c > 0 and e > 0:
-            ratio = f"{c / e:.2f}x"
-            record["ratio"] = c / e
-            configd_wins = c < e if metric.better == "lower" else c > e
-            factor = max(c, e) / min(c, e)
-            better = f"{'configd' if configd_wins else 'etcd'} {factor:.1f}x"
+        ratio_cells = []
+        for top, bottom, label in ratios:
+            a, b = values.get(top), values.get(bottom)
+            if a is not None and b is not None and metric.better and a > 0 and b > 0:
+                ratio_cells.append(f"{a / b:.2f}x")
+                record[label] = a / b
+            else:
+                ratio_cells.append("")
         summary.append(record)
         name = title(metric.workload) if metric.workload != shown else ""
         shown = metric.workload
         lines.append(
-            f"{name:<24}{metric.label:<26}{cells[0]:>10}{cells[1]:>10}{ratio:>14}  {better}"
+            f"{name:<24}{metric.label:<28}"
+            + "".join(f"{c:>12}" for c in cells)
+            + "".join(f"{c:>13}" for c in ratio_cells)
         )
         if metric.label == [m.label for m in shown_metrics if m.workload == metric.workload][-1]:
-            lines.append(cpu_line(results, metric.workload, systems))
+            lines.append(cpu_line(results, metric.workload, columns))
     if "etcd" in systems and etcd_missing:
         lines.append(f"etcd: {etcd_missing}")
     return lines, summary
@@ -561,8 +615,11 @@ def cpu_line(results: Results, workload: str, systems: Sequence[str]) -> str:
         )
         if server is None or client is None or wall is None:
             continue
+        store = median(rows, ("store_cpu_s",))
+        postgres = "" if store is None else f" PostgreSQL {store:.1f}s"
         parts.append(
-            f"{system} server {server:.1f}s{_shares(rows)} clients {client:.1f}s in {wall:.1f}s"
+            f"{HEADERS[system]} server {server:.1f}s{_shares(rows)}{postgres} clients "
+            f"{client:.1f}s in {wall:.1f}s"
         )
     return f"{'':<24}cpu: " + "; ".join(parts) if parts else ""
 
@@ -606,6 +663,20 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run configd as `configd serve --workers N` (default 1: one process)",
     )
     parser.add_argument(
+        "--store",
+        default="sqlite",
+        help="configd's store, or several comma-separated, measured in turn within each round: "
+        "sqlite (a data directory, the default) and/or postgresql (a throwaway PostgreSQL "
+        "cluster started for the run; configd serve --store DSN)",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="with --store postgresql: configd processes on the one database, the put/get "
+        "load spread over them; watchers on the last, writes on the first (default 1)",
+    )
+    parser.add_argument(
         "--time-limit",
         type=float,
         default=540.0,
@@ -614,12 +685,28 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     options = parser.parse_args(argv)
     options.only = [w.strip() for w in options.only.split(",") if w.strip()]
     options.systems = [s.strip() for s in options.systems.split(",") if s.strip()]
+    options.store = [s.strip() for s in options.store.split(",") if s.strip()]
+    for store in options.store:
+        if store not in STORES:
+            parser.error(f"unknown --store {store!r}; choose from {', '.join(STORES)}")
+    if options.replicas < 1:
+        parser.error("--replicas must be at least 1")
+    if options.replicas > 1 and "postgresql" not in options.store:
+        parser.error("--replicas needs --store postgresql (replicas share its database)")
+    if options.workers > 1 and "postgresql" in options.store:
+        parser.error("--workers is for --store sqlite; on PostgreSQL use --replicas")
     for workload in options.only:
         if workload not in WORKLOADS:
             parser.error(f"unknown workload {workload!r}; choose from {', '.join(WORKLOADS)}")
     for system in options.systems:
-        if system not in SYSTEMS:
-            parser.error(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
+        if system not in ("configd", "etcd"):
+            parser.error(f"unknown system {system!r}; choose from configd, etcd")
+    if "configd" in options.systems:  # configd once per store
+        configd = [STORE_SYSTEM[store] for store in options.store]
+        options.systems = [
+            *(s for s in SYSTEMS if s in configd),
+            *(["etcd"] if "etcd" in options.systems else []),
+        ]
     if options.rounds is None:
         options.rounds = 1 if options.quick else 3
     if options.rounds < 1:
@@ -661,17 +748,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"writing {results.path}", file=sys.stderr)
 
     kv = [w for w in options.only if w in KV_WORKLOADS]
-    use_configd = "configd" in options.systems
-    sdk = "sdk" in options.only and use_configd
+    sdk = "sdk" in options.only and "configd" in options.systems
     if kv or sdk:
-        # One configd for the put/get workloads and then the SDK's (its own namespace).
-        server = ConfigdProcess(None, *serve_args, workers=options.workers)
-        with server if use_configd else nullcontext() as configd:
+        # One deployment per store for the put/get workloads, then the SDK's (its own
+        # namespace, on SQLite).
+        with ExitStack() as stack:
+            deployments = {
+                STORE_SYSTEM[store]: stack.enter_context(
+                    Deployment(
+                        store,
+                        replicas=options.replicas if store == "postgresql" else 1,
+                        serve_args=serve_args,
+                        workers=options.workers,
+                    )
+                )
+                for store in options.store
+                if STORE_SYSTEM[store] in options.systems
+            }
             if kv:
                 kv_phase(
                     results,
                     kv,
-                    configd,
+                    deployments,
                     etcd_binary,
                     sizes,
                     options.rounds,
@@ -679,8 +777,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     options.workers,
                 )
             if sdk:
-                assert configd is not None
-                sdk_phase(results, configd, sizes, options.rounds, budget)
+                sdk_phase(results, deployments["configd"].servers[0], sizes, options.rounds, budget)
     if "watch" in options.only:
         watch_phase(
             results,
@@ -692,6 +789,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve_args,
             options.watch_client,
             options.workers,
+            options.replicas,
         )
 
     lines, summary = table(results, sizes, options.systems, etcd_missing, options.workers)
@@ -719,6 +817,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{workers} (durable: SQLite synchronous=FULL; every write validated against a JSON "
         "Schema) vs " + etcd_desc
     )
+    if "configd-pg" in options.systems:
+        r = options.replicas
+        print(
+            f"postgresql: {r} configd process{'es' if r > 1 else ''} (serve --store DSN) on a "
+            f"throwaway PostgreSQL {bin_dir().parent.name} cluster (fsync=on, "
+            "synchronous_commit=on) on this machine"
+            + (
+                "; put/get client processes spread over the replicas; watchers on the last "
+                "replica, writes on the first (cross-replica delivery)"
+                if r > 1
+                else ""
+            )
+            + "; 'PostgreSQL CPU' is its postmaster's and backends' CPU, apart from configd's"
+        )
     print(
         f"put/get values {put_bench.VALUE_BYTES} B of JSON; watch writes "
         '{"round": N}; loopback; auth off; client load in separate processes'
@@ -742,6 +854,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "limit and the load spread evenly over the workers (a worker is one Python event loop: "
         "about one core); puts also wait on the one SQLite write lock and fsync, not modelled"
     )
+    if "configd-pg" in options.systems:
+        r = options.replicas
+        print(
+            f"postgresql column: the ceiling counts one core per replica ({r}), and leaves out "
+            "the PostgreSQL CPU (its own row); puts there serialise on the head row's lock"
+        )
     errors = len(results.errors)
     if errors:
         print(f"\n{errors} measurement(s) failed; see kind=error records in {results.path}")

@@ -9,12 +9,20 @@
     # 20,000 watchers: two workers hold 10,000 connections each, under a 20,000-fd limit
     .venv/bin/python bench/watch_bench.py --workers 2 --client node --watchers 20000 \
         --procs 4 --rounds 5 --interval 3
+    # cross-replica delivery on PostgreSQL: watchers on replica B, every write to replica A
+    .venv/bin/python bench/watch_bench.py --store postgresql --replicas 2 --watchers 1000
 
 For each watcher count N and each run: a fresh `configd serve` (temp data dir) with one
 namespace; N watch streams on that namespace, each on its OWN connection (a channel with a
 local subchannel pool; --streams-per-connection K puts K streams on each), held by --procs
 client processes (spawned, N/procs streams each, one asyncio loop per process). Then --rounds
 puts, --interval seconds apart, from this process.
+
+--store postgresql starts a throwaway PostgreSQL cluster (configd.testing_postgres) and runs
+--replicas configd processes on it (`configd serve --store DSN`): the watchers hold their
+streams on the last replica, this process sends every write to the first, so with 2 replicas
+each delivery crosses replicas (commit, NOTIFY, the other replica's log read and apply). The
+PostgreSQL processes' CPU is reported apart (store_cpu_s).
 
 --workers N runs `configd serve --workers N`: the kernel spreads the watchers' connections over
 the N workers (SO_REUSEPORT hashing), this process holds one connection on each worker and
@@ -81,7 +89,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -100,6 +108,7 @@ from _common import (
     summarize,
     wait_applied,
 )
+from _stores import STORES, Deployment, cpu_since
 from _watchers import (
     CLIENT_KINDS,
     ClientReport,
@@ -109,7 +118,8 @@ from _watchers import (
     WatcherProcess,
 )
 
-from configd.testing import ConfigdProcess
+if TYPE_CHECKING:
+    from configd.testing import ConfigdProcess
 
 NAMESPACE = "bench/watch"
 WATCH_METHOD = "/configd.v1.ConfigService/Watch"
@@ -388,10 +398,16 @@ def run_once(
     per_connection: int = 1,
     log: IO[str] = sys.stdout,
     open_stall: float = OPEN_STALL_SECONDS,
+    store: str = "sqlite",
+    replicas: int = 1,
 ) -> dict[str, Any]:
     """One fresh server (`workers` processes), `watchers` streams, `rounds` writes, each
     to the next serving process in turn. With `profile`, py-spy samples the (first) server
-    process during the write phase and writes collapsed stacks there."""
+    process during the write phase and writes collapsed stacks there. On `store`
+    "postgresql": `replicas` configd processes on a fresh PostgreSQL cluster, the watchers on
+    the last one and every write to the first."""
+    import grpc
+
     from configd_client.wire import admin_pb2, admin_pb2_grpc
     from configd_client.wire import config_pb2 as pb
     from configd_client.wire import config_pb2_grpc as pb_grpc
@@ -407,15 +423,26 @@ def run_once(
         "rounds": rounds,
         "interval_s": interval,
         "server_args": list(server_args),
+        "store": store,
+        "replicas": replicas,
     }
-    with ConfigdProcess(None, *args, workers=workers) as server:
-        server_pids = server_processes(server, workers)
-        writers = channels_per_worker(server.grpc_addr, server_pids)
+    with Deployment(store, replicas=replicas, serve_args=args, workers=workers) as deployment:
+        server = deployment.servers[-1]  # the one the watchers connect to
+        if store == "sqlite":
+            server_pids = server_processes(server, workers)
+            writers = channels_per_worker(server.grpc_addr, server_pids)
+            replica_channels = list(writers.values())
+        else:
+            server_pids = [s.pid for s in deployment.servers]
+            # Every write to the first replica; the watchers' replica applies it from the log.
+            writers = {server_pids[0]: grpc.insecure_channel(deployment.addrs[0])}
+            replica_channels = [grpc.insecure_channel(a) for a in deployment.addrs[1:]]
         order = list(writers)  # the serving processes, each write to the next one
         stub: Any = pb_grpc.ConfigServiceStub(writers[order[0]])
         stub.CreateNamespace(pb.CreateNamespaceRequest(name=NAMESPACE))
         put0 = stub.Put(pb.PutRequest(namespace=NAMESPACE, key="value", value_json='{"round": 0}'))
-        wait_applied(writers.values(), put0.revision)  # before the watchers come
+        # before the watchers come
+        wait_applied([*writers.values(), *replica_channels], put0.revision)
         time.sleep(0.5)
         rss_before = sum(rss_kib(pid) for pid in server_pids)
         fds_before = sum(open_fds(pid) for pid in server_pids)
@@ -488,6 +515,7 @@ def run_once(
                 )
                 time.sleep(1.0)  # py-spy attaches
             server_cpu0 = {pid: cpu_seconds(pid) for pid in server_pids}
+            store_cpu0 = deployment.store_cpu()
             client_cpu0 = sum(cpu_seconds(c.pid) for c in clients)
             wall0 = time.monotonic()
             writes: list[Write] = []
@@ -510,6 +538,7 @@ def run_once(
             reports = [c.report(deadline - time.monotonic() + 60) for c in clients]
             wall = time.monotonic() - wall0
             cpu_by_worker = {str(pid): cpu_seconds(pid) - cpu0 for pid, cpu0 in server_cpu0.items()}
+            store_cpu = cpu_since(store_cpu0, deployment.store_cpu())
             client_cpu = sum(cpu_seconds(c.pid) for c in clients) - client_cpu0
             rss_after_writes = sum(rss_kib(pid) for pid in server_pids)
             if spy is not None:
@@ -518,7 +547,7 @@ def run_once(
         finally:
             for c in clients:
                 c.close()
-            for channel in writers.values():
+            for channel in [*writers.values(), *replica_channels]:
                 channel.close()
 
     row.update(latencies(writes, reports))
@@ -541,6 +570,8 @@ def run_once(
         server_cpu_s_by_process=cpu_by_worker,
         client_cpu_s=client_cpu,
     )
+    if store != "sqlite":
+        row["store_cpu_s"] = store_cpu
     return row
 
 
@@ -677,9 +708,15 @@ def preamble(options: argparse.Namespace) -> str:
     """What a run measures and with which limits, printed before the figures."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     per_process = max(int(c) for c in options.watchers.split(",") if c) / options.procs
+    where = (
+        "(fresh, temp data dir)"
+        if options.store == "sqlite"
+        else f"x{options.replicas} on a fresh PostgreSQL database (--store DSN); watchers on the "
+        "last replica, writes to the first"
+    )
     lines = [
         f"configd serve{f' --workers {options.workers}' if options.workers > 1 else ''}"
-        f" (fresh, temp data dir) {' '.join(options.server_arg)}".rstrip(),
+        f" {where} {' '.join(options.server_arg)}".rstrip(),
         f"watchers: {options.procs} {options.client} client processes, "
         f"{options.streams_per_connection} stream(s) per connection; open-file limit here "
         f"{soft} per process (RLIMIT_NOFILE; the server and every client process each have "
@@ -728,6 +765,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "split into the same-worker and the cross-worker path",
     )
     parser.add_argument(
+        "--store",
+        choices=STORES,
+        default="sqlite",
+        help="sqlite (a temp data directory, the default) or postgresql (a throwaway "
+        "PostgreSQL cluster, a fresh database per run; configd serve --store DSN)",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="with --store postgresql: configd processes on the database; the watchers on the "
+        "last, every write to the first, so with 2 or more the figures are cross-replica "
+        "delivery (default 1)",
+    )
+    parser.add_argument(
         "--streams-per-connection",
         type=int,
         default=1,
@@ -761,6 +813,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(argv)
     if options.workers < 1 or options.streams_per_connection < 1 or options.procs < 1:
         parser.error("--workers, --streams-per-connection and --procs must be at least 1")
+    if options.replicas < 1:
+        parser.error("--replicas must be at least 1")
+    if options.store == "sqlite" and options.replicas > 1:
+        parser.error("--replicas needs --store postgresql (the replicas share its database)")
+    if options.store == "postgresql" and options.workers > 1:
+        parser.error("--workers is for --store sqlite; on PostgreSQL use --replicas")
     counts = [int(c) for c in options.watchers.split(",") if c]
     out = JsonLines("watch_bench", sys.stdout if options.json else None)
     log = sys.stderr if options.json else sys.stdout
@@ -790,6 +848,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 options.streams_per_connection,
                 log,
                 options.open_stall,
+                options.store,
+                options.replicas,
             )
             row["run"] = run
             out.write(row)

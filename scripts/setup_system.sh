@@ -4,7 +4,7 @@
 #   the playwright wheel, which carries its driver (`playwright install` is never run);
 # - Debian's etcd-server, which the benchmarks compare against (tests/bench runs both sides);
 # - Debian's postgresql, whose binaries the PostgreSQL backend's tests run clusters with
-#   (tests/postgres.py; no service is used).
+#   (configd/testing_postgres.py; no service is used).
 #   bash scripts/setup_system.sh [PYTHON]     # PYTHON defaults to .venv/bin/python
 set -euo pipefail
 

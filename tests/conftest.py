@@ -1,5 +1,5 @@
 """Shared fixtures: a real configd process on ephemeral loopback ports with a real SQLite file,
-and a real PostgreSQL cluster (tests/postgres.py) with a fresh database per test."""
+and a real PostgreSQL cluster (configd/testing_postgres.py) with a fresh database per test."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import grpc.aio
 import pytest
 
 from configd.testing import ConfigdProcess
+from configd.testing_postgres import PostgresCluster, PostgresMissing, cluster_root
 from configd_client.wire import admin_pb2_grpc, config_pb2_grpc
-from tests.postgres import PostgresCluster, PostgresMissing, cluster_root
 from tests.waits import MIN_REVISION_WAIT
 
 

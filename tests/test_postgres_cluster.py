@@ -1,10 +1,11 @@
-"""The PostgreSQL test cluster (tests/postgres.py) keeps committed data across a SIGKILL."""
+"""The PostgreSQL test cluster (configd/testing_postgres.py) keeps committed data across a
+SIGKILL."""
 
 from __future__ import annotations
 
 import psycopg
 
-from tests.postgres import PostgresCluster
+from configd.testing_postgres import PostgresCluster
 
 
 def test_a_killed_cluster_restarts_with_its_commits(

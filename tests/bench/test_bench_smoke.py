@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from configd.testing_postgres import PostgresMissing, bin_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -73,15 +75,23 @@ def test_without_etcd_the_table_says_why_and_configd_still_runs(tmp_path: Path) 
     assert "no-etcd-here" in table
 
 
-def test_unknown_workload_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--only", "nope"), "unknown workload 'nope'"),
+        (("--replicas", "2"), "--replicas needs --store postgresql"),
+        (("--store", "mysql"), "unknown --store 'mysql'"),
+    ],
+)
+def test_bad_options_are_refused_by_name(args: tuple[str, ...], message: str) -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--only", "nope"],
+        [sys.executable, str(ROOT / "bench" / "run.py"), *args],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 2
-    assert "unknown workload 'nope'" in done.stderr
+    assert message in done.stderr
 
 
 @pytest.mark.timeout(300)
@@ -106,4 +116,33 @@ def test_quick_run_with_two_workers_sums_their_cpu_and_prints_the_ceiling(tmp_pa
     assert watch["delivered"] == watch["expected_deliveries"]
     assert set(watch["cross_added_ms"]) == {"p50", "p99"}
     for line in ("configd serve --workers 2", "ceiling ops/s, 2 cores", "cross-worker adds p99"):
+        assert line in table
+
+
+@pytest.mark.timeout(300)
+def test_quick_run_on_sqlite_and_two_postgresql_replicas(tmp_path: Path) -> None:
+    try:
+        bin_dir()
+    except PostgresMissing as exc:
+        pytest.skip(str(exc))
+    table, records = run_quick(
+        tmp_path,
+        *("--systems", "configd", "--only", "put-64,get-64,watch"),
+        *("--store", "sqlite,postgresql", "--replicas", "2"),
+    )
+
+    assert not [r for r in records if r["kind"] == "error"]
+    assert results_of(records, "configd") == {"put-64", "get-64", "watch-20"}
+    assert results_of(records, "configd-pg") == {"put-64", "get-64", "watch-20"}
+    put = next(r for r in records if r["kind"] == "result" and r["system"] == "configd-pg")
+    assert len(put["server_cpu_s_by_process"]) == 2  # both replicas answered
+    assert put["store_cpu_s"] > 0  # PostgreSQL's own processes, apart
+    watch = next(
+        r
+        for r in records
+        if r["kind"] == "result" and r["system"] == "configd-pg" and r["workload"] == "watch-20"
+    )
+    assert watch["replicas"] == 2
+    assert watch["delivered"] == watch["expected_deliveries"]
+    for line in ("PostgreSQL CPU us/op", "pg/sqlite", "cross-replica delivery"):
         assert line in table

@@ -384,7 +384,12 @@ class PostgreSQLStorage:
             row = await (await conn.execute("SELECT revision FROM head FOR UPDATE")).fetchone()
             assert row is not None
             check_base(int(row[0]), base)
-            async with conn.cursor() as cursor:
+            # The rest in one round trip (a pipeline): the head row's lock, which serialises
+            # every replica's commits, is held for one trip to the server, not one per
+            # statement. An error stops the pipeline before its COMMIT; a lost connection
+            # leaves the outcome unknown, as a lost COMMIT does.
+            committing = True
+            async with conn.pipeline(), conn.cursor() as cursor:
                 for field, sql in _INSERTS:
                     values = getattr(rows, field)
                     if values:
@@ -392,8 +397,7 @@ class PostgreSQLStorage:
                 await cursor.execute("UPDATE head SET revision = %s", (last,))
                 # Delivered to listeners only once the transaction commits.
                 await cursor.execute("SELECT pg_notify(%s, %s)", (COMMITS_CHANNEL, str(last)))
-            committing = True
-            await conn.execute("COMMIT")
+                await cursor.execute("COMMIT")
         except psycopg.Error as exc:
             if committing and conn.broken:
                 raise Unavailable(

@@ -24,6 +24,7 @@ import grpc.aio
 import pytest
 
 from configd.testing import ConfigdProcess
+from configd.testing_postgres import PostgresCluster, PostgresMissing, cluster_root
 from configd_client import AsyncConfigClient, ClientState
 from configd_client._retry import retry_call
 from configd_client.errors import StoreRegressed
@@ -31,7 +32,6 @@ from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
 from tests.configd.api.calls import failure
 from tests.configd.server.http_probes import readyz, regressed_metric
-from tests.postgres import PostgresCluster, PostgresMissing, cluster_root
 from tests.waits import until_async
 
 NS = "failover/app"

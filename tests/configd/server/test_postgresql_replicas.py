@@ -26,6 +26,7 @@ import pytest
 
 from configd.storage.postgresql.follow import COMMITS_CHANNEL
 from configd.testing import ConfigdProcess
+from configd.testing_postgres import PostgresCluster
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
 from tests.configd.server.replica_scenarios import (
@@ -34,7 +35,6 @@ from tests.configd.server.replica_scenarios import (
     random_writes_and_moving_watchers,
 )
 from tests.configd.server.worker_probes import aio_channel, until, worker_channel, worker_pids
-from tests.postgres import PostgresCluster
 from tests.waits import until_async
 
 PROGRESS = ("--watch-progress-interval", "0.1")

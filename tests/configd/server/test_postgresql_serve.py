@@ -17,10 +17,10 @@ import grpc.aio
 
 from configd.storage.postgresql.connect import mask_dsn
 from configd.testing import ConfigdProcess
+from configd.testing_postgres import PostgresCluster
 from configd_client import AsyncConfigClient
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
-from tests.postgres import PostgresCluster
 
 NS = "pg/app"
 

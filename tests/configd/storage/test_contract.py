@@ -34,8 +34,8 @@ from configd.storage.postgresql.store import PostgreSQLStorage
 from configd.storage.postgresql.tokens import PostgreSQLTokenStore
 from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
 from configd.storage.sqlite.tokens import SQLiteTokenStore
+from configd.testing_postgres import PostgresCluster
 from tests.configd.storage.writes import SCHEMA, create, put
-from tests.postgres import PostgresCluster
 
 AnyStorage = SQLiteStorage | PostgreSQLStorage
 

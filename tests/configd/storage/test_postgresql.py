@@ -17,8 +17,8 @@ from configd.storage.postgresql.dsn import is_postgresql_dsn
 from configd.storage.postgresql.migrations import MIGRATIONS
 from configd.storage.postgresql.options import PostgreSQLOptions
 from configd.storage.postgresql.store import PostgreSQLStorage
+from configd.testing_postgres import PostgresCluster
 from tests.configd.storage.writes import create, put
-from tests.postgres import PostgresCluster
 
 FAST = PostgreSQLOptions(poll_interval=0.2, connect_timeout=5)
 

@@ -1,4 +1,5 @@
-"""A real PostgreSQL cluster for tests: Debian's binaries, a temporary data directory.
+"""A real PostgreSQL cluster for tests and benchmarks: Debian's binaries, a temporary data
+directory.
 
     cluster = PostgresCluster(cluster_root())
     cluster.start()
@@ -7,9 +8,9 @@
     cluster.kill()                    # SIGKILL the postmaster: a crash
     cluster.start()                   # crash recovery, as after a power cut (fsync is on)
 
-PostgreSQL refuses to run as root, and the tests do, so every server binary runs as the
-`postgres` account (run_as_postgres) in a directory chowned to it. The cluster listens on
-127.0.0.1 at a free port, with its unix socket inside its own directory (never
+PostgreSQL refuses to run as root, and the tests and bench/run.py do, so every server binary
+runs as the `postgres` account (run_as_postgres) in a directory chowned to it. The cluster
+listens on 127.0.0.1 at a free port, with its unix socket inside its own directory (never
 /var/run/postgresql), trusts every local connection, and keeps fsync on: durability is under
 test.
 
@@ -133,7 +134,7 @@ class PostgresCluster:
         )
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(
-                "\n# tests/postgres.py\n"
+                "\n# configd/testing_postgres.py\n"
                 "listen_addresses = '127.0.0.1'\n"
                 f"port = {self.port}\n"
                 f"unix_socket_directories = '{self.socket_dir}'\n"
