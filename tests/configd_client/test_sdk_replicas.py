@@ -95,13 +95,17 @@ async def test_client_comes_back_to_a_restarted_replica(tmp_path: Path) -> None:
     with ReplicaSet(tmp_path / "data", 2, *PROGRESS) as replicas:
         first, second = replicas.servers
         ns = "ha/client"
-        Writer(first.grpc_addr).create(ns)
+        # Read your writes: the client may start on the other replica, which may not have
+        # applied the create yet (without the floor it answers that the namespace is missing).
+        created = Writer(first.grpc_addr).create(ns)
         changes: list[int] = []
 
         def note(old: Snapshot, new: Snapshot, keys: frozenset[str]) -> None:
             changes.append(new.revision)
 
-        async with AsyncConfigClient(ns, addr=replicas.addr, idle_timeout=5.0) as client:
+        async with AsyncConfigClient(
+            ns, addr=replicas.addr, idle_timeout=5.0, min_revision=created
+        ) as client:
             client.on_change(note)
             written: list[int] = []
             # Whichever replica the client watches: first goes, then comes back, then second
