@@ -129,9 +129,22 @@ class Doorbell:
                 next_refresh = loop.time() + REFRESH_INTERVAL
                 await self._refresh(conn)
                 self.connected.set()  # listening, head read, maintenance lock tried
-            # Any notification (or none within the poll interval) means: read the head again.
-            async for _ in conn.notifies(timeout=self._poll, stop_after=1):
-                pass
+            # A notification of another process's commit, a token change, or none within the
+            # poll interval means: read the head again. This process's own commits (the
+            # payload is the revision, at most own_revision) need no read: it applied them.
+            await self._next_news(conn)
+
+    async def _next_news(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._poll
+        while (left := deadline - loop.time()) > 0:
+            async for notice in conn.notifies(timeout=left, stop_after=1):
+                if notice.channel != COMMITS_CHANNEL or not _own(notice.payload, self.own_revision):
+                    return
+                break
+            else:
+                return  # the poll interval passed
+        return
 
     async def _refresh(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
         if not self.maintainer:
@@ -144,3 +157,11 @@ class Doorbell:
         row = await (await conn.execute("SELECT pg_database_size(current_database())")).fetchone()
         if row is not None:
             self.database_bytes = int(row[0])  # type: ignore[call-overload]
+
+
+def _own(payload: str, own_revision: int) -> bool:
+    """Whether a commit notification is of a revision this process committed itself."""
+    try:
+        return int(payload) <= own_revision
+    except ValueError:
+        return False
