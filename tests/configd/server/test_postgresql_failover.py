@@ -127,8 +127,9 @@ async def test_synchronous_failover_loses_no_acknowledged_write(
             try:
                 await until_async(lambda: len(acked) >= 30, "writes before the failover", DEADLINE)
                 await asyncio.to_thread(primary.kill)
-                killed = len(acked)
+                killed_at = time.monotonic()
                 await asyncio.sleep(SWITCH)  # as long as an operator or a manager takes
+                promoting_at = time.monotonic()
                 await asyncio.to_thread(standby.promote)
                 promoted = len(acked)
                 await until_async(
@@ -149,7 +150,9 @@ async def test_synchronous_failover_loses_no_acknowledged_write(
                 with contextlib.suppress(asyncio.CancelledError, grpc.RpcError):
                     await asyncio.gather(watcher, writer)
     # Writes waited through the switch: their attempts failed UNAVAILABLE, saying to retry.
-    assert promoted - killed <= 1
+    # (The postmaster's backends outlive its SIGKILL by a moment, and a commit they finish
+    # then, replicated synchronously, is acknowledged: allow that moment, then none.)
+    assert not [when for _, _, when in acked if killed_at + 0.3 < when < promoting_at], acked
     assert refusals
     assert all(r.startswith("UNAVAILABLE: ") and "retry" in r for r in refusals), refusals
     # Each acknowledged write took the next revision, once: no gap, no duplicate.
