@@ -135,16 +135,17 @@ class Doorbell:
             await self._next_news(conn)
 
     async def _next_news(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
+        """Return at a notification of news (not this process's own commit), or once the
+        poll interval has passed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._poll
         while (left := deadline - loop.time()) > 0:
-            async for notice in conn.notifies(timeout=left, stop_after=1):
-                if notice.channel != COMMITS_CHANNEL or not _own(notice.payload, self.own_revision):
-                    return
-                break
-            else:
-                return  # the poll interval passed
-        return
+            notices = [n async for n in conn.notifies(timeout=left, stop_after=1)]
+            if not notices or any(
+                n.channel != COMMITS_CHANNEL or not _own(n.payload, self.own_revision)
+                for n in notices
+            ):
+                return
 
     async def _refresh(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
         if not self.maintainer:
