@@ -31,6 +31,7 @@ PROTO_DIR = ROOT / "protos"
 PROTOS = [
     "configd/v1/config.proto",
     "configd/v1/admin.proto",
+    "configd/v1/release.proto",
     "google/rpc/status.proto",
     "google/rpc/error_details.proto",
 ]

@@ -30,6 +30,11 @@ class WriteKind(enum.Enum):
     SET_SCHEMA = 6
     CREATE_NAMESPACE = 7
     DELETE_NAMESPACE = 8
+    # Releases (configd.core.releases): a start or an abort changes what the release's slice
+    # of clients sees, never the namespace's document; a promotion is an ordinary write.
+    RELEASE_START = 9
+    RELEASE_PROMOTE = 10
+    RELEASE_ABORT = 11
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,9 @@ class Namespace:
     entries: Mapping[str, Entry]
     # Bytes of the document as JSON text (computed when not given; writes pass it on).
     size: int = -1
+    # The release running on this namespace (configd.core.releases), if any: while it runs,
+    # its slice of clients sees the staged document and direct writes are refused.
+    release: Release | None = None
 
     def __post_init__(self) -> None:
         if self.size < 0:
@@ -124,6 +132,41 @@ class KeyChange:
     new: Entry | None
 
 
+class ReleaseState(enum.Enum):
+    """Where a release stands (mirrors configd.v1.ReleaseState)."""
+
+    RUNNING = 1
+    PROMOTED = 2
+    ABORTED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A namespace's new document staged for a labelled slice of its clients.
+
+    Fixed when it starts, except the ending fields, which its promotion or abort sets.
+    `changes` turn the namespace's document as of the start into the staged one, with the
+    entries the slice sees (mod_revision = the start revision)."""
+
+    id: int  # its start revision
+    namespace: str
+    selectors: tuple[tuple[str, str], ...]  # (label, value): every one must match
+    percent: int  # 1-100 of the matching clients, by a stable hash of the client id
+    max_failures: int | None  # aborts itself when more clients reject it; None = never
+    bake_seconds: float  # promotes itself this long after all applied it; 0 = never
+    changes: tuple[KeyChange, ...]
+    started_by: str
+    message: str
+    started_at: float
+    state: ReleaseState = ReleaseState.RUNNING
+    end_revision: int = 0
+    ended_by: str = ""
+    end_message: str = ""
+    ended_at: float = 0.0
+    # At its end, each targeted client's outcome, as JSON text (configd.core.releases).
+    outcome_json: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeSet:
     """Everything one revision changed in one namespace.
@@ -146,11 +189,19 @@ class ChangeSet:
     # The client's request id ("" = none): a retry with it returns this revision
     # (configd.core.requests).
     request_id: str = ""
+    # For the RELEASE_* kinds, the release (as it stands after this write).
+    release: Release | None = None
 
     @property
     def sets_schema(self) -> bool:
         """Whether this write set the namespace's schema."""
         return self.schema.revision == self.revision
+
+    @property
+    def for_slice(self) -> bool:
+        """Whether `changes` are for the release's slice only (a start or an abort): the
+        namespace's document is unchanged, and only the slice's watchers are sent it."""
+        return self.kind in (WriteKind.RELEASE_START, WriteKind.RELEASE_ABORT)
 
 
 @dataclass(frozen=True, slots=True)

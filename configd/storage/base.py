@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Protocol
 
 from configd.core.errors import StorageFailure
-from configd.core.model import ChangeSet, Namespace, SchemaVersion
+from configd.core.model import ChangeSet, Namespace, Release, SchemaVersion
+from configd.core.releases import AckRecord, ClientRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +184,11 @@ class Storage(Protocol):
         """The newest revision committed at or before `when` (epoch seconds), or 0."""
         ...
 
+    async def release(self, namespace: str, release_id: int) -> Release | None:
+        """Release `release_id` of `namespace` as stored (ended ones with their outcome), or
+        with `release_id` 0 the newest one; None if there is none. Never compacted."""
+        ...
+
     async def compact(self, revision: int) -> None:
         """Drop history below `revision`, keeping what namespace_at needs for any revision at
         or above it; the compaction revision becomes `revision` (never lower than before).
@@ -217,6 +223,42 @@ class StorageAdmin(Protocol):
 
     def disk_bytes(self) -> int:
         """Bytes the stored state occupies now (cheap: called at every metrics scrape)."""
+        ...
+
+
+class ClientStore(Protocol):
+    """Where the clients watching every replica and their acknowledgements persist, so any
+    replica can tell a release's progress (configd.core.releases). Not revisioned: these
+    rows are reports, not configuration. Writes are durable when the call returns; failures
+    raise StorageFailure."""
+
+    async def record_clients(
+        self, clients: Sequence[ClientRecord], acks: Sequence[AckRecord]
+    ) -> None:
+        """In one transaction: replace each client's row (by client id), and merge each ack
+        into its (namespace, client id) row: the applied side and the rejected side each keep
+        the higher revision (with its time, and for the rejected side its reason)."""
+        ...
+
+    async def touch_clients(self, replica: str, seen_at: float) -> None:
+        """Set seen_at of every connected client of `replica` (a heartbeat)."""
+        ...
+
+    async def disconnect_replica(self, replica: str, when: float) -> None:
+        """Mark every client of `replica` disconnected at `when` (the replica stops)."""
+        ...
+
+    async def load_clients(self, seen_after: float) -> list[ClientRecord]:
+        """Every client seen at or after `seen_after` (connected or not), by client id."""
+        ...
+
+    async def load_acks(self, namespace: str) -> list[AckRecord]:
+        """Every ack row of `namespace`."""
+        ...
+
+    async def forget_clients(self, seen_before: float) -> None:
+        """Delete clients (and their ack rows) not connected and not seen since
+        `seen_before`."""
         ...
 
 

@@ -118,6 +118,19 @@ class ReplicaBehind(PreconditionFailed):
         )
 
 
+class ReleaseRunning(PreconditionFailed):
+    """A namespace is under release: a direct write, or a second release, is refused until
+    the release is promoted or aborted (configctl release promote|abort, or --force)."""
+
+    reason = "RELEASE_RUNNING"
+
+
+class NoRunningRelease(PreconditionFailed):
+    """Promote or abort of a namespace with no running release (or not the one named)."""
+
+    reason = "NO_RUNNING_RELEASE"
+
+
 class NotFound(ConfigdError):
     code = "NOT_FOUND"
     reason = "NOT_FOUND"

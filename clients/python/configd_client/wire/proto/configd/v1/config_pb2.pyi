@@ -21,6 +21,9 @@ class WriteKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WRITE_KIND_SET_SCHEMA: _ClassVar[WriteKind]
     WRITE_KIND_CREATE_NAMESPACE: _ClassVar[WriteKind]
     WRITE_KIND_DELETE_NAMESPACE: _ClassVar[WriteKind]
+    WRITE_KIND_RELEASE_START: _ClassVar[WriteKind]
+    WRITE_KIND_RELEASE_PROMOTE: _ClassVar[WriteKind]
+    WRITE_KIND_RELEASE_ABORT: _ClassVar[WriteKind]
 WRITE_KIND_UNSPECIFIED: WriteKind
 WRITE_KIND_PUT: WriteKind
 WRITE_KIND_DELETE: WriteKind
@@ -30,6 +33,9 @@ WRITE_KIND_ROLLBACK: WriteKind
 WRITE_KIND_SET_SCHEMA: WriteKind
 WRITE_KIND_CREATE_NAMESPACE: WriteKind
 WRITE_KIND_DELETE_NAMESPACE: WriteKind
+WRITE_KIND_RELEASE_START: WriteKind
+WRITE_KIND_RELEASE_PROMOTE: WriteKind
+WRITE_KIND_RELEASE_ABORT: WriteKind
 
 class KeyMeta(_message.Message):
     __slots__ = ("key", "create_revision", "mod_revision", "version")
@@ -96,7 +102,7 @@ class Violation(_message.Message):
     def __init__(self, path: _Optional[str] = ..., keyword: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ChangeSet(_message.Message):
-    __slots__ = ("revision", "namespace", "kind", "changes", "author", "message", "time", "schema_version", "schema_json")
+    __slots__ = ("revision", "namespace", "kind", "changes", "author", "message", "time", "schema_version", "schema_json", "release_id")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +112,7 @@ class ChangeSet(_message.Message):
     TIME_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
     revision: int
     namespace: str
     kind: WriteKind
@@ -115,7 +122,8 @@ class ChangeSet(_message.Message):
     time: _timestamp_pb2.Timestamp
     schema_version: int
     schema_json: str
-    def __init__(self, revision: _Optional[int] = ..., namespace: _Optional[str] = ..., kind: _Optional[_Union[WriteKind, str]] = ..., changes: _Optional[_Iterable[_Union[KeyChange, _Mapping]]] = ..., author: _Optional[str] = ..., message: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., schema_version: _Optional[int] = ..., schema_json: _Optional[str] = ...) -> None: ...
+    release_id: int
+    def __init__(self, revision: _Optional[int] = ..., namespace: _Optional[str] = ..., kind: _Optional[_Union[WriteKind, str]] = ..., changes: _Optional[_Iterable[_Union[KeyChange, _Mapping]]] = ..., author: _Optional[str] = ..., message: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., schema_version: _Optional[int] = ..., schema_json: _Optional[str] = ..., release_id: _Optional[int] = ...) -> None: ...
 
 class CreateNamespaceRequest(_message.Message):
     __slots__ = ("name", "schema_json", "message", "document_json", "request_id")
@@ -404,18 +412,35 @@ class RollbackRequest(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., to_revision: _Optional[int] = ..., message: _Optional[str] = ..., preconditions: _Optional[_Iterable[_Union[Precondition, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
-    __slots__ = ("namespaces", "prefixes", "start_revision", "send_snapshot", "min_revision")
+    __slots__ = ("namespaces", "prefixes", "start_revision", "send_snapshot", "min_revision", "client")
     NAMESPACES_FIELD_NUMBER: _ClassVar[int]
     PREFIXES_FIELD_NUMBER: _ClassVar[int]
     START_REVISION_FIELD_NUMBER: _ClassVar[int]
     SEND_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     MIN_REVISION_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
     namespaces: _containers.RepeatedScalarFieldContainer[str]
     prefixes: _containers.RepeatedScalarFieldContainer[str]
     start_revision: int
     send_snapshot: bool
     min_revision: int
-    def __init__(self, namespaces: _Optional[_Iterable[str]] = ..., prefixes: _Optional[_Iterable[str]] = ..., start_revision: _Optional[int] = ..., send_snapshot: _Optional[bool] = ..., min_revision: _Optional[int] = ...) -> None: ...
+    client: ClientInfo
+    def __init__(self, namespaces: _Optional[_Iterable[str]] = ..., prefixes: _Optional[_Iterable[str]] = ..., start_revision: _Optional[int] = ..., send_snapshot: _Optional[bool] = ..., min_revision: _Optional[int] = ..., client: _Optional[_Union[ClientInfo, _Mapping]] = ...) -> None: ...
+
+class ClientInfo(_message.Message):
+    __slots__ = ("client_id", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, client_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class NamespaceDocument(_message.Message):
     __slots__ = ("namespace", "document_json", "schema_json", "keys")
