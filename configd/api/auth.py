@@ -68,6 +68,12 @@ class Access:
 
 _CONFIG = "/configd.v1.ConfigService/"
 _ADMIN = "/configd.v1.AdminService/"
+_RELEASE = "/configd.v1.ReleaseService/"
+
+
+def _acked(request: Any) -> Iterable[str]:
+    return tuple({ack.namespace for ack in request.acks})
+
 
 ACCESS: Mapping[str, Access] = {
     _CONFIG + "Get": Access(Role.READ, _field("namespace")),
@@ -84,6 +90,13 @@ ACCESS: Mapping[str, Access] = {
     _CONFIG + "SetSchema": Access(Role.ADMIN, _field("name"), writes=True),
     _CONFIG + "CreateNamespace": Access(Role.ADMIN, _field("name"), writes=True),
     _CONFIG + "DeleteNamespace": Access(Role.ADMIN, _field("name"), writes=True),
+    _RELEASE + "StartRelease": Access(Role.WRITE, _field("namespace"), writes=True),
+    _RELEASE + "PromoteRelease": Access(Role.WRITE, _field("namespace"), writes=True),
+    _RELEASE + "AbortRelease": Access(Role.WRITE, _field("namespace"), writes=True),
+    _RELEASE + "GetRelease": Access(Role.READ, _field("namespace")),
+    _RELEASE + "ListClients": Access(Role.READ, _field("namespace")),
+    # A client acknowledges what it may read (its own token).
+    _RELEASE + "Ack": Access(Role.READ, _acked),
     _ADMIN + "CreateToken": Access(Role.ADMIN, _granted, writes=True),
     _ADMIN + "ListTokens": Access(Role.ADMIN, _everything),
     _ADMIN + "RevokeToken": Access(Role.ADMIN, _everything, writes=True),

@@ -9,8 +9,10 @@ import grpc
 
 from configd.api import convert
 from configd.api.identity import author, stream_guard
+from configd.core.releases import ClientIdentity
+from configd.store.clients import ClientRegistry, check_identity
 from configd.store.service import ConfigService
-from configd.watch.hub import WatchHub
+from configd.watch.hub import Selector, WatchHub
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
 
@@ -19,9 +21,12 @@ Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
 class ConfigServicer(pb_grpc.ConfigServiceServicer):
-    def __init__(self, service: ConfigService, hub: WatchHub) -> None:
+    def __init__(
+        self, service: ConfigService, hub: WatchHub, registry: ClientRegistry | None = None
+    ) -> None:
         self._service = service
         self._hub = hub
+        self._registry = registry
 
     async def CreateNamespace(
         self, request: pb.CreateNamespaceRequest, context: Context
@@ -211,11 +216,37 @@ class ConfigServicer(pb_grpc.ConfigServiceServicer):
         generator, not one wrapped around it: thousands of streams hold one each."""
         selector = self._hub.selector(request.namespaces, request.prefixes)
         guard = stream_guard.get()  # set by api.auth: revocation ends the stream
-        return self._hub.stream(
+        identity = None
+        if request.HasField("client") and self._registry is not None:
+            identity = check_identity(request.client.client_id, request.client.labels)
+        sent: dict[str, tuple[int, float]] | None = {} if identity is not None else None
+        stream = self._hub.stream(
             selector,
             request.start_revision,
             request.send_snapshot,
             min_revision=request.min_revision,
             owner=guard.owner if guard is not None else "",
             check=guard.check if guard is not None else None,
+            client=identity,
+            sent=sent,
         )
+        if identity is None or sent is None:
+            return stream
+        return self._identified(stream, identity, selector, sent)
+
+    async def _identified(
+        self,
+        stream: AsyncGenerator[bytes, None],
+        identity: ClientIdentity,
+        selector: Selector,
+        sent: dict[str, tuple[int, float]],
+    ) -> AsyncGenerator[bytes, None]:
+        """A watch whose client said who it is: listed (configctl clients) while it lasts."""
+        assert self._registry is not None
+        connection = self._registry.connect(identity, selector.names, selector.prefixes, sent)
+        try:
+            async for data in stream:
+                yield data
+        finally:
+            await stream.aclose()
+            self._registry.disconnect(connection)

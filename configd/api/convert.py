@@ -77,6 +77,8 @@ def change_set(cs: ChangeSet) -> pb.ChangeSet:
     )
     if cs.sets_schema:
         message.schema_json = cs.schema.schema_json
+    if cs.release is not None:
+        message.release_id = cs.release.id
     return message
 
 

@@ -158,6 +158,8 @@ class Release:
     started_by: str
     message: str
     started_at: float
+    # The namespace revision it started on: what clients outside the slice still see.
+    base_revision: int = 0
     state: ReleaseState = ReleaseState.RUNNING
     end_revision: int = 0
     ended_by: str = ""

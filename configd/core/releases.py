@@ -242,6 +242,7 @@ def plan_start(
         started_by=author,
         message=message,
         started_at=now,
+        base_revision=current.mod_revision,
     )
     change_set = replace(staged.change_set, release=release)
     return Planned(change_set, replace(current, mod_revision=revision, release=release))

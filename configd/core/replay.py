@@ -13,6 +13,7 @@ that is not the store's.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import MappingProxyType
 
 from configd.core.model import ChangeSet, Namespace, WriteKind, key_bytes
@@ -38,6 +39,17 @@ def replay(view: StateView, change_set: ChangeSet) -> Planned:
         raise ReplayMismatch(
             f"revision {revision} does not follow: it writes {name!r} as created at revision "
             f"{change_set.create_revision}, here it was created at {before.create_revision}"
+        )
+    if change_set.for_slice:
+        return _replay_release(before, change_set)
+    if (
+        before is not None
+        and before.release is not None
+        and (change_set.kind is not WriteKind.RELEASE_PROMOTE)
+    ):
+        raise ReplayMismatch(
+            f"revision {revision} ({change_set.kind.name}) writes {name!r} while its release "
+            f"{before.release.id} runs here"
         )
     entries = {} if before is None else dict(before.entries)
     size = 0 if before is None else before.size
@@ -68,3 +80,28 @@ def replay(view: StateView, change_set: ChangeSet) -> Planned:
         size,
     )
     return Planned(change_set, namespace)
+
+
+def _replay_release(before: Namespace | None, change_set: ChangeSet) -> Planned:
+    """A release's start or abort: the document stays; the release is set or cleared."""
+    revision, release = change_set.revision, change_set.release
+    assert before is not None  # checked by replay()
+    running = before.release
+    if change_set.kind is WriteKind.RELEASE_START:
+        if release is None or running is not None:
+            raise ReplayMismatch(
+                f"revision {revision} starts a release on {before.name!r}, which "
+                + ("already has one" if running is not None else "carries none")
+            )
+        for change in change_set.changes:
+            if before.entries.get(change.key) != change.old:
+                raise ReplayMismatch(
+                    f"revision {revision} does not follow: key {change.key!r} of "
+                    f"{before.name!r} is not what the release started on"
+                )
+        return Planned(change_set, replace(before, mod_revision=revision, release=release))
+    if release is None or running is None or running.id != release.id:
+        raise ReplayMismatch(
+            f"revision {revision} aborts a release of {before.name!r} that does not run here"
+        )
+    return Planned(change_set, replace(before, mod_revision=revision, release=None))

@@ -28,6 +28,7 @@ from configd.api.admin_servicer import AdminServicer
 from configd.api.auth import Guard
 from configd.api.config_servicer import ConfigServicer
 from configd.api.handlers import generic_handler
+from configd.api.release_servicer import ReleaseServicer
 from configd.api.token_servicer import TokenServicer
 from configd.api.watch_encoding import ProtoEncoder
 from configd.core.errors import StorageFailure
@@ -41,12 +42,14 @@ from configd.server.workers import StatusFile, read_all
 from configd.storage.open import open_backend
 from configd.storage.postgresql.options import PostgreSQLOptions
 from configd.storage.sqlite.store import SQLiteOptions
+from configd.store.clients import DEFAULT_CLIENT_TIMEOUT, ClientRegistry
 from configd.store.compactor import Compactor, Retention
+from configd.store.releases import Releases
 from configd.store.service import DEFAULT_MIN_REVISION_WAIT, ConfigService
 from configd.store.tokens import TokenRegistry
 from configd.store.writer import DEFAULT_COMMIT_TIMEOUT
 from configd.watch.hub import WatchHub, WatchOptions
-from configd_client.wire import admin_pb2, config_pb2
+from configd_client.wire import admin_pb2, config_pb2, release_pb2
 
 log = logging.getLogger("configd")
 
@@ -54,7 +57,8 @@ DEFAULT_MAX_LAG_SECONDS = 5.0
 
 CONFIG_SERVICE = config_pb2.DESCRIPTOR.services_by_name["ConfigService"]
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"]
-SERVICE_NAMES = (CONFIG_SERVICE.full_name, ADMIN_SERVICE.full_name)
+RELEASE_SERVICE = release_pb2.DESCRIPTOR.services_by_name["ReleaseService"]
+SERVICE_NAMES = (CONFIG_SERVICE.full_name, ADMIN_SERVICE.full_name, RELEASE_SERVICE.full_name)
 
 
 def _tune_gc() -> None:
@@ -157,6 +161,9 @@ class ServerConfig:
     # /readyz is 503 while a store revision this process noticed has waited longer than this
     # to be applied (it lags the other processes sharing the store).
     max_lag_seconds: float = DEFAULT_MAX_LAG_SECONDS
+    # Seconds a client gone (disconnected, or its replica dead) still counts in a release's
+    # slice (configd serve --client-timeout).
+    client_timeout: float = DEFAULT_CLIENT_TIMEOUT
     # Security (configd.auth, configd.server.tls): auth off only by an explicit --no-auth.
     auth: bool = True
     admin_token: str | None = None
@@ -210,6 +217,8 @@ class ConfigdServer:
         self._gateway_target = ""
         self._status: StatusFile | None = None
         self._worker_metrics: WorkerMetrics | None = None
+        self.clients: ClientRegistry | None = None
+        self.releases: Releases | None = None
 
     async def __aenter__(self) -> ConfigdServer:
         await self.start()
@@ -247,7 +256,14 @@ class ConfigdServer:
             # The store went back in time: watchers resync elsewhere or after a restart.
             hub = self.hub
             self.service.regression.subscribe(lambda _: hub.fail(self.service.regression.check))
-            self.metrics = ServerMetrics(self.service, self.hub, self._storage)
+            self.clients = ClientRegistry(
+                self.backend.clients,
+                self._replica_name(),
+                self.config.limits,
+                client_timeout=self.config.client_timeout,
+            )
+            self.clients.start()
+            self.metrics = ServerMetrics(self.service, self.hub, self._storage, self.clients)
             exposition = self.metrics.exposition
             if self.config.worker:
                 self._worker_metrics = WorkerMetrics(
@@ -256,6 +272,8 @@ class ConfigdServer:
                 exposition = self._worker_metrics.exposition
             self._compactor = Compactor(self.service, self.config.retention)
             self._compactor.start()
+            self.releases = Releases(self.service, self.backend.clients, self.clients)
+            self.releases.start()
             await self._start_grpc(self.hub)
             self._http = HttpListener(
                 self.service,
@@ -397,6 +415,12 @@ class ConfigdServer:
             except Exception:
                 log.exception("reload hook %r failed", hook)
 
+    def _replica_name(self) -> str:
+        """How `configctl clients` names this process: host:port, and the worker slot."""
+        port = self.grpc_address.rpartition(":")[2]
+        name = f"{socket.gethostname()}:{port}"
+        return f"{name}/worker-{self.config.worker_slot}" if self.config.worker else name
+
     async def _open_auth(self) -> None:
         await self.tokens.open()
         if not self.config.auth:
@@ -479,6 +503,8 @@ class ConfigdServer:
         server = self._grpc
         assert server is not None, "_bind_grpc runs first"
         limits = self.config.limits
+        assert self.releases is not None
+        assert self.clients is not None
         admin = AdminServicer(
             self.service,
             hub,
@@ -493,9 +519,18 @@ class ConfigdServer:
         server.add_generic_rpc_handlers(
             (
                 generic_handler(
-                    ConfigServicer(self.service, hub), CONFIG_SERVICE, requests, **checks
+                    ConfigServicer(self.service, hub, self.clients),
+                    CONFIG_SERVICE,
+                    requests,
+                    **checks,
                 ),
                 generic_handler(admin, ADMIN_SERVICE, requests, **checks),
+                generic_handler(
+                    ReleaseServicer(self.service, self.releases, self.clients),
+                    RELEASE_SERVICE,
+                    requests,
+                    **checks,
+                ),
             )
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -518,12 +553,16 @@ class ConfigdServer:
         await self._health.enter_graceful_shutdown()
         if self._compactor is not None:
             await self._compactor.stop()
+        if self.releases is not None:
+            await self.releases.close()
         if self.hub is not None:
             self.hub.close()
         if self._http is not None:
             await self._http.stop()
         if self._grpc is not None:
             await self._grpc.stop(grace)
+        if self.clients is not None:
+            await self.clients.close()
         await self.tokens.close()
         await self.service.close()
         if self._gateway_socket is not None:

@@ -28,6 +28,7 @@ from configd.server.supervisor import READY, Supervisor, die_with_supervisor, re
 from configd.storage.open import check_store
 from configd.storage.sqlite.backup import RestoreError, restore
 from configd.storage.sqlite.store import SQLiteOptions, Synchronous
+from configd.store.clients import DEFAULT_CLIENT_TIMEOUT
 from configd.store.compactor import Retention
 from configd.store.service import DEFAULT_MIN_REVISION_WAIT
 from configd.store.writer import DEFAULT_COMMIT_TIMEOUT
@@ -170,6 +171,14 @@ def main() -> None:
     "server has not applied yet waits before answering UNAVAILABLE.",
 )
 @click.option(
+    "--client-timeout",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_CLIENT_TIMEOUT,
+    show_default=True,
+    help="Seconds a client that disconnected (or whose server died) still counts in a "
+    "release's slice, as pending; after that it leaves the slice until it reconnects.",
+)
+@click.option(
     "--max-lag-seconds",
     type=click.FloatRange(min=0),
     default=DEFAULT_MAX_LAG_SECONDS,
@@ -213,6 +222,7 @@ def serve(
     commit_timeout: float,
     min_revision_wait: float,
     max_lag_seconds: float,
+    client_timeout: float,
     cors_origins: tuple[str, ...],
     security: SecurityOptions,
     workers: int,
@@ -267,6 +277,7 @@ def serve(
         commit_timeout=commit_timeout,
         min_revision_wait=min_revision_wait,
         max_lag_seconds=max_lag_seconds,
+        client_timeout=client_timeout,
         watch=WatchOptions(
             buffer_size=watch_buffer,
             progress_interval=watch_progress_interval,

@@ -28,6 +28,7 @@ from configd.api.metrics import RequestMetrics
 from configd.core.model import ChangeSet
 from configd.core.stats import Histogram as PlainHistogram
 from configd.storage.base import StorageAdmin
+from configd.store.clients import ClientRegistry
 from configd.store.service import ConfigService
 from configd.watch.hub import WatchHub
 
@@ -156,10 +157,78 @@ class CoreCollector:
         )
 
 
+class ReleaseCollector:
+    """Releases, clients and their acknowledgements, read at scrape time."""
+
+    def __init__(
+        self, service: ConfigService, registry: ClientRegistry, writes: WriteStats
+    ) -> None:
+        self._service = service
+        self._registry = registry
+        self._writes = writes
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        service, registry = self._service, self._registry
+        releases = GaugeMetricFamily(
+            "configd_releases",
+            "Releases: running now; promoted and aborted since this process started.",
+            labels=["state"],
+        )
+        running = sum(1 for ns in service.namespaces.values() if ns.release is not None)
+        releases.add_metric(["running"], running)
+        for state in ("promoted", "aborted"):
+            kind = "release_promote" if state == "promoted" else "release_abort"
+            releases.add_metric([state], self._writes.writes.get(kind, 0))
+        yield releases
+        yield _histogram(
+            "configd_ack_latency_seconds",
+            "Seconds from a revision's commit to a client's acknowledgement of it (clients "
+            "watching this process).",
+            registry.ack_latency,
+        )
+        yield CounterMetricFamily(
+            "configd_acks", "Acknowledgements received from clients.", value=registry.acks_received
+        )
+        clients = GaugeMetricFamily(
+            "configd_clients",
+            "Identified clients watching each namespace through this process.",
+            labels=["namespace"],
+        )
+        behind = GaugeMetricFamily(
+            "configd_clients_behind",
+            "Of them, those that have not acknowledged the last revision they were sent.",
+            labels=["namespace"],
+        )
+        counts: dict[str, list[int]] = {}
+        for client_id, connections in registry.connections.items():
+            sent: dict[str, int] = {}
+            for connection in connections:
+                for name, (revision, _) in connection.sent.items():
+                    sent[name] = max(revision, sent.get(name, 0))
+            for name, revision in sent.items():
+                pair = counts.setdefault(name, [0, 0])
+                pair[0] += 1
+                pair[1] += registry.acked(client_id, name) < revision
+        for name, (count, late) in sorted(counts.items()):
+            clients.add_metric([name], count)
+            behind.add_metric([name], late)
+        yield clients
+        yield behind
+
+
 class ServerMetrics:
     """One server's registry: request metrics, the core collector and process metrics."""
 
-    def __init__(self, service: ConfigService, hub: WatchHub, storage: StorageAdmin) -> None:
+    def __init__(
+        self,
+        service: ConfigService,
+        hub: WatchHub,
+        storage: StorageAdmin,
+        clients: ClientRegistry | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.requests = RequestMetrics(self.registry)
         self.writes = WriteStats(
@@ -167,6 +236,8 @@ class ServerMetrics:
         )
         service.subscribe(self.writes)
         self.registry.register(CoreCollector(service, hub, storage, self.writes))
+        if clients is not None:
+            self.registry.register(ReleaseCollector(service, clients, self.writes))
         ProcessCollector(registry=self.registry)
 
     def exposition(self) -> tuple[bytes, str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from configd.core.errors import InvalidArgument
-from configd.storage.base import Storage, StorageAdmin, TokenStore
+from configd.storage.base import ClientStore, Storage, StorageAdmin, TokenStore
 from configd.storage.postgresql.dsn import is_postgresql_dsn
 from configd.storage.postgresql.options import PostgreSQLOptions
 from configd.storage.sqlite.files import DB_FILE
@@ -21,8 +21,8 @@ from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
 from configd.storage.sqlite.tokens import SQLiteTokenStore
 
 
-class ServedStorage(Storage, StorageAdmin, Protocol):
-    """What a server runs on: the Storage and its operations."""
+class ServedStorage(Storage, StorageAdmin, ClientStore, Protocol):
+    """What a server runs on: the Storage, its operations, and the clients' records."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,11 @@ class Backend:
     tokens: TokenStore
     name: str  # "sqlite" or "postgresql"
     where: str  # the database file, or the DSN with its password masked
+
+    @property
+    def clients(self) -> ClientStore:
+        """Where the clients and their acks are recorded (the storage itself)."""
+        return self.storage
 
 
 def is_postgresql(store: str | None) -> bool:

@@ -45,6 +45,7 @@ from configd.core.model import (
     Namespace,
     NamespaceView,
     Precondition,
+    ReleaseState,
     SchemaVersion,
     TxnDelete,
     TxnOp,
@@ -56,6 +57,16 @@ from configd.core.model import (
 from configd.core.names import check_key, check_namespace, check_prefix
 from configd.core.plan import NoChange, Plan, Planned, Repeated, StateView
 from configd.core.preconditions import check_preconditions, enforce_preconditions
+from configd.core.releases import (
+    ReleaseSpec,
+    check_bake,
+    check_max_failures,
+    check_percent,
+    check_selectors,
+    plan_end,
+    plan_start,
+    refuse_writes,
+)
 from configd.core.requests import WriteIntent, check_request_id, check_same_write
 from configd.core.schema import DEFAULT_SCHEMA_JSON, canonical, compile_schema
 from configd.storage.base import Storage
@@ -248,6 +259,13 @@ class ConfigService:
             )
         return namespace
 
+    @classmethod
+    def _writable(cls, view: StateView, name: str) -> Namespace:
+        """The namespace a direct write plans on: it exists and no release runs on it."""
+        namespace = cls._require(view, name)
+        refuse_writes(namespace)
+        return namespace
+
     @staticmethod
     def _next_schema(view: StateView, name: str, schema_text: str, revision: int) -> SchemaVersion:
         """The next schema version of `name`, numbered by the view: the writer makes the
@@ -351,7 +369,7 @@ class ConfigService:
         )
 
         def plan(view: StateView, revision: int, now: float) -> Planned:
-            namespace = self._require(view, name)
+            namespace = self._writable(view, name)
             enforce_preconditions(namespace, preconditions)
             if namespace.entries and not force:
                 raise NamespaceNotEmpty(
@@ -447,7 +465,7 @@ class ConfigService:
         )
 
         def plan(view: StateView, revision: int, now: float) -> Planned:
-            namespace = self._require(view, name)
+            namespace = self._writable(view, name)
             enforce_preconditions(namespace, preconditions)
             # An empty namespace is "not configured yet": the schema applies from its first write.
             if namespace.entries:
@@ -578,7 +596,7 @@ class ConfigService:
         )
 
         def plan(view: StateView, revision: int, now: float) -> Planned:
-            current = self._require(view, namespace)
+            current = self._writable(view, namespace)
             enforce_preconditions(current, preconditions)
             for key, value in updates.items():
                 if value is None and key not in current.entries:
@@ -698,7 +716,7 @@ class ConfigService:
         """The plan that makes `target` the whole document (and `schema_text` the schema)."""
 
         def plan(view: StateView, revision: int, now: float) -> Planned:
-            current = self._require(view, namespace)
+            current = self._writable(view, namespace)
             enforce_preconditions(current, preconditions)
             updates, new_schema = self._replacement(current, target, schema_text)
             schema = (
@@ -760,6 +778,84 @@ class ConfigService:
             namespace, target, preconditions, WriteKind.ROLLBACK, author=author, message=message
         )
         return await self._submit(plan, intent)
+
+    # -- releases (configd.core.releases) ---------------------------------------------------
+
+    async def start_release(
+        self,
+        namespace: str,
+        document_json: str,
+        *,
+        selectors: Sequence[tuple[str, str]],
+        percent: int,
+        max_failures: int | None,
+        bake_seconds: float,
+        author: str,
+        message: str,
+        request_id: str = "",
+    ) -> WriteResult:
+        """Stage `document_json` for the clients the selectors and percent pick: one
+        revision (RELEASE_START), validated as a write of that document would be."""
+        check_namespace(namespace, self.limits, field="namespace")
+        message = self._message(message)
+        spec = ReleaseSpec(
+            namespace,
+            parse_document(document_json, self.limits),
+            check_selectors(selectors),
+            check_percent(percent),
+            check_max_failures(max_failures),
+            check_bake(bake_seconds),
+        )
+        intent = WriteIntent(
+            check_request_id(request_id), namespace, WriteKind.RELEASE_START, message
+        )
+
+        def plan(view: StateView, revision: int, now: float) -> Planned:
+            return plan_start(
+                view, spec, self.limits, revision=revision, now=now, author=author, message=message
+            )
+
+        return await self._run(plan, intent)
+
+    async def end_release(
+        self,
+        namespace: str,
+        state: ReleaseState,
+        *,
+        release_id: int = 0,
+        author: str,
+        message: str,
+        outcome_json: str = "",
+        request_id: str = "",
+    ) -> WriteResult:
+        """Promote (state PROMOTED) or abort (ABORTED) the running release of `namespace`
+        (`release_id` 0: whichever runs); `outcome_json` is its final tally."""
+        check_namespace(namespace, self.limits, field="namespace")
+        message = self._message(message)
+        if release_id < 0:
+            raise InvalidArgument(
+                "release_id is negative: give 0 for the running release", field="release_id"
+            )
+        kind = (
+            WriteKind.RELEASE_PROMOTE if state is ReleaseState.PROMOTED else WriteKind.RELEASE_ABORT
+        )
+        intent = WriteIntent(check_request_id(request_id), namespace, kind, message)
+
+        def plan(view: StateView, revision: int, now: float) -> Planned:
+            return plan_end(
+                view,
+                namespace,
+                release_id,
+                state,
+                self.limits,
+                revision=revision,
+                now=now,
+                author=author,
+                message=message,
+                outcome_json=outcome_json,
+            )
+
+        return await self._run(plan, intent)
 
     # -- history ----------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from configd.core.errors import InvalidArgument, LimitExceeded, Unavailable
 from configd.core.limits import Limits
 from configd.core.model import ChangeSet, Namespace
 from configd.core.names import check_namespace, check_prefix
+from configd.core.releases import ClientIdentity, targets, view_for
 from configd.core.stats import Histogram
 from configd.watch.feed import ChangeFeed, HistoryReader
 
@@ -83,6 +84,7 @@ class Watcher:
     __slots__ = (
         "buffer",
         "check",
+        "client",
         "last_sent",
         "limit",
         "next_revision",
@@ -91,6 +93,7 @@ class Watcher:
         "progress_due",
         "progress_timer",
         "selector",
+        "sent",
         "subscribed_at",
         "waiter",
     )
@@ -100,7 +103,7 @@ class Watcher:
         self.limit = limit
         # A list, not a deque: an empty deque costs 760 bytes, a list 56, and with thousands
         # of streams that adds up; pop(0) on a buffer of at most `limit` entries is cheap.
-        self.buffer: list[tuple[int, bytes, float]] = []
+        self.buffer: list[tuple[int, bytes, float, str]] = []
         # Set while the stream waits: a bare future, cheaper than an Event plus wait_for.
         self.waiter: asyncio.Future[None] | None = None
         self.overflowed = False
@@ -114,6 +117,17 @@ class Watcher:
         self.last_sent = 0.0  # loop.time() of the last message handed to the stream
         self.progress_due = False
         self.progress_timer: asyncio.TimerHandle | None = None
+        # Who watches (releases send their change sets to their slice only), and where to
+        # note namespace -> (revision, commit time) of what was sent (for acks); None: not.
+        self.client: ClientIdentity | None = None
+        self.sent: dict[str, tuple[int, float]] | None = None
+
+
+def _reaches(change_set: ChangeSet, watcher: Watcher) -> bool:
+    """Whether a change set matching the watcher's selection is sent to it: a release's
+    start and abort go to the release's slice only."""
+    release = change_set.release
+    return release is None or not change_set.for_slice or targets(release, watcher.client)
 
 
 class WatchHub:
@@ -229,8 +243,9 @@ class WatchHub:
             self._published = change_sets[-1].revision
         for change_set in change_sets:
             data: bytes | None = None
+            sliced = change_set.release is not None and change_set.for_slice
             for watcher in self._targets(change_set.namespace):
-                if watcher.overflowed:
+                if watcher.overflowed or (sliced and not _reaches(change_set, watcher)):
                     continue
                 if len(watcher.buffer) >= watcher.limit:
                     watcher.overflowed = True
@@ -239,7 +254,9 @@ class WatchHub:
                 else:
                     if data is None:
                         data = self._encoder.change_set(change_set)
-                    watcher.buffer.append((change_set.revision, data, change_set.time))
+                    watcher.buffer.append(
+                        (change_set.revision, data, change_set.time, change_set.namespace)
+                    )
                 self._wake(watcher)
 
     @staticmethod
@@ -294,10 +311,17 @@ class WatchHub:
 
     # -- streams ----------------------------------------------------------------------------
 
-    def _snapshot(self, selector: Selector, revision: int, resync: bool) -> bytes:
+    def _snapshot(self, watcher: Watcher, revision: int, resync: bool) -> bytes:
+        """A snapshot as the watcher's client sees it (a release's slice: staged documents)."""
+        selector, client = watcher.selector, watcher.client
         namespaces = [
-            ns for name, ns in sorted(self._feed.namespaces.items()) if selector.matches(name)
+            view_for(ns, client) if ns.release is not None else ns
+            for name, ns in sorted(self._feed.namespaces.items())
+            if selector.matches(name)
         ]
+        if watcher.sent is not None:
+            for ns in namespaces:
+                watcher.sent[ns.name] = (revision, 0.0)
         return self._encoder.snapshot(revision, resync, namespaces, self._feed.compact_revision)
 
     def stream(
@@ -309,10 +333,13 @@ class WatchHub:
         min_revision: int = 0,
         owner: str = "",
         check: Callable[[], None] | None = None,
+        client: ClientIdentity | None = None,
+        sent: dict[str, tuple[int, float]] | None = None,
     ) -> AsyncGenerator[bytes, None]:
         """The encoded messages of one watch, until cancelled or the hub closes. Bad arguments
         raise here, before the stream starts. `min_revision`: start at no state older than
-        this (wait, bounded, until applied).
+        this (wait, bounded, until applied). `client`: who watches, for releases; `sent`:
+        filled with namespace -> (revision, commit time) of what the stream sent.
 
         `check` runs whenever the stream wakes and ends it by raising (a revoked token);
         interrupt(owner) wakes the owner's streams so they run it at once."""
@@ -333,7 +360,9 @@ class WatchHub:
                 "revision you have seen",
                 field="min_revision",
             )
-        return self._stream(selector, start_revision, send_snapshot, min_revision, owner, check)
+        return self._stream(
+            selector, start_revision, send_snapshot, min_revision, owner, check, client, sent
+        )
 
     async def _stream(
         self,
@@ -343,6 +372,8 @@ class WatchHub:
         min_revision: int,
         owner: str,
         check: Callable[[], None] | None,
+        client: ClientIdentity | None,
+        sent: dict[str, tuple[int, float]] | None,
     ) -> AsyncGenerator[bytes, None]:
         """Live, catching up from history first and again whenever the watcher lags.
 
@@ -359,6 +390,8 @@ class WatchHub:
         watcher = self._subscribe(selector)
         watcher.owner = owner
         watcher.check = check
+        watcher.client = client
+        watcher.sent = sent
         loop = asyncio.get_running_loop()
         watcher.last_sent = loop.time()
         watcher.progress_timer = loop.call_at(
@@ -368,7 +401,7 @@ class WatchHub:
             if start_revision == 0:
                 watcher.next_revision = watcher.subscribed_at + 1
                 if send_snapshot:
-                    yield self._snapshot(selector, watcher.subscribed_at, resync=False)
+                    yield self._snapshot(watcher, watcher.subscribed_at, resync=False)
             else:
                 watcher.next_revision = start_revision
             while True:
@@ -385,10 +418,12 @@ class WatchHub:
                         yield data
                 # Live: drain the buffer, skipping what history already delivered.
                 while watcher.buffer and not watcher.overflowed and self._failed is None:
-                    revision, data, committed = watcher.buffer.pop(0)
+                    revision, data, committed, name = watcher.buffer.pop(0)
                     if revision >= watcher.next_revision:
                         watcher.next_revision = revision + 1
                         self.delivery_lag.observe(time.time() - committed)
+                        if watcher.sent is not None:
+                            watcher.sent[name] = (revision, committed)
                         watcher.last_sent = loop.time()
                         yield data
                 if watcher.overflowed or self._closed or self._failed is not None:
@@ -421,7 +456,7 @@ class WatchHub:
                 self._reset(watcher, feed.revision)
                 watcher.next_revision = watcher.subscribed_at + 1
                 watcher.last_sent = loop.time()
-                yield self._snapshot(watcher.selector, watcher.subscribed_at, True)
+                yield self._snapshot(watcher, watcher.subscribed_at, True)
                 return
             page = await self._history.changes_since(
                 watcher.next_revision, self.options.catch_up_page
@@ -436,6 +471,8 @@ class WatchHub:
                     watcher.next_revision = watcher.subscribed_at + 1
                     return
                 watcher.next_revision = change_set.revision + 1
-                if watcher.selector.matches(change_set.namespace):
+                if watcher.selector.matches(change_set.namespace) and _reaches(change_set, watcher):
                     watcher.last_sent = loop.time()
+                    if watcher.sent is not None:
+                        watcher.sent[change_set.namespace] = (change_set.revision, change_set.time)
                     yield self._encoder.change_set(change_set)
