@@ -51,7 +51,7 @@ def release_row(release: Release) -> tuple[Any, ...]:
         release.started_by,
         release.message,
         release.started_at,
-        *release_end_row(release)[:-1],
+        *release_end_row(release)[1:-1],  # its ending fields after state
     )
 
 
