@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -16,11 +16,20 @@ from configd.core.model import (
     Entry,
     KeyChange,
     Namespace,
+    Release,
+    ReleaseState,
     SchemaVersion,
     WriteKind,
     frozen_entries,
 )
+from configd.core.releases import abort_changes
 from configd.storage.base import StoredState, StoredToken, TokenChanges
+from configd.storage.release_rows import (
+    RELEASE_COLUMNS,
+    release_end_row,
+    release_row,
+    stored_release,
+)
 
 Row = Sequence[Any]
 
@@ -40,11 +49,19 @@ class BatchRows:
     kv_removals: list[tuple[Any, ...]]
     namespace_upserts: list[tuple[Any, ...]]
     namespace_removals: list[tuple[Any, ...]]
+    # RELEASE_COLUMNS of each release started, and RELEASE_END_COLUMNS + id of each ended.
+    release_inserts: list[tuple[Any, ...]]
+    release_ends: list[tuple[Any, ...]]
 
 
 def batch_rows(batch: Sequence[ChangeSet]) -> BatchRows:
-    """The rows of `batch`; kv and namespaces get each key's and namespace's final state."""
+    """The rows of `batch`; kv and namespaces get each key's and namespace's final state.
+
+    A release's start and abort (ChangeSet.for_slice) change no key of the document: their
+    changes are the release's (kept in its row), so they write no changes or kv rows; the
+    namespace's revision moves as for every write."""
     revisions, changes, schemas = [], [], []
+    release_inserts, release_ends = [], []
     final_kv: dict[tuple[str, str], Entry | None] = {}
     final_ns: dict[str, tuple[int, int, int] | None] = {}
     for cs in batch:
@@ -61,7 +78,11 @@ def batch_rows(batch: Sequence[ChangeSet]) -> BatchRows:
                 cs.request_id or None,
             )
         )
-        for change in cs.changes:
+        if cs.release is not None and cs.kind is WriteKind.RELEASE_START:
+            release_inserts.append(release_row(cs.release))
+        elif cs.release is not None:
+            release_ends.append(release_end_row(cs.release))
+        for change in () if cs.for_slice else cs.changes:
             old, new = change.old, change.new
             changes.append(
                 (
@@ -97,6 +118,8 @@ def batch_rows(batch: Sequence[ChangeSet]) -> BatchRows:
         [(ns, key) for (ns, key), e in final_kv.items() if e is None],
         [(name, *state) for name, state in final_ns.items() if state is not None],
         [(name,) for name, state in final_ns.items() if state is None],
+        release_inserts,
+        release_ends,
     )
 
 
@@ -116,29 +139,78 @@ async def change_sets(
     heads: Sequence[Row],
     change_rows: Iterable[Row],
     schema: Callable[[str, int], Awaitable[SchemaVersion]],
+    release_rows: Iterable[Row] = (),
 ) -> list[ChangeSet]:
-    """ChangeSets from rows of REVISION_COLUMNS and the CHANGE_COLUMNS rows of the same
-    revisions; `schema(namespace, version)` finds each write's schema."""
+    """ChangeSets from rows of REVISION_COLUMNS, the CHANGE_COLUMNS rows of the same
+    revisions and the RELEASE_COLUMNS rows of their releases (release_rows_sql());
+    `schema(namespace, version)` finds each write's schema."""
     by_revision: dict[int, list[KeyChange]] = {int(row[0]): [] for row in heads}
     for row in change_rows:
         old = entry(row[2], row[3], row[4], row[5]) if row[2] is not None else None
         new = entry(row[6], row[7], row[0], row[8]) if row[6] is not None else None
         by_revision[int(row[0])].append(KeyChange(row[1], old, new))
-    return [
-        ChangeSet(
-            revision=row[0],
-            namespace=row[1],
-            kind=WriteKind(row[2]),
-            changes=tuple(by_revision[int(row[0])]),
-            author=row[3],
-            message=row[4],
-            time=row[5],
-            schema=await schema(row[1], row[6]),
-            create_revision=row[7],
-            request_id=row[8] or "",
+    releases = [stored_release(row) for row in release_rows]
+    started = {r.id: r for r in releases}
+    ended = {r.end_revision: r for r in releases if r.end_revision}
+    found: list[ChangeSet] = []
+    for row in heads:
+        revision, kind = int(row[0]), WriteKind(row[2])
+        changes = tuple(by_revision[revision])
+        release: Release | None = None
+        if kind is WriteKind.RELEASE_START:
+            release = _as_started(_require_release(started, revision))
+            changes = release.changes
+        elif kind in (WriteKind.RELEASE_PROMOTE, WriteKind.RELEASE_ABORT):
+            release = _require_release(ended, revision)
+            if kind is WriteKind.RELEASE_ABORT:
+                changes = abort_changes(release)
+        found.append(
+            ChangeSet(
+                revision=row[0],
+                namespace=row[1],
+                kind=kind,
+                changes=changes,
+                author=row[3],
+                message=row[4],
+                time=row[5],
+                schema=await schema(row[1], row[6]),
+                create_revision=row[7],
+                request_id=row[8] or "",
+                release=release,
+            )
         )
-        for row in heads
-    ]
+    return found
+
+
+def release_revisions(heads: Sequence[Row]) -> list[int]:
+    """The revisions among rows of REVISION_COLUMNS whose change sets need their release."""
+    return [int(row[0]) for row in heads if row[2] in _RELEASE_KINDS]
+
+
+_RELEASE_KINDS = frozenset(
+    k.value for k in (WriteKind.RELEASE_START, WriteKind.RELEASE_PROMOTE, WriteKind.RELEASE_ABORT)
+)
+
+
+def _require_release(releases: dict[int, Release], revision: int) -> Release:
+    release = releases.get(revision)
+    if release is None:
+        raise StorageFailure(f"the release of revision {revision} is missing from the store")
+    return release
+
+
+def _as_started(release: Release) -> Release:
+    """The release as its start left it: the row may have ended since, and a change set is
+    the record of one revision, the same however late it is read."""
+    return replace(
+        release,
+        state=ReleaseState.RUNNING,
+        end_revision=0,
+        ended_by="",
+        end_message="",
+        ended_at=0.0,
+        outcome_json="",
+    )
 
 
 NAMESPACE_HEAD_COLUMNS = "revision, kind, schema_version, create_revision"
@@ -207,6 +279,9 @@ def token_changes(rows: Sequence[Sequence[object]], generation: int) -> TokenCha
 SCHEMA_ROWS_SQL = "SELECT namespace, version, revision, schema FROM schemas"
 KV_ROWS_SQL = "SELECT namespace, key, value, create_revision, mod_revision, version FROM kv"
 NAMESPACE_ROWS_SQL = "SELECT name, create_revision, mod_revision, schema_version FROM namespaces"
+RUNNING_RELEASES_SQL = (
+    f"SELECT {RELEASE_COLUMNS} FROM releases WHERE state = {ReleaseState.RUNNING.value}"
+)
 
 
 class SchemaCache:
@@ -268,6 +343,7 @@ class SchemaCache:
         self.load(await fetch(SCHEMA_ROWS_SQL, ()))
         kv_rows = await fetch(KV_ROWS_SQL, ())
         namespace_rows = await fetch(NAMESPACE_ROWS_SQL, ())
+        running = await fetch(RUNNING_RELEASES_SQL, ())
         head = next(iter(await fetch(head_sql, ())))
         recent = list(
             await fetch(
@@ -277,7 +353,12 @@ class SchemaCache:
             )
         )
         return self.stored_state(
-            kv_rows, namespace_rows, (int(head[0]), int(head[1])), recent, loaded_requests
+            kv_rows,
+            namespace_rows,
+            (int(head[0]), int(head[1])),
+            recent,
+            loaded_requests,
+            running,
         )
 
     def stored_state(
@@ -287,10 +368,13 @@ class SchemaCache:
         head: tuple[int, int],
         recent_requests: Sequence[Row],
         loaded_requests: int,
+        running_releases: Iterable[Row] = (),
     ) -> StoredState:
         """The state loaded at open, from rows of KV_ROWS_SQL and NAMESPACE_ROWS_SQL (this
-        cache loaded from the same snapshot), the (revision, compact_revision) head, and the
-        newest (request_id, revision) rows, newest first, at most `loaded_requests`."""
+        cache loaded from the same snapshot), the (revision, compact_revision) head, the
+        newest (request_id, revision) rows, newest first, at most `loaded_requests`, and the
+        RUNNING_RELEASES_SQL rows (each sets its namespace's release)."""
+        running = {r.namespace: r for r in map(stored_release, running_releases)}
         entries: dict[str, dict[str, Entry]] = {}
         for row in kv_rows:
             entries.setdefault(row[0], {})[row[1]] = entry(row[2], row[3], row[4], row[5])
@@ -301,6 +385,7 @@ class SchemaCache:
                 mod_revision,
                 self.versions[(name, schema_version)],
                 frozen_entries(entries.get(name, {})),
+                release=_running_on(running.get(name), create_revision),
             )
             for name, create_revision, mod_revision, schema_version in namespace_rows
         }
@@ -315,3 +400,9 @@ class SchemaCache:
             request_ids={row[0]: int(row[1]) for row in reversed(recent_requests)},
             request_ids_complete=len(recent_requests) < loaded_requests,
         )
+
+
+def _running_on(release: Release | None, create_revision: int) -> Release | None:
+    """A running release of the namespace as created at `create_revision`; one left running
+    on an earlier namespace of the same name never applies to this one."""
+    return release if release is not None and release.id > create_revision else None

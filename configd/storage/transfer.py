@@ -7,18 +7,25 @@ PostgreSQL) and a PostgreSQL backup (to a SQLite backup file) are both such a co
 
 A copy is never trusted on the word of the code that wrote it: verify_copy reads both stores
 back through the Storage and TokenStore Protocols (the reads the service itself makes) and
-compares every namespace, every schema version, every revision of the history and every
-token.
+compares every namespace, every schema version, every revision of the history (with the
+releases their change sets carry), every token, each namespace's newest release, every client
+and every acknowledgement of a namespace that exists.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from configd.core.errors import StorageFailure
-from configd.storage.base import Storage, StoredState, TokenStore
+from configd.storage.base import ClientStore, Storage, StoredState, TokenStore
+
+
+class CopiedStore(Storage, ClientStore, Protocol):
+    """What verify_copy reads a store through."""
+
 
 TABLES: tuple[str, ...] = (
     "meta",
@@ -28,6 +35,9 @@ TABLES: tuple[str, ...] = (
     "namespaces",
     "kv",
     "tokens",
+    "releases",
+    "clients",
+    "acks",
 )
 """Every table that holds a store's state, in an order that loads (none refers to another)."""
 
@@ -63,13 +73,14 @@ class CopyReport:
     change_sets: int
     schema_versions: int
     tokens: int
+    clients: int = 0
 
 
 async def verify_copy(
-    source: Storage,
+    source: CopiedStore,
     source_state: StoredState,
     source_tokens: TokenStore,
-    target: Storage,
+    target: CopiedStore,
     target_state: StoredState,
     target_tokens: TokenStore,
 ) -> CopyReport:
@@ -86,6 +97,14 @@ async def verify_copy(
     for name, namespace in source_state.namespaces.items():
         if target_state.namespaces[name] != namespace:
             raise CopyMismatch(f"the copy of namespace {name!r} differs from its source")
+    for name in source_state.namespaces:
+        if await source.release(name, 0) != await target.release(name, 0):
+            raise CopyMismatch(f"the copy's newest release of {name!r} differs from its source")
+        if await source.load_acks(name) != await target.load_acks(name):
+            raise CopyMismatch(f"the copy's acknowledgements of {name!r} differ from its source")
+    clients = await source.load_clients(-math.inf)
+    if clients != await target.load_clients(-math.inf):
+        raise CopyMismatch("the copy's clients differ from their source")
     schema_versions = 0
     for name, highest in source_state.schema_versions.items():
         for version in range(1, highest + 1):
@@ -120,6 +139,7 @@ async def verify_copy(
         change_sets=change_sets,
         schema_versions=schema_versions,
         tokens=len(left_tokens.tokens),
+        clients=len(clients),
     )
 
 

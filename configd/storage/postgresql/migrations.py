@@ -1,11 +1,12 @@
 """PostgreSQL schema migrations, numbered in the one-row table `schema_migrations`.
 
 The tables are SQLite's (configd.storage.sqlite.migrations: revisions, changes, schemas, kv,
-namespaces, meta, tokens) in PostgreSQL's types, plus what sharing one database across
-machines needs: `head` (the revision counter row every write transaction locks, so commit
-order is revision order) and `token_head` (the token generation, likewise), and `applied`
-(each process's applied revision, the compaction floor). A migration runs in one transaction
-under a transaction advisory lock, so replicas starting together migrate once.
+namespaces, meta, tokens, releases, clients, acks) in PostgreSQL's types, plus what sharing
+one database across machines needs: `head` (the revision counter row every write transaction
+locks, so commit order is revision order) and `token_head` (the token generation, likewise),
+and `applied` (each process's applied revision, the compaction floor). A migration runs in
+one transaction under a transaction advisory lock, so replicas starting together migrate
+once.
 """
 
 from __future__ import annotations
@@ -120,6 +121,55 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at timestamptz NOT NULL,
         backend_pid integer NOT NULL,
         backend_start timestamptz
+    );
+    """,
+    # 2: releases (issue 19), as SQLite's migration 5. `connected` is a smallint, not a
+    # boolean, so rows copy between the backends as they are (configd.storage.transfer).
+    """
+    CREATE TABLE releases (
+        id bigint PRIMARY KEY,
+        namespace text NOT NULL,
+        state smallint NOT NULL,
+        selectors text NOT NULL,
+        percent integer NOT NULL,
+        max_failures integer,
+        bake_seconds double precision NOT NULL,
+        base_revision bigint NOT NULL,
+        changes text NOT NULL,
+        started_by text NOT NULL,
+        message text NOT NULL,
+        started_at double precision NOT NULL,
+        end_revision bigint NOT NULL,
+        ended_by text NOT NULL,
+        end_message text NOT NULL,
+        ended_at double precision NOT NULL,
+        outcome_json text NOT NULL
+    );
+    CREATE INDEX releases_by_namespace ON releases (namespace, id);
+    CREATE INDEX releases_by_end_revision ON releases (end_revision);
+
+    CREATE TABLE clients (
+        client_id text PRIMARY KEY,
+        labels text NOT NULL,
+        replica text NOT NULL,
+        names text NOT NULL,
+        prefixes text NOT NULL,
+        connected_at double precision NOT NULL,
+        seen_at double precision NOT NULL,
+        connected smallint NOT NULL
+    );
+    CREATE INDEX clients_by_replica ON clients (replica);
+    CREATE INDEX clients_by_seen_at ON clients (seen_at);
+
+    CREATE TABLE acks (
+        namespace text NOT NULL,
+        client_id text NOT NULL,
+        applied_revision bigint NOT NULL,
+        applied_at double precision NOT NULL,
+        rejected_revision bigint NOT NULL,
+        rejected_at double precision NOT NULL,
+        reason text NOT NULL,
+        PRIMARY KEY (namespace, client_id)
     );
     """,
 )

@@ -34,11 +34,15 @@ from configd.core.errors import ReplicaBehind, StorageFailure, Unavailable
 from configd.core.model import (
     ChangeSet,
     Namespace,
+    Release,
+    ReleaseState,
     SchemaVersion,
 )
+from configd.core.releases import AckRecord, ClientRecord
 from configd.storage.base import BackupInfo, StoredState, StoreHead, check_base
 from configd.storage.noticed import NoticedHead
 from configd.storage.postgresql.applied import AppliedRecords
+from configd.storage.postgresql.clients import PostgreSQLClients
 from configd.storage.postgresql.connect import (
     APPLICATION_NAME,
     check_dsn,
@@ -54,6 +58,12 @@ from configd.storage.postgresql.locks import WRITE_TURN_LOCK
 from configd.storage.postgresql.migrations import migrate
 from configd.storage.postgresql.options import PostgreSQLOptions
 from configd.storage.postgresql.tables import load_tables, read_tables
+from configd.storage.release_rows import (
+    RELEASE_COLUMNS,
+    end_release_sql,
+    insert_release_sql,
+    stored_release,
+)
 from configd.storage.rows import (
     CHANGE_COLUMNS,
     NAMESPACE_HEAD_COLUMNS,
@@ -64,6 +74,7 @@ from configd.storage.rows import (
     change_sets,
     deleted,
     namespace_at,
+    release_revisions,
 )
 from configd.storage.sqlite.backup import RestoreError, inspect
 from configd.storage.sqlite.tables import write_tables
@@ -98,6 +109,19 @@ _INSERTS = (
         " mod_revision = excluded.mod_revision, schema_version = excluded.schema_version",
     ),
     ("namespace_removals", "DELETE FROM namespaces WHERE name = %s"),
+    ("release_inserts", insert_release_sql("%s")),
+    ("release_ends", end_release_sql("%s")),
+)
+
+# The revisions of a namespace's release starts and aborts whose changes touch a key, below
+# a bound (parameters: namespace, key, bound): they write no `changes` rows. Only those
+# still in `revisions` (not compacted), so they never take a place of the history's LIMIT.
+_RELEASE_TOUCHES = (
+    "SELECT v.revision FROM revisions v JOIN releases r ON r.namespace = v.namespace"
+    f" AND v.revision IN (r.id, CASE WHEN r.state = {ReleaseState.ABORTED.value}"
+    " THEN r.end_revision END)"
+    " WHERE r.namespace = %s AND EXISTS (SELECT 1 FROM jsonb_array_elements(r.changes::jsonb)"
+    " c WHERE c->>'key' = %s) AND v.revision < %s"
 )
 
 
@@ -113,7 +137,7 @@ class PostgreSQLStorage:
     """Storage in the PostgreSQL database `dsn` (a libpq connection string or URI; several
     hosts allowed), shared by every configd process given the same one.
 
-    A configd.storage.base.Storage and StorageAdmin."""
+    A configd.storage.base.Storage, StorageAdmin and ClientStore."""
 
     def __init__(self, dsn: str, options: PostgreSQLOptions | None = None) -> None:
         self.dsn = dsn
@@ -126,6 +150,7 @@ class PostgreSQLStorage:
         self._applied = AppliedRecords(stale_after=self._options.applied_stale_seconds)
         self._applied_written = 0.0
         self._schemas = SchemaCache()
+        self._clients = PostgreSQLClients(self.pooled)
         self.noticed = NoticedHead()
         # One user of the write connection at a time (commit, the turn's lock and unlock).
         self._write_lock = asyncio.Lock()
@@ -506,20 +531,28 @@ class PostgreSQLStorage:
     async def _select_change_sets(
         self, where: str, params: Sequence[Any], *, log: bool = False
     ) -> list[ChangeSet]:
-        async def read(conn: Connection) -> tuple[list[Row], list[Row]]:
+        async def read(conn: Connection) -> tuple[list[Row], list[Row], list[Row]]:
             heads = await _rows(conn, f"SELECT {REVISION_COLUMNS} FROM revisions {where}", params)
             if not heads:
-                return [], []
+                return [], [], []
             changes = await _rows(
                 conn,
                 f"SELECT {CHANGE_COLUMNS} FROM changes WHERE revision = ANY(%s)"
                 " ORDER BY revision, key",
                 ([row[0] for row in heads],),
             )
-            return heads, changes
+            releases: list[Row] = []
+            if wanted := release_revisions(heads):
+                releases = await _rows(
+                    conn,
+                    f"SELECT {RELEASE_COLUMNS} FROM releases"
+                    " WHERE id = ANY(%s) OR end_revision = ANY(%s)",
+                    (wanted, wanted),
+                )
+            return heads, changes, releases
 
-        heads, changes = await self._read(read, log=log)
-        return await change_sets(heads, changes, self._schema)
+        heads, changes, releases = await self._read(read, log=log)
+        return await change_sets(heads, changes, self._schema, releases)
 
     async def history(
         self, namespace: str, key: str | None, before_revision: int, limit: int
@@ -532,9 +565,46 @@ class PostgreSQLStorage:
             )
         return await self._select_change_sets(
             "WHERE revision IN (SELECT revision FROM changes WHERE namespace = %s AND key = %s"
-            " AND revision < %s ORDER BY revision DESC LIMIT %s) ORDER BY revision DESC",
-            (namespace, key, bound, limit),
+            f" AND revision < %s UNION {_RELEASE_TOUCHES} ORDER BY revision DESC LIMIT %s)"
+            " ORDER BY revision DESC",
+            (namespace, key, bound, namespace, key, bound, limit),
         )
+
+    async def release(self, namespace: str, release_id: int) -> Release | None:
+        if release_id:
+            rows = await self._query(
+                f"SELECT {RELEASE_COLUMNS} FROM releases WHERE namespace = %s AND id = %s",
+                (namespace, release_id),
+            )
+        else:
+            rows = await self._query(
+                f"SELECT {RELEASE_COLUMNS} FROM releases WHERE namespace = %s"
+                " ORDER BY id DESC LIMIT 1",
+                (namespace,),
+            )
+        return stored_release(rows[0]) if rows else None
+
+    # -- clients (ClientStore, on the pool: postgresql/clients.py) -------------------------
+
+    async def record_clients(
+        self, clients: Sequence[ClientRecord], acks: Sequence[AckRecord]
+    ) -> None:
+        await self._clients.record_clients(clients, acks)
+
+    async def touch_clients(self, replica: str, seen_at: float) -> None:
+        await self._clients.touch_clients(replica, seen_at)
+
+    async def disconnect_replica(self, replica: str, when: float) -> None:
+        await self._clients.disconnect_replica(replica, when)
+
+    async def load_clients(self, seen_after: float) -> list[ClientRecord]:
+        return await self._clients.load_clients(seen_after)
+
+    async def load_acks(self, namespace: str) -> list[AckRecord]:
+        return await self._clients.load_acks(namespace)
+
+    async def forget_clients(self, seen_before: float) -> None:
+        await self._clients.forget_clients(seen_before)
 
     async def revision_of_request(self, request_id: str) -> int | None:
         rows = await self._query(

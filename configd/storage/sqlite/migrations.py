@@ -98,6 +98,57 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX revisions_by_request_id ON revisions (request_id)
         WHERE request_id IS NOT NULL;
     """,
+    # 5: releases (issue 19). A release row is written by its start (id = the start
+    # revision) and updated by its end; never compacted, so a start's or an abort's change
+    # set (whose changes are the release's, configd.storage.rows) can always be read back.
+    # Clients and their acks are reports, not configuration: not revisioned.
+    """
+    CREATE TABLE releases (
+        id INTEGER PRIMARY KEY,
+        namespace TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        selectors TEXT NOT NULL,
+        percent INTEGER NOT NULL,
+        max_failures INTEGER,
+        bake_seconds REAL NOT NULL,
+        base_revision INTEGER NOT NULL,
+        changes TEXT NOT NULL,
+        started_by TEXT NOT NULL,
+        message TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        end_revision INTEGER NOT NULL,
+        ended_by TEXT NOT NULL,
+        end_message TEXT NOT NULL,
+        ended_at REAL NOT NULL,
+        outcome_json TEXT NOT NULL
+    );
+    CREATE INDEX releases_by_namespace ON releases (namespace, id);
+    CREATE INDEX releases_by_end_revision ON releases (end_revision);
+
+    CREATE TABLE clients (
+        client_id TEXT PRIMARY KEY,
+        labels TEXT NOT NULL,
+        replica TEXT NOT NULL,
+        names TEXT NOT NULL,
+        prefixes TEXT NOT NULL,
+        connected_at REAL NOT NULL,
+        seen_at REAL NOT NULL,
+        connected INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX clients_by_replica ON clients (replica);
+    CREATE INDEX clients_by_seen_at ON clients (seen_at);
+
+    CREATE TABLE acks (
+        namespace TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        applied_revision INTEGER NOT NULL,
+        applied_at REAL NOT NULL,
+        rejected_revision INTEGER NOT NULL,
+        rejected_at REAL NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (namespace, client_id)
+    ) WITHOUT ROWID;
+    """,
 )
 
 

@@ -32,10 +32,19 @@ from configd.core.errors import ReplicaBehind, StorageFailure
 from configd.core.model import (
     ChangeSet,
     Namespace,
+    Release,
+    ReleaseState,
     SchemaVersion,
 )
+from configd.core.releases import AckRecord, ClientRecord
 from configd.storage.base import BackupInfo, StoredState, StoreHead, check_base
 from configd.storage.noticed import NoticedHead
+from configd.storage.release_rows import (
+    RELEASE_COLUMNS,
+    end_release_sql,
+    insert_release_sql,
+    stored_release,
+)
 from configd.storage.rows import (
     CHANGE_COLUMNS,
     NAMESPACE_HEAD_COLUMNS,
@@ -45,9 +54,11 @@ from configd.storage.rows import (
     change_sets,
     deleted,
     namespace_at,
+    release_revisions,
 )
 from configd.storage.sqlite.applied import STALE_AFTER, AppliedRecords
 from configd.storage.sqlite.backup import backup_database
+from configd.storage.sqlite.clients import SQLiteClients
 from configd.storage.sqlite.files import DB_FILE, database_size
 from configd.storage.sqlite.follow import HEAD_SQL, CommitWatcher
 from configd.storage.sqlite.locks import DataDirLocks
@@ -117,6 +128,17 @@ def _transaction(
 
 
 _MAX_REVISION = "SELECT coalesce(max(revision), 0) FROM revisions"
+
+# The revisions of a namespace's release starts and aborts whose changes touch a key, below
+# a bound (parameters: namespace, key, bound): they write no `changes` rows. Only those
+# still in `revisions` (not compacted), so they never take a place of the history's LIMIT.
+_RELEASE_TOUCHES = (
+    "SELECT v.revision FROM revisions v JOIN releases r ON r.namespace = v.namespace"
+    f" AND v.revision IN (r.id, CASE WHEN r.state = {ReleaseState.ABORTED.value}"
+    " THEN r.end_revision END)"
+    " WHERE r.namespace = ? AND EXISTS (SELECT 1 FROM json_each(r.changes) c"
+    " WHERE json_extract(c.value, '$.key') = ?) AND v.revision < ?"
+)
 
 
 class _WriterThread:
@@ -216,7 +238,7 @@ class SQLiteStorage:
     """Storage in `<data_dir>/configd.db`, shared by every configd process serving the
     directory (configd.storage.sqlite.locks says who may).
 
-    A configd.storage.base.Storage and StorageAdmin."""
+    A configd.storage.base.Storage, StorageAdmin and ClientStore."""
 
     def __init__(
         self, data_dir: Path, options: SQLiteOptions | None = None, *, identity: str = IDENTITY
@@ -232,6 +254,7 @@ class SQLiteStorage:
         self._applied_written = 0.0  # monotonic time of the last record write
         self._watcher: CommitWatcher | None = None
         self._schemas = SchemaCache()
+        self._clients = SQLiteClients(self.path, self._options.busy_timeout_ms)
         # The head the doorbell thread last reported, and who hears of the tokens' generation
         # moving (tokens.py:SQLiteTokenStore).
         self.noticed = NoticedHead()
@@ -262,6 +285,7 @@ class SQLiteStorage:
             self._applied.register()
             self._reader = await self._connect_reader()
             self._log_reader = await self._connect_reader()
+            await self._clients.open()
             state = await self._load()
             self.noticed.start(StoreHead(state.revision, state.compact_revision))
             self._watcher = CommitWatcher(
@@ -300,6 +324,7 @@ class SQLiteStorage:
         if self._writer is not None:
             await self._writer.close()
         self._reader = self._log_reader = self._writer = None
+        await self._clients.close()
         self._applied.close()
         self._locks.release()
 
@@ -409,6 +434,8 @@ class SQLiteStorage:
             ("DELETE FROM kv WHERE namespace = ? AND key = ?", rows.kv_removals),
             ("INSERT OR REPLACE INTO namespaces VALUES (?, ?, ?, ?)", rows.namespace_upserts),
             ("DELETE FROM namespaces WHERE name = ?", rows.namespace_removals),
+            (insert_release_sql("?"), rows.release_inserts),
+            (end_release_sql("?"), rows.release_ends),
         ]
         base, last = batch[0].revision - 1, batch[-1].revision
         watcher, applied = self._watcher, self._applied
@@ -465,6 +492,28 @@ class SQLiteStorage:
         )
         return await self._change_sets(rows, log=True)
 
+    # -- clients (ClientStore, on a connection of their own: sqlite/clients.py) -----------
+
+    async def record_clients(
+        self, clients: Sequence[ClientRecord], acks: Sequence[AckRecord]
+    ) -> None:
+        await self._clients.record_clients(clients, acks)
+
+    async def touch_clients(self, replica: str, seen_at: float) -> None:
+        await self._clients.touch_clients(replica, seen_at)
+
+    async def disconnect_replica(self, replica: str, when: float) -> None:
+        await self._clients.disconnect_replica(replica, when)
+
+    async def load_clients(self, seen_after: float) -> list[ClientRecord]:
+        return await self._clients.load_clients(seen_after)
+
+    async def load_acks(self, namespace: str) -> list[AckRecord]:
+        return await self._clients.load_acks(namespace)
+
+    async def forget_clients(self, seen_before: float) -> None:
+        await self._clients.forget_clients(seen_before)
+
     # -- operations (StorageAdmin) -------------------------------------------------------
 
     async def backup(self, dest: Path) -> BackupInfo:
@@ -492,7 +541,19 @@ class SQLiteStorage:
             numbers,
             log=log,
         )
-        return await change_sets(heads, changes, self._schema)
+        # Read after the revisions rows, so every release they name is in (a release row
+        # commits with its revision); a start's row may have ended since, which change_sets
+        # undoes.
+        releases: Iterable[sqlite3.Row] = ()
+        if wanted := release_revisions(heads):
+            marks = ",".join("?" * len(wanted))
+            releases = await self._fetchall(
+                f"SELECT {RELEASE_COLUMNS} FROM releases"
+                f" WHERE id IN ({marks}) OR end_revision IN ({marks})",
+                wanted * 2,
+                log=log,
+            )
+        return await change_sets(heads, changes, self._schema, releases)
 
     async def history(
         self, namespace: str, key: str | None, before_revision: int, limit: int
@@ -508,10 +569,21 @@ class SQLiteStorage:
             rows = await self._fetchall(
                 f"SELECT {self._REVISION_COLUMNS} FROM revisions WHERE revision IN"
                 " (SELECT revision FROM changes WHERE namespace = ? AND key = ? AND revision < ?"
-                "  ORDER BY revision DESC LIMIT ?) ORDER BY revision DESC",
-                (namespace, key, bound, limit),
+                f"  UNION {_RELEASE_TOUCHES} ORDER BY revision DESC LIMIT ?)"
+                " ORDER BY revision DESC",
+                (namespace, key, bound, namespace, key, bound, limit),
             )
         return await self._change_sets(rows)
+
+    async def release(self, namespace: str, release_id: int) -> Release | None:
+        rows = list(
+            await self._fetchall(
+                f"SELECT {RELEASE_COLUMNS} FROM releases WHERE namespace = ?"
+                + (" AND id = ?" if release_id else " ORDER BY id DESC LIMIT 1"),
+                (namespace, release_id) if release_id else (namespace,),
+            )
+        )
+        return stored_release(rows[0]) if rows else None
 
     async def revision_of_request(self, request_id: str) -> int | None:
         rows = list(

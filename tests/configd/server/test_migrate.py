@@ -14,7 +14,7 @@ from configd.testing import ConfigdProcess
 from configd_client.wire import admin_pb2, admin_pb2_grpc
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
-from tests.configd.storage.test_backup import populate, state_at
+from tests.configd.storage.test_backup import populate, populate_releases, releases_of, state_at
 
 
 def migrate(*args: str) -> subprocess.CompletedProcess[str]:
@@ -44,6 +44,7 @@ async def test_a_data_directory_moves_with_history_compaction_and_tokens(
             admin_stub = admin_pb2_grpc.AdminServiceStub(channel)
 
             await populate(_Authorized(stub, admin))  # type: ignore[arg-type]
+            await populate_releases(channel, admin)
             await admin_stub.Compact(admin_pb2.CompactRequest(revision=10), metadata=admin)
             reader = await admin_stub.CreateToken(
                 admin_pb2.CreateTokenRequest(
@@ -58,6 +59,7 @@ async def test_a_data_directory_moves_with_history_compaction_and_tokens(
             head = await stub.GetNamespace(pb.GetNamespaceRequest(name="svc/a"), metadata=admin)
             revision = head.current_revision
             original = await state_at(_Authorized(stub, admin), revision)  # type: ignore[arg-type]
+            original_releases = await releases_of(channel, admin)
 
         # Refused while the source is served: the copy could miss writes.
         served = migrate("--from", str(source_dir), "--to", pg_dsn)
@@ -78,6 +80,7 @@ async def test_a_data_directory_moves_with_history_compaction_and_tokens(
         async with grpc.aio.insecure_channel(replica.grpc_addr) as channel:
             stub = pb_grpc.ConfigServiceStub(channel)
             assert await state_at(_Authorized(stub, admin), revision) == original  # type: ignore[arg-type]
+            assert await releases_of(channel, admin) == original_releases
             status = await admin_pb2_grpc.AdminServiceStub(channel).GetStatus(
                 admin_pb2.GetStatusRequest(), metadata=admin
             )

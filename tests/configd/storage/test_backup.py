@@ -20,9 +20,11 @@ from configd.server.workers import read_all
 from configd.storage.sqlite.backup import RestoreError, restore
 from configd.storage.sqlite.migrations import MIGRATIONS
 from configd.testing import ConfigdProcess
-from configd_client.wire import admin_pb2, admin_pb2_grpc
+from configd_client.wire import admin_pb2, admin_pb2_grpc, release_pb2, release_pb2_grpc
 from configd_client.wire import config_pb2 as pb
 from configd_client.wire import config_pb2_grpc as pb_grpc
+
+Metadata = tuple[tuple[str, str], ...]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -50,6 +52,44 @@ async def populate(stub: pb_grpc.ConfigServiceStub) -> None:
     await stub.DeleteNamespace(pb.DeleteNamespaceRequest(name="svc/gone"))
     properties["host"] = {"type": "string"}
     await stub.SetSchema(pb.SetSchemaRequest(name="svc/a", schema_json=json.dumps(schema)))
+
+
+async def populate_releases(channel: grpc.aio.Channel, metadata: Metadata = ()) -> None:
+    """After populate(): a promoted and an aborted release, and one left running."""
+    stub = release_pb2_grpc.ReleaseServiceStub(channel)
+    eu = [release_pb2.LabelSelector(label="zone", value="eu")]
+    for name, document, end in (
+        ("svc/b", {"k1": [100], "k9": [9]}, stub.PromoteRelease),
+        ("svc/a", {"port": 1}, stub.AbortRelease),
+    ):
+        started = await stub.StartRelease(
+            release_pb2.StartReleaseRequest(
+                namespace=name, document_json=json.dumps(document), selectors=eu, percent=50
+            ),
+            metadata=metadata,
+        )
+        await end(
+            release_pb2.EndReleaseRequest(namespace=name, release_id=started.revision),
+            metadata=metadata,
+        )
+    await stub.StartRelease(
+        release_pb2.StartReleaseRequest(
+            namespace="svc/b", document_json='{"k2": [2]}', max_failures=1, message="canary"
+        ),
+        metadata=metadata,
+    )
+
+
+async def releases_of(channel: grpc.aio.Channel, metadata: Metadata = ()) -> list[bytes]:
+    """The newest release of each namespace populate_releases() released, as stored."""
+    stub = release_pb2_grpc.ReleaseServiceStub(channel)
+    found = []
+    for name in ("svc/a", "svc/b"):
+        reply = await stub.GetRelease(
+            release_pb2.GetReleaseRequest(namespace=name), metadata=metadata
+        )
+        found.append(reply.release.SerializeToString())
+    return found
 
 
 async def state_at(stub: pb_grpc.ConfigServiceStub, revision: int) -> dict[str, Any]:
@@ -258,11 +298,13 @@ async def test_a_postgresql_store_backs_up_into_a_file_that_restores(
         async with grpc.aio.insecure_channel(server.grpc_addr) as channel:
             stub = pb_grpc.ConfigServiceStub(channel)
             await populate(stub)
+            await populate_releases(channel)
             backup_file = tmp_path / "pg-backup.db"
             result = await asyncio.to_thread(configctl, server, "backup", str(backup_file))
             assert result.returncode == 0, result.stderr
             revision = int(result.stderr.split("backed up revision ")[1].split()[0])
             original = await state_at(stub, revision)
+            original_releases = await releases_of(channel)
     finally:
         server.stop()
     restored_dir = tmp_path / "restored"
@@ -279,3 +321,4 @@ async def test_a_postgresql_store_backs_up_into_a_file_that_restores(
     with ConfigdProcess(restored_dir) as copy:
         async with grpc.aio.insecure_channel(copy.grpc_addr) as channel:
             assert await state_at(pb_grpc.ConfigServiceStub(channel), revision) == original
+            assert await releases_of(channel) == original_releases

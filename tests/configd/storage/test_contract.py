@@ -14,13 +14,14 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
 from configd.core.errors import AlreadyExists, ReplicaBehind, StorageFailure, Unavailable
-from configd.core.model import WriteKind
+from configd.core.model import Namespace, ReleaseState, WriteKind
+from configd.core.releases import abort_changes
 from configd.storage.base import (
     StoreAhead,
     StoreBehind,
@@ -35,6 +36,7 @@ from configd.storage.postgresql.tokens import PostgreSQLTokenStore
 from configd.storage.sqlite.store import SQLiteOptions, SQLiteStorage
 from configd.storage.sqlite.tokens import SQLiteTokenStore
 from configd.testing_postgres import PostgresCluster
+from tests.configd.storage import releases
 from tests.configd.storage.writes import SCHEMA, create, put
 
 AnyStorage = SQLiteStorage | PostgreSQLStorage
@@ -389,3 +391,104 @@ async def test_tokens_across_processes(backend: Backend) -> None:
     loaded = await reopened.open()
     assert loaded.generation == 4
     assert [t.name for t in loaded.tokens] == ["admin", "ci"]
+
+
+# -- releases, clients and acks ------------------------------------------------------------
+
+
+def _document(namespace: Namespace | None) -> dict[str, object]:
+    assert namespace is not None
+    return dict(namespace.document())
+
+
+async def test_a_release_starts_and_is_promoted(backend: Backend) -> None:
+    storage, _ = await backend.open()
+    started = releases.start(await releases.base(storage))
+    await storage.commit([started.change_set])
+    # The start is in the log with its release and the slice's changes; the document stays.
+    assert await storage.log_since(3, 10) == [started.change_set]
+    at_start = await storage.namespace_at("ns", 4)
+    assert _document(at_start) == {"a": 1, "b": 2}
+    assert at_start is not None
+    assert at_start.mod_revision == 4
+    assert at_start.release is None
+    await storage.close()
+
+    # Reopened, the namespace carries its running release.
+    storage, state = await backend.open()
+    running = state.namespaces["ns"]
+    assert running.release == started.change_set.release
+    assert running == started.namespace
+    assert [cs.revision for cs in await storage.history("ns", "b", 0, 10)] == [4, 3]
+    assert [cs.revision for cs in await storage.history("ns", "c", 0, 10)] == [4]
+
+    promoted = releases.end(running, ReleaseState.PROMOTED)
+    await storage.commit([promoted])
+    assert await storage.log_since(4, 10) == [promoted]
+    assert _document(await storage.namespace_at("ns", 5)) == {"a": 10, "c": "x"}
+    # The start reads back as committed, though its release has ended since.
+    assert await storage.change_set(4) == started.change_set
+    assert [cs.revision for cs in await storage.history("ns", "b", 0, 10)] == [5, 4, 3]
+    ended = await storage.release("ns", 0)
+    assert ended == promoted.release
+    assert ended is not None
+    assert ended.state is ReleaseState.PROMOTED
+    assert ended.outcome_json.startswith('[["c1"')
+    assert await storage.release("ns", 4) == ended
+    assert await storage.release("ns", 3) is None
+    assert await storage.release("other", 0) is None
+    await storage.close()
+
+    _, state = await backend.open()
+    assert state.namespaces["ns"].release is None
+    assert _document(state.namespaces["ns"]) == {"a": 10, "c": "x"}
+
+
+async def test_a_release_starts_and_is_aborted(backend: Backend) -> None:
+    storage, _ = await backend.open()
+    started = releases.start(await releases.base(storage))
+    assert started.namespace is not None
+    aborted = releases.end(started.namespace, ReleaseState.ABORTED)
+    await storage.commit([started.change_set, aborted])
+    assert await storage.log_since(3, 10) == [started.change_set, aborted]
+    assert started.change_set.release is not None
+    assert aborted.changes == abort_changes(started.change_set.release)
+    assert _document(await storage.namespace_at("ns", 5)) == {"a": 1, "b": 2}
+    assert [cs.revision for cs in await storage.history("ns", "c", 0, 10)] == [5, 4]
+    assert [cs.revision for cs in await storage.history("ns", "a", 5, 10)] == [4, 2]
+    await storage.close()
+
+    storage, state = await backend.open()
+    assert state.namespaces["ns"].release is None
+    assert state.namespaces["ns"].mod_revision == 5
+    assert _document(state.namespaces["ns"]) == {"a": 1, "b": 2}
+    stored = await storage.release("ns", 0)
+    assert stored == aborted.release
+    assert stored is not None
+    assert stored.state is ReleaseState.ABORTED
+    assert stored.end_revision == 5
+    assert stored.ended_by == "boss"
+
+
+async def test_clients_and_acks_are_shared_and_merged(backend: Backend) -> None:
+    storage, _ = await backend.open()
+    other, _ = await backend.open()
+    c1, c2 = releases.client("c1", "r1", 10.0), releases.client("c2", "r2", 10.0)
+    await storage.record_clients([c1, c2], [releases.ack(applied=5, applied_at=5.0)])
+    assert await other.load_clients(0) == [c1, c2]
+    # Each side keeps its higher revision, with its time and reason.
+    await other.record_clients([], [releases.ack(applied=3, rejected=6, reason="bad")])
+    await storage.record_clients([c1], [releases.ack(applied=7, applied_at=7.0, rejected=4)])
+    assert await other.load_acks("ns") == [releases.ack(7, 7.0, 6, "bad")]
+    assert await other.load_acks("elsewhere") == []
+
+    await storage.touch_clients("r1", 50.0)
+    await storage.disconnect_replica("r1", 60.0)
+    await storage.touch_clients("r1", 70.0)  # a disconnected client is not refreshed
+    gone = replace(c1, seen_at=60.0, connected=False)
+    assert await other.load_clients(0) == [gone, c2]
+    assert await other.load_clients(55.0) == [gone]
+    # Forgotten: not connected and not seen since, with its acks; c2 is still connected.
+    await other.forget_clients(100.0)
+    assert await storage.load_clients(0) == [c2]
+    assert await storage.load_acks("ns") == []
