@@ -30,6 +30,7 @@ SHARED_WITH_CORE = (
     "configd_client.wire.jsontext",
     "configd_client.wire.limits",
     "configd_client.wire.names",
+    "configd_client.wire.labels",
 )
 
 
