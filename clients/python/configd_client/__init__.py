@@ -21,6 +21,7 @@ from configd_client._stream import WatchStream
 from configd_client._sync import ConfigClient
 from configd_client.errors import (
     AlreadyExists,
+    CheckRefused,
     ConfigdError,
     FutureRevision,
     InternalError,
@@ -47,6 +48,7 @@ __all__ = [
     "AlreadyExists",
     "AsyncConfigClient",
     "BindError",
+    "CheckRefused",
     "ClientOptions",
     "ClientState",
     "ClientStatus",

@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from configd_client import _cache
+from configd_client._acks import AckSender
 from configd_client._options import ClientOptions
 from configd_client._snapshot import (
     Snapshot,
@@ -44,6 +45,7 @@ from configd_client._state import ClientState, ClientStatus
 from configd_client._stream import WatchStream
 from configd_client._validate import DocumentChecker
 from configd_client.errors import (
+    CheckRefused,
     ConfigdError,
     InvalidArgument,
     NamespaceNotFound,
@@ -62,6 +64,9 @@ T = TypeVar("T")
 
 ChangeCallback = Callable[[Snapshot, Snapshot, frozenset[str]], Awaitable[None] | None]
 """on_change(old, new, changed_keys): called after the swap, once per changed namespace."""
+
+Check = Callable[[Snapshot], bool | None]
+"""add_check(fn): fn(candidate) runs before the swap; raising or returning False vetoes it."""
 
 _CREDENTIAL_ERRORS = (Unauthenticated, PermissionDenied)
 # Errors that retrying will not fix: without a cache to fall back on, start() fails at once.
@@ -147,6 +152,16 @@ class AsyncConfigClient:
         self._start_timeout = settings.start_timeout
         self._idle_timeout = settings.idle_timeout
         self._checker = DocumentChecker(settings.schemas)
+        self._client_id, self._labels = settings.identity()
+        self._checks: list[Check] = []
+        # (namespace, revision, applied, reason) of the message being applied, acknowledged
+        # once it is swapped in (configd_client._acks).
+        self._outcomes: list[tuple[str, int, bool, str]] = []
+        self._acks = AckSender(
+            self._client_id,
+            lambda: self._stream.channel if self._stream is not None else None,
+            settings.logger or _LOGGER,
+        )
         self._log = settings.logger or _LOGGER
         only = self._selection.namespaces
         self._single = only[0] if len(only) == 1 and not self._selection.prefixes else None
@@ -158,7 +173,7 @@ class AsyncConfigClient:
         self._closed = False
         self._mirrors: dict[str, _Mirror] | None = None
         # namespace -> why its newest document is not served (its SchemaViolation)
-        self._rejected: dict[str, SchemaViolation] = {}
+        self._rejected: dict[str, SchemaViolation | CheckRefused] = {}
         self._missing: frozenset[str] = frozenset()  # watched names the server says are absent
         self._missing_error: NamespaceNotFound | None = None
         self._conn_error: ConfigdError | None = None  # the broken watch, until a reconnect
@@ -232,6 +247,25 @@ class AsyncConfigClient:
         return default
 
     # -- subscribing -----------------------------------------------------------------------------
+
+    @property
+    def client_id(self) -> str:
+        """Who this client is to the server (ClientOptions.client_id, or the default made)."""
+        return self._client_id
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The labels the client sends (ClientOptions.labels with CONFIGD_LABELS)."""
+        return dict(self._labels)
+
+    def add_check(self, check: Check) -> Check:
+        """Run `check(candidate)` on each new snapshot of a namespace before it is swapped in;
+        raising or returning False vetoes it: readers keep the previous snapshot, and the
+        server is told the revision was rejected (with the exception's text), so a release
+        that a check refuses can abort itself. Checks run in the client's task, in the order
+        added; keep them quick. Returns `check`, so this works as a decorator."""
+        self._checks.append(check)
+        return check
 
     def on_change(self, callback: ChangeCallback) -> ChangeCallback:
         """Call `callback(old, new, changed_keys)` after each swap that changes a namespace.
@@ -310,6 +344,7 @@ class AsyncConfigClient:
             self._has_cache = cached_view is not None
         self._stream = WatchStream(
             self._options,
+            client=(self._client_id, self._labels),
             namespaces=self._selection.namespaces,
             prefixes=self._selection.prefixes,
             # Never a snapshot older than the cache or the caller's floor (a lagging replica
@@ -419,6 +454,7 @@ class AsyncConfigClient:
             if not future.done():
                 future.set_exception(RuntimeError("configd: the client was closed"))
         self._waiters.clear()
+        await self._acks.aclose()
         if self._stream is not None:
             await self._stream.aclose()
         self._set_status(state=ClientState.CLOSED)
@@ -642,12 +678,8 @@ class AsyncConfigClient:
         error = self._checker.check(mirror.name, revision, mirror.schema_json, mirror.values)
         if error is not None:
             self._reject(mirror.name, error)
+            self._outcomes.append((mirror.name, revision, False, error.detail))
             return old, frozenset()
-        if mirror.name in self._rejected:
-            self._rejected.pop(mirror.name, None)
-            self._log.info(
-                "configd: namespace %r is valid again at revision %d", mirror.name, revision
-            )
         texts = dict(mirror.texts)
         if old is not None and hint is not None:
             values = dict(old.values)
@@ -677,9 +709,35 @@ class AsyncConfigClient:
             schema_version=mirror.schema_version,
             schema_json=mirror.schema_json,
         )
+        refusal = self._run_checks(Snapshot(mirror.name, revision, doc))
+        if refusal is not None:
+            self._reject(mirror.name, refusal)
+            self._outcomes.append((mirror.name, revision, False, refusal.reason_text))
+            return old, frozenset()
+        if mirror.name in self._rejected:
+            self._rejected.pop(mirror.name, None)
+            self._log.info(
+                "configd: namespace %r is valid again at revision %d", mirror.name, revision
+            )
+        self._outcomes.append((mirror.name, revision, True, ""))
         return doc, changed
 
-    def _reject(self, name: str, error: SchemaViolation) -> None:
+    def _run_checks(self, candidate: Snapshot) -> CheckRefused | None:
+        """The first refusal of the application's checks, or None if all accept."""
+        for check in self._checks:
+            name = getattr(check, "__qualname__", repr(check))
+            try:
+                verdict = check(candidate)
+            except Exception as exc:
+                why = str(exc) or type(exc).__name__
+                return CheckRefused.of(candidate.namespace, candidate.revision, name, why)
+            if verdict is False:
+                return CheckRefused.of(
+                    candidate.namespace, candidate.revision, name, f"check {name} returned False"
+                )
+        return None
+
+    def _reject(self, name: str, error: SchemaViolation | CheckRefused) -> None:
         self._rejected[name] = error
         self._set_status(last_error=error, last_error_at=datetime.now(UTC))
         self._log.error("configd: %s", error.detail)
@@ -694,6 +752,9 @@ class AsyncConfigClient:
             default = docs.get(self._single, self._empty_single)
         new_view = _View(revision, docs, default)
         self._view = new_view
+        for namespace, revision_of, applied, reason in self._outcomes:
+            self._acks.note(namespace, revision_of, applied, reason)
+        self._outcomes.clear()
         self._set_status(
             state=ClientState.CONNECTED,
             revision=revision,

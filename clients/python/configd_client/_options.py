@@ -9,12 +9,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from configd_client._addresses import parse_addresses
 from configd_client._channel import ConnectOptions, TLSOptions
+from configd_client.wire.labels import (
+    MAX_CLIENT_ID_BYTES,
+    client_id_problem,
+    labels_problem,
+    parse_labels,
+)
 
 MISSING_POLICIES = ("error", "wait", "defaults")
 
@@ -48,6 +56,13 @@ class ClientOptions:
       write your own code just made (the namespace's creation). With replicas, a worker that
       has not applied it yet is waited for (bounded by the server) instead of answering from an
       older state; a cache file's revision counts the same way. 0 (the default): no floor.
+    - `client_id`: who this process is to the server, stable for its life (default:
+      host-pid-random); releases pick a stable percent of clients by it, so give a stable one
+      (e.g. the pod name) when the same instance should stay in a release's slice across
+      restarts.
+    - `labels`: what this process is (`{"service": "payments", "zone": "eu-west-1"}`);
+      releases select clients by them. CONFIGD_LABELS=k=v,k=v in the environment adds labels
+      (these win over it per label).
     - `logger`: where the client logs (default: the "configd_client" logger).
     """
 
@@ -63,6 +78,8 @@ class ClientOptions:
     backoff_max: float = 5.0
     missing: Literal["error", "wait", "defaults"] = "error"
     min_revision: int = 0
+    client_id: str | None = None
+    labels: Mapping[str, str] | None = None
     logger: logging.Logger | None = None
 
     def __post_init__(self) -> None:
@@ -79,6 +96,14 @@ class ClientOptions:
                 f"configd: min_revision={self.min_revision} is negative; pass 0 (no floor) or a "
                 "revision you have seen"
             )
+        if self.client_id is not None:
+            problem = client_id_problem(self.client_id)
+            if problem:
+                raise ValueError(f"configd: {problem}")
+        if self.labels is not None:
+            problem = labels_problem(dict(self.labels))
+            if problem:
+                raise ValueError(f"configd: {problem}")
         if self.missing not in MISSING_POLICIES:
             raise ValueError(
                 f"configd: missing={self.missing!r} is not one of "
@@ -98,6 +123,25 @@ class ClientOptions:
         if options is None:
             return cls(**overrides)
         return dataclasses.replace(options, **overrides) if overrides else options
+
+    def identity(self) -> tuple[str, dict[str, str]]:
+        """The client id (the default made now) and the labels, CONFIGD_LABELS included;
+        ValueError if CONFIGD_LABELS is malformed."""
+        client_id = (
+            self.client_id
+            or (f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")[
+                :MAX_CLIENT_ID_BYTES
+            ]
+        )
+        try:
+            labels = parse_labels(os.environ.get("CONFIGD_LABELS", ""))
+        except ValueError as exc:
+            raise ValueError(f"configd: {exc}") from None
+        labels.update(self.labels or {})
+        problem = labels_problem(labels, field="labels (with CONFIGD_LABELS)")
+        if problem:
+            raise ValueError(f"configd: {problem}")
+        return client_id, labels
 
     def connect_options(self) -> ConnectOptions:
         """Where to connect: `connect`, else addr/token/tls with the environment's defaults."""

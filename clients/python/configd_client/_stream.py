@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Self
 
 import grpc
@@ -84,8 +84,11 @@ class WatchStream:
         backoff_initial: float = 0.05,
         backoff_max: float = 5.0,
         retry: RetryPolicy = _always,
+        client: tuple[str, Mapping[str, str]] | None = None,
     ) -> None:
         self._connect = connect
+        # (client id, labels): who watches, sent on every connection (releases, acks).
+        self._client = client
         self._namespaces = tuple(namespaces)
         self._prefixes = tuple(prefixes)
         self._start_revision = start_revision
@@ -158,6 +161,11 @@ class WatchStream:
             await self._interrupted(error)
 
     @property
+    def channel(self) -> grpc.aio.Channel | None:
+        """The current connection's channel (acks travel on it), None between connections."""
+        return self._channel
+
+    @property
     def replica(self) -> str:
         """The address of the replica the stream uses now."""
         return self._replicas.current
@@ -176,6 +184,9 @@ class WatchStream:
             send_snapshot=False if resume else self._send_snapshot,
             min_revision=floor,
         )
+        if self._client is not None:
+            request.client.client_id = self._client[0]
+            request.client.labels.update(self._client[1])
         self._call = pb_grpc.ConfigServiceStub(self._channel).Watch(request)
         self._received = False
         self._broken = None

@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from configd_client._client import AsyncConfigClient
+from configd_client._client import AsyncConfigClient, Check
 from configd_client._options import ClientOptions
 from configd_client._snapshot import Snapshot
 from configd_client._state import ClientStatus
@@ -92,6 +92,19 @@ class ConfigClient:
         """
         self._core.on_change(callback)
         return callback
+
+    def add_check(self, check: Check) -> Check:
+        """As AsyncConfigClient.add_check: `check(candidate)` runs in the client's thread
+        before each swap; raising or returning False vetoes the revision."""
+        return self._core.add_check(check)
+
+    @property
+    def client_id(self) -> str:
+        return self._core.client_id
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self._core.labels
 
     def wait_for_revision(self, revision: int, timeout: float | None = None) -> int:
         """Block until the client has processed `revision`; TimeoutError after `timeout`.

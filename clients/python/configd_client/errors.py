@@ -67,6 +67,25 @@ class SchemaViolation(InvalidArgument):
     reason = "SCHEMA_VIOLATION"
 
 
+class CheckRefused(SchemaViolation):
+    """The SDK only: a check the application registered (add_check) vetoed a revision; the
+    client keeps serving the previous snapshot and tells the server it rejected it."""
+
+    reason = "CHECK_REFUSED"
+
+    def __init__(self, message: str, *, reason_text: str = "") -> None:
+        super().__init__(message)
+        self.reason_text = reason_text or message
+
+    @classmethod
+    def of(cls, namespace: str, revision: int, check: str, why: str) -> CheckRefused:
+        return cls(
+            f"revision {revision} of namespace {namespace!r} was refused by check {check}: "
+            f"{why}; readers keep the previous values",
+            reason_text=why,
+        )
+
+
 class InvalidSchema(InvalidArgument):
     """A schema that is not a valid, self-contained JSON Schema (draft 2020-12)."""
 
