@@ -41,9 +41,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import WATCHER_CHANNEL_OPTIONS, cpu_seconds, summarize  # noqa: E402
+from _common import WATCHER_CHANNEL_OPTIONS, cpu_seconds, summarize
 
-from configd.testing import ConfigdProcess  # noqa: E402
+from configd.testing import ConfigdProcess
 
 RELEASE_NS = "bench/rel"
 PLAIN_NS = "bench/plain"
@@ -58,7 +58,8 @@ def client_main(addr: str, clients: list[tuple[str, str]], conn: Connection) -> 
 
     from configd_client.wire import config_pb2, config_pb2_grpc, release_pb2, release_pb2_grpc
 
-    records: list[tuple[str, str, int, int, int, int, int]] = []  # id, ns, rev, kind, stamp, recv, acked
+    # client id, namespace, revision, kind, commit stamp, received, acked (ns)
+    records: list[tuple[str, str, int, int, int, int, int]] = []
     state = {"ack": True, "ready": 0, "failed": 0}
 
     async def one(client_id: str, zone: str) -> None:
@@ -104,8 +105,15 @@ def client_main(addr: str, clients: list[tuple[str, str]], conn: Connection) -> 
                         )
                         acked = time.time_ns()
                     records.append(
-                        (client_id, cs.namespace, cs.revision, int(cs.kind),
-                         cs.time.ToNanoseconds(), received, acked)
+                        (
+                            client_id,
+                            cs.namespace,
+                            cs.revision,
+                            int(cs.kind),
+                            cs.time.ToNanoseconds(),
+                            received,
+                            acked,
+                        )
                     )
         except grpc.aio.AioRpcError:
             state["failed"] += 1
@@ -135,7 +143,7 @@ def client_main(addr: str, clients: list[tuple[str, str]], conn: Connection) -> 
     asyncio.run(control())
 
 
-# -- the bench --------------------------------------------------------------------------------------
+# -- the bench ----------------------------------------------------------------------------
 
 
 def main() -> None:

@@ -145,9 +145,7 @@ def setup_namespace(operator: Operator) -> None:
     operator.config.CreateNamespace(
         config_pb2.CreateNamespaceRequest(
             name=NS,
-            schema_json=json.dumps(
-                {"type": "object", "properties": {"pool": {"type": "integer"}}}
-            ),
+            schema_json=json.dumps({"type": "object", "properties": {"pool": {"type": "integer"}}}),
             document_json='{"pool": 10}',
         )
     )

@@ -137,7 +137,7 @@ def test_a_release_of_the_current_document_is_refused() -> None:
 
 
 def test_promotion_writes_the_staged_document_for_everyone() -> None:
-    after, release = started()
+    after, _ = started()
     planned = plan_end(
         StateView({NS: after}, {NS: 1}),
         NS,
@@ -211,7 +211,7 @@ def test_ending_needs_the_running_release() -> None:
 
 def test_replay_rebuilds_start_and_abort_from_their_records() -> None:
     before = namespace()
-    after, release = started(before)
+    after, _ = started(before)
     start = plan_start(
         StateView({NS: before}, {NS: 1}),
         spec(),
@@ -241,9 +241,9 @@ def test_replay_rebuilds_start_and_abort_from_their_records() -> None:
     assert replayed.entries == before.entries
 
 
-def record(client_id: str, *, connected: bool = True, seen: float = 100.0, **labels: str) -> (
-    ClientRecord
-):
+def record(
+    client_id: str, *, connected: bool = True, seen: float = 100.0, **labels: str
+) -> ClientRecord:
     return ClientRecord(client_id, labels, "r1", (NS,), (), 0.0, seen, connected)
 
 
