@@ -8,10 +8,12 @@ A fresh `configd serve` (temporary SQLite data directory, --no-auth). --slice cl
 zone=eu and --outside clients labelled zone=us, held by --procs spawned client processes
 (grpc.aio, one connection per client, as the SDK holds it), each watch the prefix "bench/"
 with its ClientInfo and, like the SDK, acknowledges every snapshot and change set it gets with
-one ReleaseService.Ack on its own connection.
+one ReleaseService.Ack on its own connection. The slice clients watch bench/rel (the released
+namespace); the outside clients watch bench/rel and bench/plain.
 
 Phases, from this process:
-  1. baseline: a put to bench/plain every --interval s, no release;
+  1. baseline: a put to bench/plain every --interval s, no release (acknowledged by the
+     outside clients, as an SDK acknowledges every revision);
   2. releases: --rounds times, a release of bench/rel selecting zone=eu is started, the
      bench waits until every slice client has acknowledged it, then aborts it (and waits for
      those acks); the puts to bench/plain go on all the while;
@@ -66,8 +68,11 @@ def client_main(addr: str, clients: list[tuple[str, str]], conn: Connection) -> 
         channel = grpc.aio.insecure_channel(addr, options=WATCHER_CHANNEL_OPTIONS)
         watch = config_pb2_grpc.ConfigServiceStub(channel)
         release = release_pb2_grpc.ReleaseServiceStub(channel)
+        # The slice watches the released namespace; the clients outside it also watch the
+        # namespace the bench writes to meanwhile, whose deliveries are measured.
+        names = [RELEASE_NS] if zone == "eu" else [RELEASE_NS, PLAIN_NS]
         request = config_pb2.WatchRequest(
-            prefixes=["bench/"],
+            namespaces=names,
             send_snapshot=True,
             client=config_pb2.ClientInfo(client_id=client_id, labels={"zone": zone}),
         )
@@ -152,7 +157,7 @@ def main() -> None:
     parser.add_argument("--outside", type=int, default=200)
     parser.add_argument("--procs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--interval", type=float, default=0.2)
+    parser.add_argument("--interval", type=float, default=0.5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
