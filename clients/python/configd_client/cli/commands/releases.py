@@ -4,6 +4,7 @@ delivery of a namespace's document to a labelled slice of its clients."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import Any
 
@@ -305,8 +306,7 @@ def status(
             data = _status_data(await session.call(session.releases.GetRelease, request))
             if not follow or data["state"] != "running":
                 return data
-            text = _status_text(data) + "\n"
-            output.emit(current.output, data, lambda: text)
+            output.emit(current.output, data, functools.partial(_redraw, data))
             await asyncio.sleep(interval)
 
     started = time.monotonic()
@@ -318,6 +318,10 @@ def status(
             f"{time.monotonic() - started:.0f}s watching",
             code=ExitCode.RELEASE_ABORTED,
         )
+
+
+def _redraw(data: dict[str, Any]) -> str:
+    return _status_text(data) + "\n"
 
 
 @click.command()
