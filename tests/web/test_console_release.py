@@ -19,7 +19,7 @@ import pytest
 from web_helpers import require_browser
 
 from configd.testing import ConfigdProcess
-from configd_client.wire import release_pb2, release_pb2_grpc
+from configd_client.wire import config_pb2, config_pb2_grpc, release_pb2, release_pb2_grpc
 
 require_browser()  # skips the module locally without Chromium/Playwright; fails in CI
 from console_pages import create, document, open_console, value_cell  # noqa: E402
@@ -97,6 +97,14 @@ def start_release(server: ConfigdProcess, ns: str, port: int, message: str) -> i
         return int(reply.revision)
 
 
+def namespace_revision(server: ConfigdProcess, ns: str) -> int:
+    with grpc.insecure_channel(server.grpc_addr) as channel:
+        view = config_pb2_grpc.ConfigServiceStub(channel).GetNamespace(
+            config_pb2.GetNamespaceRequest(name=ns), timeout=10
+        )
+        return int(view.namespace.mod_revision)
+
+
 def count(page: Page, name: str) -> Locator:
     return page.locator(f'#release-tally [data-count="{name}"]')
 
@@ -133,6 +141,8 @@ def test_release_panel_follows_a_release_then_promotes_and_aborts_with_its_butto
     expect(panel).to_have_attribute("data-state", "running", timeout=NOTICED_MS)
     expect(panel).to_have_attribute("data-release-id", str(first))
     expect(page.locator("button.tab.running")).to_have_text("Release (running)")
+    # The page's Watch never sees the start (the slice's only); the page re-read the namespace.
+    expect(page.locator("#ns-meta")).to_contain_text(f"namespace revision r{first} ")
     expect(page.locator("#release-message")).to_have_text("canary eu")
     expect(page.locator("#release-selectors")).to_have_text("zone=eu")
     expect(page.locator("#release-percent")).to_contain_text("100%")
@@ -185,6 +195,9 @@ def test_release_panel_follows_a_release_then_promotes_and_aborts_with_its_butto
     expect(page.locator("#release-end")).to_contain_text("not yet")
     eu.wait(lambda d: d == {"port": 2})
     assert document(api_server, ns) == {"port": 2}
+    aborted_at = namespace_revision(api_server, ns)
+    assert aborted_at > second
+    expect(page.locator("#ns-meta")).to_contain_text(f"namespace revision r{aborted_at} ")
     page.click('button.tab[data-tab="history"]')
     expect(entries.nth(0)).to_contain_text(f"release #{second} aborted")
     expect(entries.nth(0)).to_contain_text("For the release's slice only")

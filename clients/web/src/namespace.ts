@@ -110,6 +110,7 @@ export class NamespacePage {
         this.tabButtons.release.classList.toggle("running", running);
         this.tabButtons.release.textContent = running ? "Release (running)" : "Release";
       },
+      onMoved: () => void this.reload(),
     });
     this.sections = {
       document: h(

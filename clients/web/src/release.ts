@@ -29,6 +29,11 @@ export interface ReleaseHooks {
   onEnded(notice: string, revision: bigint): void;
   /** Whether a release runs now (the page marks its tab). */
   onRunning(running: boolean): void;
+  /**
+   * A release started or ended since the last look: the namespace's revision moved without a
+   * change set on the page's Watch (starts and aborts go to the slice only), so re-read it.
+   */
+  onMoved(): void;
 }
 
 type Outcome = "applied" | "rejected" | "pending";
@@ -49,6 +54,7 @@ export class ReleasePanel {
   private loading: Promise<void> | null = null;
   private again = false; // a refresh was asked for while one was in flight
   private busy = false; // a promotion or abort is in flight
+  private seen: string | null = null; // "id:state" of the release last read ("" for none)
 
   constructor(
     private readonly client: ReleaseApi,
@@ -94,6 +100,7 @@ export class ReleasePanel {
       const status = await this.client.getRelease({ namespace: this.namespace, releaseId: 0n });
       if (this.stopped) return;
       this.status = status;
+      this.noteRelease(`${status.release?.id ?? 0n}:${status.release?.state ?? 0}`);
       this.render();
     } catch (err) {
       if (this.stopped) return;
@@ -101,6 +108,7 @@ export class ReleasePanel {
       if (error.code === Code.NotFound) {
         // No release yet (or no namespace, which the page says already).
         this.status = null;
+        this.noteRelease("");
         this.render();
       } else {
         this.renderUnavailable(error.message);
@@ -113,10 +121,17 @@ export class ReleasePanel {
     }
   }
 
+  private noteRelease(key: string): void {
+    if (this.seen !== null && this.seen !== key) this.hooks.onMoved();
+    this.seen = key;
+  }
+
   // -- rendering -------------------------------------------------------------------------------
 
   private renderUnavailable(message: string): void {
-    // Keep what was last read (it stays true until proven otherwise), saying it is not fresh.
+    // Keep what was last read (it stays true until proven otherwise), saying it is not fresh;
+    // with nothing read yet, the message replaces "Loading".
+    if (this.root.dataset.state === undefined) clear(this.root);
     this.root.querySelector(".release-stale")?.remove();
     this.root.prepend(h("p", { class: "notice release-stale" }, `Could not read the release: ${message}`));
   }
