@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,19 @@ def test_a_release_reaches_its_slice_only_and_promotion_reaches_everyone(
     assert final.release.state == STATE.RELEASE_STATE_PROMOTED
     assert final.release.end_revision == promoted
     assert final.tally.applied == 1
+    # The metrics an operator alerts on.
+    time.sleep(0.3)
+    metrics = urllib.request.urlopen(f"{server.http_url}/metrics", timeout=5).read().decode()
+    assert 'configd_releases{state="promoted"} 1.0' in metrics
+    assert 'configd_releases{state="running"} 0.0' in metrics
+    assert f'configd_clients{{namespace="{NS}"}} 2.0' in metrics
+    assert f'configd_clients_behind{{namespace="{NS}"}} 0.0' in metrics
+    count = next(
+        line
+        for line in metrics.splitlines()
+        if line.startswith("configd_ack_latency_seconds_count")
+    )
+    assert float(count.split()[-1]) >= 3  # the start (eu), the promotion (both)
 
 
 def test_a_vetoing_client_keeps_its_snapshot_and_the_release_aborts_itself(
@@ -314,13 +328,26 @@ def test_releases_and_acks_work_across_workers(tmp_path: Path, services: list[Se
             services += slice_ + outside
             for service in slice_ + outside:
                 service.wait(lambda d: d == {"pool": 10})
+
+            def slice_workers() -> set[str]:
+                listed = operator.releases.ListClients(release_pb2.ListClientsRequest())
+                return {c.replica for c in listed.clients if c.labels.get("zone") == "eu"}
+
+            # The kernel spreads connections over the workers; add slice clients until both
+            # workers hold some (each one lands on either with even odds).
+            while len(slice_workers()) < 2:
+                assert len(slice_) < 16, "every slice client landed on one worker"
+                extra = Service(server.grpc_addr, f"eu-{len(slice_)}", "zone=eu")
+                slice_.append(extra)
+                services.append(extra)
+                extra.wait(lambda d: d == {"pool": 10})
             operator.start({"pool": 50}, "zone=eu", bake_seconds=0.5)
             status = operator.wait_status(
                 lambda s: s.release.state == STATE.RELEASE_STATE_PROMOTED, timeout=20
             )
-            assert status.tally.targeted == 4
-            assert status.tally.applied == 4
-            replicas = {c.replica for c in status.clients}
+            assert status.tally.targeted == len(slice_)
+            assert status.tally.applied == len(slice_)
+            assert len({c.replica for c in status.clients}) == 2
             for service in slice_ + outside:
                 service.wait(lambda d: d == {"pool": 50})
             listed = operator.releases.ListClients(release_pb2.ListClientsRequest(namespace=NS))
@@ -328,6 +355,5 @@ def test_releases_and_acks_work_across_workers(tmp_path: Path, services: list[Se
                 *(s.client_id for s in slice_),
                 *(s.client_id for s in outside),
             }
-            print("replicas holding the slice:", replicas)
         finally:
             operator.close()

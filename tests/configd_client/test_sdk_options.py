@@ -41,8 +41,8 @@ def test_an_unknown_option_is_a_type_error_naming_it(
         client_class("a/b", cache_pth="/tmp/x")
     assert str(caught.value) == (
         "configd: unknown client option 'cache_pth'; the options are addr, backoff_initial, "
-        "backoff_max, cache_path, connect, idle_timeout, logger, min_revision, missing, schemas, "
-        "start_timeout, tls, token"
+        "backoff_max, cache_path, client_id, connect, idle_timeout, labels, logger, min_revision, "
+        "missing, schemas, start_timeout, tls, token"
     )
 
 
@@ -75,3 +75,37 @@ def test_one_options_object_serves_both_clients(
             return client.get("port")
 
     assert asyncio.run(read()) == 8080
+
+
+def test_labels_come_from_the_options_and_configd_labels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONFIGD_LABELS", "zone=eu-west-1, version=2.3.1")
+    client_id, labels = ClientOptions(labels={"zone": "us"}, client_id="pod-7").identity()
+    assert client_id == "pod-7"
+    assert labels == {"zone": "us", "version": "2.3.1"}  # the explicit label wins
+    monkeypatch.delenv("CONFIGD_LABELS")
+    default_id, none = ClientOptions().identity()
+    assert none == {}
+    assert default_id.count("-") >= 2  # host-pid-random
+    assert default_id != ClientOptions().identity()[0]  # a fresh suffix per client
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [("zone", "not label=value"), ("Zone=eu", "label name"), ("a=1,a=2", "given twice")],
+)
+def test_a_malformed_configd_labels_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: str, words: str
+) -> None:
+    monkeypatch.setenv("CONFIGD_LABELS", env)
+    with pytest.raises(ValueError, match="CONFIGD_LABELS") as caught:
+        ClientOptions().identity()
+    assert words in str(caught.value)
+
+
+def test_bad_labels_and_client_ids_are_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match="label name"):
+        ClientOptions(labels={"Bad Key": "x"})
+    with pytest.raises(ValueError, match="client_id"):
+        ClientOptions(client_id="has space")

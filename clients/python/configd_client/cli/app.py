@@ -17,6 +17,7 @@ from configd_client.cli.commands import (
     keys,
     namespaces,
     publish,
+    releases,
     schemas,
     tokens,
     transfer,
@@ -207,6 +208,7 @@ for command in (
     *backup.COMMANDS,
     *compact.COMMANDS,
     *tokens.COMMANDS,
+    *releases.COMMANDS,
 ):
     cli.add_command(command)
 cli.add_command(watch_command.watch)

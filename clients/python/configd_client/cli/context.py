@@ -45,6 +45,15 @@ def if_revision_option(command: F) -> F:
     )(command)
 
 
+def force_option(command: F) -> F:
+    """`--force` on the writes: a release running on the namespace is aborted first."""
+    return click.option(
+        "--force",
+        is_flag=True,
+        help="If a release runs on the namespace, abort it first (in history), then write.",
+    )(command)
+
+
 def yes_option(command: F) -> F:
     return click.option(
         "-y", "--yes", is_flag=True, help="Do not ask for confirmation (for scripts)."
@@ -64,18 +73,22 @@ def min_revision_option(command: F) -> F:
     )(command)
 
 
-def settings(output: str | None = None, *, min_revision: int | None = None) -> Settings:
-    """The global settings, with a command's own `-o` and `--min-revision` taking precedence."""
+def settings(
+    output: str | None = None, *, min_revision: int | None = None, force: bool = False
+) -> Settings:
+    """The global settings, with a command's own `-o`, `--min-revision` and `--force` taking
+    precedence."""
     ctx = click.get_current_context()
     base = ctx.find_object(Settings)
     if base is None:  # pragma: no cover - the root group always sets it
         raise click.UsageError("configctl commands must run under the configctl group")
-    if output is None and min_revision is None:
+    if output is None and min_revision is None and not force:
         return base
     return dataclasses.replace(
         base,
         output=base.output if output is None else output,
         min_revision=base.min_revision if min_revision is None else min_revision,
+        abort_release=force or base.abort_release,
     )
 
 

@@ -34,6 +34,7 @@ class ExitCode(enum.IntEnum):
     DENIED = 7  # no or bad credentials, not allowed
     SERVER = 8  # any other server error (limits, compacted revision, internal)
     ABORTED = 9  # not confirmed: the operator said no, or no TTY and no --yes
+    RELEASE_ABORTED = 10  # only `release status --watch`: the release ended aborted
     INTERRUPTED = 130  # Ctrl-C (except `watch`, which exits 0)
 
 
@@ -49,6 +50,7 @@ Exit codes:
   7  unauthenticated or permission denied
   8  other server error (limit exceeded, revision compacted, internal)
   9  not confirmed (answered no, or stdin is not a TTY and --yes was not given)
+  10 release status --watch: the release was aborted
   130 interrupted"""
 
 

@@ -19,8 +19,8 @@ import grpc.aio
 from configd_client._channel import ConnectOptions
 from configd_client._replicas import Replicas
 from configd_client._retry import is_write, retry_call
-from configd_client.errors import ConfigdError
-from configd_client.wire import config_pb2, config_pb2_grpc
+from configd_client.errors import ConfigdError, ReleaseRunning
+from configd_client.wire import config_pb2, config_pb2_grpc, release_pb2, release_pb2_grpc
 from configd_client.wire.metadata import auth_is_off
 from configd_client.wire.status import from_rpc_error
 
@@ -40,6 +40,8 @@ class Settings:
     min_revision: int = 0
     # The request id of this command's writes (--request-id; "" = a fresh one per write).
     request_id: str = ""
+    # --force on a write: a release running on the namespace is aborted first.
+    abort_release: bool = False
 
 
 @contextlib.asynccontextmanager
@@ -100,6 +102,7 @@ class Session:
         self.settings = settings
         self.replicas = Replicas(settings.connect)
         self.config = self.replicas.routed(config_pb2_grpc.ConfigServiceStub)
+        self.releases = self.replicas.routed(release_pb2_grpc.ReleaseServiceStub)
         self._auth_checked = False
         # The highest revision this invocation has seen (--min-revision, then every reply):
         # sent as min_revision on reads, so a read that lands on a lagging replica waits for
@@ -114,6 +117,25 @@ class Session:
         await self.replicas.aclose()
 
     async def call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
+        """_call(); with --force, a write refused because a release runs on its namespace
+        aborts that release (one revision, in history) and is sent again, once."""
+        try:
+            return await self._call(method, request)
+        except ReleaseRunning:
+            if not self.settings.abort_release:
+                raise
+            fields = request.DESCRIPTOR.fields_by_name
+            namespace = request.namespace if "namespace" in fields else request.name
+            why = getattr(request, "message", "") or "no message"
+            await self._call(
+                self.releases.AbortRelease,
+                release_pb2.EndReleaseRequest(
+                    namespace=namespace, message=f"aborted by a forced write: {why}"
+                ),
+            )
+            return await self._call(method, request)
+
+    async def _call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
         """A unary call with the command's deadline; failures become ConfigdError; reads, and
         writes with their request id, are retried by the SDK's one rule
         (`configd_client._retry`). The first

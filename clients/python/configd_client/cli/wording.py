@@ -18,6 +18,8 @@ from configd_client.errors import (
     InvalidArgument,
     LimitExceeded,
     NamespaceNotFound,
+    NoRunningRelease,
+    ReleaseRunning,
     ReplicaBehind,
     RevisionNotApplied,
 )
@@ -33,6 +35,10 @@ FIELD_WORDS: Mapping[str, str] = MappingProxyType(
         "to_revision": "--to",
         "min_revision": "--min-revision",
         "request_id": "--request-id",
+        "selectors": "--select",
+        "percent": "--percent",
+        "max_failures": "--max-failures",
+        "bake_seconds": "--bake",
     }
 )
 
@@ -69,6 +75,15 @@ def describe(error: ConfigdError) -> str:
             f"`configctl compact {highest}` is the most it allows now",
             1,
         )
+    if isinstance(error, ReleaseRunning):
+        text = text.replace(
+            "promote or abort it first, or write with force to abort it",
+            "end it with `configctl release promote|abort NAMESPACE`, or pass --force to "
+            "abort it and write",
+            1,
+        )
+    if isinstance(error, NoRunningRelease):
+        text = text.replace("see its release status", "see `configctl release status`", 1)
     if isinstance(error, NamespaceNotFound) and error.namespace:
         verb = f"`configctl ns create {error.namespace}`"
         if text.endswith("create it first"):

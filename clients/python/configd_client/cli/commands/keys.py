@@ -10,6 +10,7 @@ import click
 from configd_client.cli import documents, output
 from configd_client.cli.context import (
     execute,
+    force_option,
     message_option,
     min_revision_option,
     output_option,
@@ -170,6 +171,7 @@ def _write_result(fmt: str, verb: str, namespace: str, key: str, reply: Any) -> 
 )
 @click.option("--if-absent", is_flag=True, help="Only if KEY does not exist yet.")
 @message_option
+@force_option
 @output_option
 def put(
     namespace: str,
@@ -178,6 +180,7 @@ def put(
     if_mod_revision: int | None,
     if_absent: bool,
     message: str,
+    force: bool,
     output_format: str | None,
 ) -> None:
     """Set KEY of NAMESPACE to VALUE, a JSON value or @FILE (.json/.yaml; @- for stdin).
@@ -193,7 +196,7 @@ def put(
     if if_absent and if_mod_revision is not None:
         raise click.UsageError("--if-absent and --if-mod-revision exclude each other")
     value_json = documents.value_argument(value)
-    current = settings(output_format)
+    current = settings(output_format, force=force)
 
     async def work(session: Session) -> Any:
         return await session.call(
@@ -220,9 +223,15 @@ def put(
     help="Only if KEY was last changed at revision REV (compare-and-delete).",
 )
 @message_option
+@force_option
 @output_option
 def delete(
-    namespace: str, key: str, if_mod_revision: int | None, message: str, output_format: str | None
+    namespace: str,
+    key: str,
+    if_mod_revision: int | None,
+    message: str,
+    force: bool,
+    output_format: str | None,
 ) -> None:
     """Delete KEY from NAMESPACE.
 
@@ -230,7 +239,7 @@ def delete(
     Example:
       configctl delete payments/prod legacy_mode -m "feature removed"
     """
-    current = settings(output_format)
+    current = settings(output_format, force=force)
 
     async def work(session: Session) -> Any:
         return await session.call(

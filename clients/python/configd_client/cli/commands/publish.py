@@ -17,6 +17,7 @@ from configd_client.cli import diffs, documents, output
 from configd_client.cli.context import (
     confirm,
     execute,
+    force_option,
     message_option,
     output_option,
     settings,
@@ -150,6 +151,7 @@ def _report(current: Settings, result: Review, revision: int, dry_run: bool, don
 @click.option("--dry-run", is_flag=True, help="Show the diff and validate; write nothing.")
 @message_option
 @yes_option
+@force_option
 @output_option
 def apply(
     namespace: str,
@@ -157,6 +159,7 @@ def apply(
     dry_run: bool,
     message: str,
     yes: bool,
+    force: bool,
     output_format: str | None,
 ) -> None:
     """Replace NAMESPACE's document with FILE, as one revision, after review.
@@ -171,7 +174,7 @@ def apply(
       configctl apply payments/prod -f payments.json --dry-run
     """
     document_json = jsontext.dumps(documents.load_document(source))
-    current = settings(output_format)
+    current = settings(output_format, force=force)
 
     async def work(session: Session) -> tuple[Review, int]:
         result = await review(session, namespace, document_json)

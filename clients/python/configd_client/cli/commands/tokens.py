@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 import click
 
 from configd_client.cli import output
 from configd_client.cli.context import output_option, settings
+from configd_client.cli.durations import parse_duration
 from configd_client.cli.exits import failure_from
 from configd_client.cli.session import Settings, admin_channel, checked_call
 from configd_client.errors import ConfigdError
@@ -17,8 +17,6 @@ from configd_client.wire import admin_pb2, admin_pb2_grpc
 
 _ROLES = {"read": admin_pb2.ROLE_READ, "write": admin_pb2.ROLE_WRITE, "admin": admin_pb2.ROLE_ADMIN}
 _ROLE_NAMES = {wire: name for name, wire in _ROLES.items()}
-_DURATION = re.compile(r"(\d+)([smhdw]?)")
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def _admin_call(current: Settings, method: str, request: Any) -> Any:
@@ -47,15 +45,7 @@ def _grant(text: str) -> admin_pb2.Grant:
 
 
 def _duration(text: str | None) -> int:
-    if not text:
-        return 0
-    match = _DURATION.fullmatch(text.strip())
-    if match is None or int(match.group(1)) == 0:
-        raise click.BadParameter(
-            f"{text!r}: use a positive number with s, m, h, d or w (e.g. 90d, 12h)",
-            param_hint="--expires-in",
-        )
-    return int(match.group(1)) * _SECONDS[match.group(2)]
+    return parse_duration(text, flag="--expires-in")
 
 
 def _info(token: Any) -> dict[str, Any]:
