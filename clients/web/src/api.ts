@@ -4,11 +4,13 @@
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { ConfigService } from "./gen/configd/v1/config_pb";
+import { ReleaseService } from "./gen/configd/v1/release_pb";
 import { BadRequestSchema, ErrorInfoSchema, PreconditionFailureSchema } from "./gen/google/rpc/error_details_pb";
 
 const TOKEN_KEY = "configd.token";
 
 export type ConfigClient = Client<typeof ConfigService>;
+export type ReleaseApi = Client<typeof ReleaseService>;
 
 /** Where configd's gRPC-Web endpoint is: the page's origin, or `?api=<origin>`. */
 export function apiBaseUrl(location: Location = window.location): string {
@@ -34,10 +36,18 @@ const auth: Interceptor = (next) => async (req) => {
 // The endpoint makeClient was given, named in the messages for network failures.
 let apiBase = "";
 
-export function makeClient(baseUrl: string): ConfigClient {
+function transportFor(baseUrl: string): ReturnType<typeof createGrpcWebTransport> {
   apiBase = baseUrl;
-  const transport = createGrpcWebTransport({ baseUrl, useBinaryFormat: true, interceptors: [auth] });
-  return createClient(ConfigService, transport);
+  return createGrpcWebTransport({ baseUrl, useBinaryFormat: true, interceptors: [auth] });
+}
+
+export function makeClient(baseUrl: string): ConfigClient {
+  return createClient(ConfigService, transportFor(baseUrl));
+}
+
+/** configd.v1.ReleaseService at the same endpoint, with the same token. */
+export function makeReleaseClient(baseUrl: string): ReleaseApi {
+  return createClient(ReleaseService, transportFor(baseUrl));
 }
 
 /** A field violation from google.rpc.BadRequest: JSON pointer, schema keyword, message. */

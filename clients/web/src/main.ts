@@ -2,7 +2,17 @@
 // (#/ns/<name>) to one namespace's page. The list's key counts follow a Watch of every
 // namespace (or, for a token that may not watch them all, the open namespace's own Watch).
 
-import { apiBaseUrl, describeError, getToken, makeClient, NETWORK_REASON, setToken, type ConfigClient } from "./api";
+import {
+  apiBaseUrl,
+  describeError,
+  getToken,
+  makeClient,
+  makeReleaseClient,
+  NETWORK_REASON,
+  setToken,
+  type ConfigClient,
+  type ReleaseApi,
+} from "./api";
 import { byId, clear, h, messageNodes } from "./dom";
 import { type ChangeSet, type NamespaceInfo, WriteKind } from "./gen/configd/v1/config_pb";
 import { LiveWatch, type LiveState } from "./live";
@@ -13,6 +23,7 @@ const LIST_RETRY_MS = 5_000;
 
 class Console {
   private readonly client: ConfigClient;
+  private readonly releases: ReleaseApi;
   private namespaces: NamespaceInfo[] = [];
   private page: NamespacePage | null = null;
   private readonly list = byId<HTMLUListElement>("ns-list");
@@ -28,6 +39,7 @@ class Console {
 
   constructor(baseUrl: string) {
     this.client = makeClient(baseUrl);
+    this.releases = makeReleaseClient(baseUrl);
     byId("api-url").textContent = baseUrl;
     const tokenInput = byId<HTMLInputElement>("token-input");
     tokenInput.value = getToken();
@@ -176,7 +188,7 @@ class Console {
       this.setLiveState({ kind: "stopped" });
       this.content.append(h("p", { class: "hint" }, "Select a namespace on the left."));
     } else {
-      const page = new NamespacePage(this.client, name, {
+      const page = new NamespacePage(this.client, this.releases, name, {
         onLiveState: (state) => {
           if (this.page === page) this.setLiveState(state);
         },

@@ -1,8 +1,8 @@
 // One namespace's page: its document (edit one value or the whole text), schema, history with
-// diffs and rollback, kept current by a live Watch.
+// diffs and rollback, its release, kept current by a live Watch.
 
 import { create } from "@bufbuild/protobuf";
-import { Code, type ApiError, type ConfigClient, describeError, NETWORK_REASON, type Violation } from "./api";
+import { Code, type ApiError, type ConfigClient, describeError, NETWORK_REASON, type ReleaseApi, type Violation } from "./api";
 import { clear, h, messageNodes } from "./dom";
 import {
   type ChangeSet,
@@ -11,11 +11,12 @@ import {
   WriteKind,
 } from "./gen/configd/v1/config_pb";
 import { compact, jsonError, joinObject, pointerKey, pretty, splitObject } from "./jsontext";
-import { kindName, renderEntry } from "./history";
+import { describeChange, forSliceOnly, renderEntry } from "./history";
 import { LiveWatch, type LiveState } from "./live";
 import { longText } from "./longtext";
+import { ReleasePanel } from "./release";
 
-type Tab = "document" | "json" | "schema" | "history";
+type Tab = "document" | "json" | "schema" | "history" | "release";
 
 // Where the violations of a rejected new key are kept (no key can be this string).
 const NEW_ROW = "\u0000new";
@@ -79,9 +80,11 @@ export class NamespacePage {
   private historyToken = "";
   private readonly sections: Record<Tab, HTMLElement>;
   private readonly tabButtons: Record<Tab, HTMLButtonElement>;
+  private readonly release: ReleasePanel;
 
   constructor(
     private readonly client: ConfigClient,
+    releases: ReleaseApi,
     readonly name: string,
     private readonly hooks: PageHooks,
   ) {
@@ -90,6 +93,7 @@ export class NamespacePage {
       ["json", "Edit whole document"],
       ["schema", "Schema"],
       ["history", "History"],
+      ["release", "Release"],
     ];
     this.tabButtons = Object.fromEntries(
       tabs.map(([tab, label]) => [
@@ -97,6 +101,17 @@ export class NamespacePage {
         h("button", { type: "button", role: "tab", class: "tab", "data-tab": tab, onclick: () => this.show(tab) }, label),
       ]),
     ) as Record<Tab, HTMLButtonElement>;
+    this.release = new ReleasePanel(releases, name, {
+      message: () => this.message.value,
+      onError: (error) => this.showError(error),
+      onEnded: (notice, revision) => this.afterWrite(notice, revision),
+      onRunning: (running) => {
+        // Seen from every tab: while a release runs, direct writes are refused.
+        this.tabButtons.release.classList.toggle("running", running);
+        this.tabButtons.release.textContent = running ? "Release (running)" : "Release";
+      },
+      onMoved: () => void this.reload(),
+    });
     this.sections = {
       document: h(
         "section",
@@ -127,6 +142,7 @@ export class NamespacePage {
         this.historyList,
         h("button", { type: "button", id: "history-more", hidden: true, onclick: () => void this.loadHistory(false) }, "Older…"),
       ),
+      release: h("section", { class: "panel", "data-panel": "release", hidden: true }, this.release.root),
     };
     this.root = h(
       "div",
@@ -144,6 +160,7 @@ export class NamespacePage {
   async open(): Promise<void> {
     // Without a first view (not found, no access) there is nothing to keep live.
     if (!(await this.reload()) || this.closed) return;
+    this.release.start();
     this.live = new LiveWatch(this.client, { namespaces: [this.name] }, this.docRevision, {
       onChange: (change) => {
         if (change.namespace === this.name) this.applyChange(change, true);
@@ -165,6 +182,7 @@ export class NamespacePage {
   close(): void {
     this.closed = true;
     clearTimeout(this.pendingReload);
+    this.release.stop();
     this.live?.stop();
     this.live = null;
   }
@@ -197,6 +215,7 @@ export class NamespacePage {
     }
     if (tab === "schema") void this.loadSchema();
     if (tab === "history") void this.loadHistory(true);
+    if (tab === "release") void this.release.refresh();
   }
 
   // -- live updates ---------------------------------------------------------------------------
@@ -207,9 +226,12 @@ export class NamespacePage {
       this.showError({ code: Code.NotFound, codeName: "NOT_FOUND", reason: "", message: `namespace ${this.name} was deleted at r${change.revision}`, violations: [] });
       this.hooks.onNamespacesChanged();
     }
-    for (const kc of change.changes) {
-      if (kc.newValueJson === undefined) this.values.delete(kc.key);
-      else this.values.set(kc.key, compact(kc.newValueJson));
+    // A release's start and abort change what its slice sees, not the namespace's document.
+    if (!forSliceOnly(change)) {
+      for (const kc of change.changes) {
+        if (kc.newValueJson === undefined) this.values.delete(kc.key);
+        else this.values.set(kc.key, compact(kc.newValueJson));
+      }
     }
     this.docRevision = change.revision;
     this.nsRevision = change.revision;
@@ -219,6 +241,7 @@ export class NamespacePage {
     if (fromWatch) this.logLive(change);
     if (this.tab === "history") void this.loadHistory(true);
     if (this.tab === "schema" && change.schemaJson !== undefined) void this.loadSchema();
+    if (change.releaseId !== 0n) void this.release.refresh();
   }
 
   private applySnapshot(snapshot: Snapshot): void {
@@ -238,7 +261,7 @@ export class NamespacePage {
       "li",
       { class: "live-item", "data-revision": String(change.revision) },
       h("strong", {}, `r${change.revision}`),
-      ` ${kindName(change.kind)}`,
+      ` ${describeChange(change)}`,
       change.author ? ` by ${change.author}` : "",
       keys ? ` — ${keys}` : "",
       change.message ? h("q", {}, change.message) : null,
@@ -593,6 +616,8 @@ export class NamespacePage {
   // -- messages -------------------------------------------------------------------------------
 
   private showError(error: ApiError): void {
+    // A write refused because a release runs: the Release tab should say so now.
+    if (error.reason === "RELEASE_RUNNING") void this.release.refresh();
     clear(this.errorBox);
     this.errorBox.append(
       h("strong", {}, error.codeName),

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from grpc_health.v1 import health_pb2
 
-from configd_client.wire import admin_pb2, config_pb2
+from configd_client.wire import admin_pb2, config_pb2, release_pb2
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -59,5 +59,12 @@ def _services(files: Iterable[FileDescriptor]) -> list[ServiceDescriptor]:
 def default_methods() -> Mapping[str, Method]:
     """configd's public services and the standard health service."""
     return methods_of(
-        _services([config_pb2.DESCRIPTOR, admin_pb2.DESCRIPTOR, health_pb2.DESCRIPTOR])
+        _services(
+            [
+                config_pb2.DESCRIPTOR,
+                admin_pb2.DESCRIPTOR,
+                release_pb2.DESCRIPTOR,
+                health_pb2.DESCRIPTOR,
+            ]
+        )
     )

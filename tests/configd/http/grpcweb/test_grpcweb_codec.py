@@ -101,6 +101,7 @@ def test_method_kinds_come_from_the_descriptors() -> None:
     assert methods["/configd.v1.ConfigService/Put"].kind is MethodKind.UNARY
     assert methods["/configd.v1.ConfigService/Watch"].kind is MethodKind.SERVER_STREAMING
     assert methods["/configd.v1.AdminService/GetStatus"].kind is MethodKind.UNARY
+    assert methods["/configd.v1.ReleaseService/GetRelease"].kind is MethodKind.UNARY
     assert methods["/grpc.health.v1.Health/Watch"].kind is MethodKind.SERVER_STREAMING
 
 
