@@ -216,6 +216,9 @@ def main() -> None:
         while True:
             ready = ask("ready")
             if sum(r for r, _ in ready) + sum(f for _, f in ready) >= len(ids):
+                failed = sum(f for _, f in ready)
+                if failed:
+                    print(f"warning: {failed} of {len(ids)} watch streams failed to open")
                 break
             if time.monotonic() > deadline:
                 raise SystemExit(f"only {ready} streams opened")
@@ -253,16 +256,19 @@ def main() -> None:
         def watch_tally(revision: int, seconds: float) -> None:
             """Poll the release's status every 0.25 s for `seconds` (the same calls in every
             phase, so their CPU cancels out of the comparison); warn if not all applied."""
-            applied = 0
+            applied = targeted = 0
             end = time.monotonic() + seconds
             while time.monotonic() < end:
                 status = releases.GetRelease(
                     release_pb2.GetReleaseRequest(namespace=RELEASE_NS, release_id=revision)
                 )
-                applied = status.tally.applied
+                applied, targeted = status.tally.applied, status.tally.targeted
                 time.sleep(0.25)
             if acking[0] and applied < args.slice:
-                print(f"warning: release {revision}: {applied} of {args.slice} applied")
+                print(
+                    f"warning: release {revision}: {applied} of {args.slice} slice clients "
+                    f"applied it ({targeted} targeted)"
+                )
 
         acking = [True]
 
