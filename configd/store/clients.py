@@ -102,6 +102,7 @@ class ClientRegistry:
         self._waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         # Seconds from a revision's commit to its ack, for acks of what this replica sent.
         self.ack_latency = Histogram()
         self.acks_received = 0
@@ -254,11 +255,17 @@ class ClientRegistry:
         self._task = asyncio.create_task(self._run(), name="configd-clients")
 
     async def close(self) -> None:
-        """Stop, and mark this replica's clients disconnected in the store."""
+        """Stop (after the flush in progress, never inside one), and mark this replica's
+        clients disconnected in the store."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._closing = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 2.0)
+            except (TimeoutError, asyncio.CancelledError, Exception):
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._task
             self._task = None
         for waiter in self._waiters:
             if not waiter.done():
@@ -281,6 +288,8 @@ class ClientRegistry:
                     log.warning("client heartbeat failed: %s", exc)
             if self._pending_clients or self._pending_acks or self._waiters:
                 await self._flush()
+            if self._closing:
+                return
 
     async def _flush(self) -> None:
         clients, self._pending_clients = self._pending_clients, {}

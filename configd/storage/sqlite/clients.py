@@ -10,6 +10,7 @@ StorageFailure here.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Sequence
@@ -38,6 +39,9 @@ class SQLiteClients:
         self.path = path
         self._busy_timeout_ms = busy_timeout_ms
         self._db: aiosqlite.Connection | None = None
+        # One transaction at a time on this connection (the flush, the heartbeat, the
+        # disconnect at stop may overlap).
+        self._lock = asyncio.Lock()
 
     async def open(self) -> None:
         """Connect (the database is migrated already)."""
@@ -64,16 +68,18 @@ class SQLiteClients:
     ) -> None:
         db = self._connection()
         try:
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, rows in statements:
-                    if rows:
-                        await db.executemany(sql, rows)
-                await db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    await db.execute("ROLLBACK")
-                raise
+            async with self._lock:
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    for sql, rows in statements:
+                        if rows:
+                            await db.executemany(sql, rows)
+                    await db.execute("COMMIT")
+                except BaseException:
+                    # A failed COMMIT may have ended the transaction already.
+                    with contextlib.suppress(sqlite3.Error, ValueError):
+                        await db.execute("ROLLBACK")
+                    raise
         except sqlite3.Error as exc:
             raise StorageFailure(f"{doing} in {self.path} failed: {exc}") from exc
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from configd.core.model import Namespace, TxnDelete, TxnPut, WriteKind
+from configd.core.model import Namespace, ReleaseState, TxnDelete, TxnPut, WriteKind
 from configd.core.plan import StateView
 from configd.core.replay import ReplayMismatch, replay
 from configd.storage.sqlite.store import SQLiteStorage
@@ -18,6 +19,12 @@ from configd.store.service import ConfigService
 
 ME = {"author": "tester", "message": "m"}
 SCHEMA = json.dumps({"type": "object", "properties": {"a": {"type": "integer"}}})
+RELEASE: dict[str, Any] = {
+    "selectors": [("zone", "eu")],
+    "percent": 0,
+    "max_failures": None,
+    "bake_seconds": 0.0,
+}
 STRICT = json.dumps({"type": "object", "additionalProperties": {"type": "integer"}})
 
 
@@ -39,6 +46,10 @@ async def test_replay_rebuilds_every_kind_of_write(tmp_path: Path) -> None:
             lambda: service.delete_namespace("seeded", force=True, **ME),
             lambda: service.create_namespace("seeded", STRICT, **ME),  # schema numbering goes on
             lambda: service.delete_namespace("seeded", force=False, **ME),
+            lambda: service.start_release("app", '{"c":7}', **RELEASE, **ME),
+            lambda: service.end_release("app", ReleaseState.ABORTED, **ME),
+            lambda: service.start_release("app", '{"c":8}', **RELEASE, **ME),
+            lambda: service.end_release("app", ReleaseState.PROMOTED, **ME),
         ]
         seen: set[WriteKind] = set()
         for write in writes:

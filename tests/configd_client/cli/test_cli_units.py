@@ -99,6 +99,9 @@ EXIT_CODE_OF: dict[type[ConfigdError], ExitCode] = {
     errors.InvalidSchema: ExitCode.INVALID,
     errors.PreconditionFailed: ExitCode.CONFLICT,
     errors.NamespaceNotEmpty: ExitCode.CONFLICT,
+    errors.ReleaseRunning: ExitCode.CONFLICT,
+    errors.NoRunningRelease: ExitCode.CONFLICT,
+    errors.CheckRefused: ExitCode.INVALID,
     errors.ReplicaBehind: ExitCode.CONFLICT,  # a compaction past a lagging replica
     errors.NotFound: ExitCode.NOT_FOUND,
     errors.NamespaceNotFound: ExitCode.NOT_FOUND,

@@ -215,7 +215,13 @@ def start(
     message: str,
     output_format: str | None,
 ) -> None:
-    """Stage FILE as NAMESPACE's document for the selected clients."""
+    """Stage FILE as NAMESPACE's document for the selected clients.
+
+    \b
+    Example:
+      configctl release start payments/prod -f new.yaml --select zone=eu-west-1 \\
+          --percent 10 --max-failures 0 --bake 10m -m "pool size 50"
+    """
     request = release_pb2.StartReleaseRequest(
         namespace=namespace,
         selectors=[_selector(s) for s in selectors],
@@ -265,7 +271,12 @@ def _end(namespace: str, message: str, output_format: str | None, promote: bool)
 @message_option
 @output_option
 def promote(namespace: str, message: str, output_format: str | None) -> None:
-    """Make the staged document NAMESPACE's document, for every client."""
+    """Make the staged document NAMESPACE's document, for every client.
+
+    \b
+    Example:
+      configctl release promote payments/prod -m "looks good"
+    """
     _end(namespace, message, output_format, promote=True)
 
 
@@ -274,7 +285,12 @@ def promote(namespace: str, message: str, output_format: str | None) -> None:
 @message_option
 @output_option
 def abort(namespace: str, message: str, output_format: str | None) -> None:
-    """Send the slice back to NAMESPACE's document; the staged one is dropped."""
+    """Send the slice back to NAMESPACE's document; the staged one is dropped.
+
+    \b
+    Example:
+      configctl release abort payments/prod -m "latency up in eu-west-1"
+    """
     _end(namespace, message, output_format, promote=False)
 
 
@@ -297,6 +313,11 @@ def status(
 
     With --watch it redraws until the release ends, then exits 0 if promoted and 10 if
     aborted.
+
+    \b
+    Examples:
+      configctl release status payments/prod --watch
+      configctl release status payments/prod -o json
     """
     current = settings(output_format)
     request = release_pb2.GetReleaseRequest(namespace=namespace, release_id=release_id)
