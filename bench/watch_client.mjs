@@ -17,7 +17,7 @@
 // then read {"groups": [LABEL per stream]} (answered {"grouped": N}): receipts are then kept
 // per label, e.g. per server worker. It reads {"finish": LAST_REVISION, "wait_ms": N}; waits
 // until every stream has LAST_REVISION or N ms pass; prints the report; exits on {"exit": true}.
-// Receipt times are CLOCK_REALTIME nanoseconds (timeOrigin + now(), sub-microsecond), taken
+// Receipt times are CLOCK_REALTIME nanoseconds (see anchor(): sub-millisecond), taken
 // when a whole gRPC message has arrived, before it is parsed.
 import http2 from "node:http2";
 import readline from "node:readline";
@@ -38,7 +38,22 @@ const frame = Buffer.alloc(5 + request.length);
 frame.writeUInt32BE(request.length, 1);
 request.copy(frame, 5);
 
-const nowNs = () => Math.round((performance.timeOrigin + performance.now()) * 1e6);
+// performance.timeOrigin is the wall clock read once at start, and can be milliseconds off
+// CLOCK_REALTIME on a VM whose clock has since been slewed. So the monotonic clock is anchored
+// to the wall clock at the instant Date.now() ticks over (exact to a few microseconds), and
+// re-anchored every second, which bounds the drift between the two to well under 1 ms.
+let anchorMs = 0;
+let anchorMono = 0;
+function anchor() {
+  const start = Date.now();
+  let now = start;
+  while (now === start) now = Date.now(); // spins under 1 ms
+  anchorMono = performance.now();
+  anchorMs = now;
+}
+anchor();
+setInterval(anchor, 1000).unref();
+const nowNs = () => Math.round((anchorMs + (performance.now() - anchorMono)) * 1e6);
 
 // -- the few protobuf fields read here (configd.v1.WatchResponse) -----------------------------
 
