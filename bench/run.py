@@ -69,7 +69,7 @@ BENCH = Path(__file__).resolve().parent
 
 WORKLOADS = ("put-seq", "put-64", "get-64", "sdk", "watch")
 KV_WORKLOADS = ("put-seq", "put-64", "get-64")
-SYSTEMS = ("configd", "configd-pg", "etcd")
+SYSTEMS = ("configd", "configd-pg", "floor", "etcd")
 # The system each --store runs as: configd on SQLite keeps the name it always had.
 STORE_SYSTEM = {"sqlite": "configd", "postgresql": "configd-pg"}
 
@@ -211,9 +211,11 @@ def kv_phase(
     rounds: int,
     budget: Budget,
     workers: int = 1,
+    floor: bool = False,
 ) -> None:
     """put-seq, put-64, get-64: one server per system for all rounds; the systems take turns
-    within each round, so noise from elsewhere on the machine hits them all. `deployments`:
+    within each round, so noise from elsewhere on the machine hits them all. `floor`: the
+    bare grpc.aio server of floor_server() takes its turn too. `deployments`:
     configd per system (SQLite; PostgreSQL with its replicas, the client processes spread
     over them). `workers`: configd on SQLite runs as `serve --workers N`; its CPU is summed
     over the workers, as it is over the replicas; PostgreSQL's own processes are counted
@@ -250,6 +252,9 @@ def kv_phase(
                 # The kernel spreads connections, not calls: several per client process.
                 client = functools.partial(put_bench.client, connections=4)
             servers[system] = (addrs, pids, client, deployment)
+        if floor:
+            addr, pid = stack.enter_context(floor_server())
+            servers["floor"] = ([addr], [pid], put_bench.client, None)
         if etcd_binary is not None:
             etcd = stack.enter_context(etcd_bench.EtcdProcess(etcd_binary))
             etcd_bench.setup_kv(etcd.grpc_addr)
@@ -322,7 +327,7 @@ def watch_phase(
         for watchers in sizes.watchers:
             workload = f"watch-{watchers}"
             for system in systems:
-                if system == "etcd" and etcd_binary is None:
+                if (system == "etcd" and etcd_binary is None) or system == "floor":
                     continue
                 if not budget.allows(f"{workload} {system} round {round_}"):
                     continue
@@ -351,6 +356,29 @@ def watch_phase(
                                 )
                     results.write("result", workload=workload, system=system, round=round_, **row)
                     _progress(workload, system, round_, row)
+
+
+@contextmanager
+def floor_server() -> Iterator[tuple[str, int]]:
+    """(address, pid) of bench/unary_floor.py's configd-shaped bare server: grpc.aio on uvloop
+    answering configd's Get and Put paths with canned replies of configd's size, nothing
+    decoded, validated or stored. The same clients call it as they call configd, so its
+    column is the RPC's own cost in this run, and configd/floor is what configd adds."""
+    import multiprocessing as mp
+
+    import unary_floor
+
+    ctx = mp.get_context("spawn")
+    port_out, stop = ctx.Queue(), ctx.Event()
+    process = ctx.Process(target=unary_floor.configd_shaped_server, args=(port_out, stop))
+    process.start()
+    try:
+        yield f"127.0.0.1:{port_out.get(timeout=60)}", process.pid or 0
+    finally:
+        stop.set()
+        process.join(30)
+        if process.is_alive():
+            process.kill()
 
 
 def ceiling(cpu_us_per_op: float, cores: int) -> float:
@@ -538,9 +566,14 @@ def median(rows: Sequence[dict[str, Any]], path: Sequence[str]) -> float | None:
     return statistics.median(values) if values else None
 
 
-HEADERS = {"configd": "sqlite", "configd-pg": "postgresql", "etcd": "etcd"}
+HEADERS = {"configd": "sqlite", "configd-pg": "postgresql", "floor": "bare call", "etcd": "etcd"}
 # Ratios shown when both systems ran: (numerator, denominator, column header).
-RATIOS = (("configd", "etcd", "sqlite/etcd"), ("configd-pg", "configd", "pg/sqlite"))
+RATIOS = (
+    ("configd", "etcd", "sqlite/etcd"),
+    ("configd-pg", "configd", "pg/sqlite"),
+    ("configd", "floor", "sqlite/bare"),
+    ("floor", "etcd", "bare/etcd"),
+)
 
 
 def table(
@@ -569,7 +602,7 @@ def table(
         cells = []
         for system in columns:
             v = values.get(system)
-            if system == "etcd" and (metric.workload == "sdk" or metric.configd_only):
+            if system in ("etcd", "floor") and (metric.workload == "sdk" or metric.configd_only):
                 cells.append("n/a")
             else:
                 cells.append("-" if v is None else metric.fmt.format(v))
@@ -646,7 +679,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     parser.add_argument("--only", default=",".join(WORKLOADS), help="workloads, comma-separated")
-    parser.add_argument("--systems", default="configd,etcd", help="configd,etcd or one of them")
+    parser.add_argument(
+        "--systems",
+        default="configd,etcd",
+        help="configd, etcd and/or floor, comma-separated: floor is a bare grpc.aio server "
+        "answering configd's Get and Put with canned replies (put/get workloads only), the "
+        "RPC's own cost measured in the same run",
+    )
     parser.add_argument("--rounds", type=int, help="rounds per workload (default 3; --quick 1)")
     parser.add_argument("--output", type=Path, help="JSON-lines file (default bench/results/)")
     parser.add_argument(
@@ -699,13 +738,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         if workload not in WORKLOADS:
             parser.error(f"unknown workload {workload!r}; choose from {', '.join(WORKLOADS)}")
     for system in options.systems:
-        if system not in ("configd", "etcd"):
-            parser.error(f"unknown system {system!r}; choose from configd, etcd")
+        if system not in ("configd", "etcd", "floor"):
+            parser.error(f"unknown system {system!r}; choose from configd, etcd, floor")
     if "configd" in options.systems:  # configd once per store
         configd = [STORE_SYSTEM[store] for store in options.store]
         options.systems = [
             *(s for s in SYSTEMS if s in configd),
-            *(["etcd"] if "etcd" in options.systems else []),
+            *(s for s in ("floor", "etcd") if s in options.systems),
         ]
     if options.rounds is None:
         options.rounds = 1 if options.quick else 3
@@ -775,6 +814,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     options.rounds,
                     budget,
                     options.workers,
+                    floor="floor" in options.systems,
                 )
             if sdk:
                 sdk_phase(results, deployments["configd"].servers[0], sizes, options.rounds, budget)

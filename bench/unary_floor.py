@@ -36,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import closed_loop
-from put_bench import run_node_client, scenario, value
+from put_bench import NAMESPACE, run_node_client, scenario, value
 
 SERVICE = "bench.Floor"
 METHOD_PATH = f"/{SERVICE}/Call"
@@ -50,20 +50,61 @@ PUTS_PER_TRANSACTION = 10
 def bare_server(port_out: Any, stop: Any) -> None:
     """A grpc.aio server with one trivial method, on uvloop like `configd serve`."""
     import grpc
-    import uvloop
 
     async def call(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         return b""
 
+    handlers = {"Call": grpc.unary_unary_rpc_method_handler(call)}
+    _serve(port_out, stop, grpc.method_handlers_generic_handler(SERVICE, handlers))
+
+
+def configd_shaped_server(port_out: Any, stop: Any) -> None:
+    """The bare server answering configd's own Get and Put paths with canned replies of
+    configd's size (a Get's ~2 KB value and its key metadata; a Put's old and new value),
+    requests passed through undecoded: put_bench's unchanged clients call it as they call
+    configd, so bench/run.py measures the RPC itself in the same run as configd and etcd
+    (its "floor" column). Nothing is stored: a put here is the call without its commit."""
+    import grpc
+
+    from configd_client.wire import config_pb2 as pb
+
+    meta = pb.KeyMeta(key="k7", create_revision=7, mod_revision=4242, version=12)
+    get_reply = pb.GetResponse(value_json=value(1), meta=meta, revision=4242).SerializeToString()
+    put_reply = pb.WriteResponse(
+        revision=4242,
+        namespace=pb.NamespaceInfo(
+            name=NAMESPACE, create_revision=1, mod_revision=4242, schema_version=1, key_count=50
+        ),
+        changes=[pb.KeyChange(key="k7", old_value_json=value(1), new_value_json=value(2))],
+    ).SerializeToString()
+
+    async def get(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        return get_reply
+
+    async def put(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        return put_reply
+
+    async def create(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        return b""
+
+    handlers = {
+        "Get": grpc.unary_unary_rpc_method_handler(get),
+        "Put": grpc.unary_unary_rpc_method_handler(put),
+        "CreateNamespace": grpc.unary_unary_rpc_method_handler(create),
+    }
+    service = grpc.method_handlers_generic_handler("configd.v1.ConfigService", handlers)
+    _serve(port_out, stop, service)
+
+
+def _serve(port_out: Any, stop: Any, handler: Any) -> None:
+    """Serve `handler` on a grpc.aio server run as `configd serve` runs it (uvloop, channelz
+    off) until `stop` is set; the bound port goes to `port_out`."""
+    import grpc
+    import uvloop
+
     async def run() -> None:
         server = grpc.aio.server(options=[("grpc.enable_channelz", 0)])
-        server.add_generic_rpc_handlers(
-            (
-                grpc.method_handlers_generic_handler(
-                    SERVICE, {"Call": grpc.unary_unary_rpc_method_handler(call)}
-                ),
-            )
-        )
+        server.add_generic_rpc_handlers((handler,))
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         port_out.put(port)

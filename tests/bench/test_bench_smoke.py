@@ -39,10 +39,19 @@ def results_of(records: list[dict[str, Any]], system: str) -> set[str]:
 
 
 @pytest.mark.timeout(300)
-def test_quick_run_of_every_configd_workload(tmp_path: Path) -> None:
-    table, records = run_quick(tmp_path, "--systems", "configd")
+def test_quick_run_of_every_configd_workload_beside_the_bare_call(tmp_path: Path) -> None:
+    table, records = run_quick(tmp_path, "--systems", "configd,floor")
 
     assert results_of(records, "configd") == {"put-seq", "put-64", "get-64", "sdk", "watch-20"}
+    # The bare grpc.aio server answers the put/get workloads only, with the same clients.
+    assert results_of(records, "floor") == {"put-seq", "put-64", "get-64"}
+    summary = [r for r in records if r["kind"] == "summary" and r["metric"] == "server CPU us/op"]
+    assert {r["workload"] for r in summary if r.get("sqlite/bare")} == {
+        "put-seq",
+        "put-64",
+        "get-64",
+    }
+    assert "bare call" in table
     assert not [r for r in records if r["kind"] == "error"]
     assert records[0]["kind"] == "meta"
     assert records[-1]["kind"] == "end"
