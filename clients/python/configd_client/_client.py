@@ -41,7 +41,7 @@ from configd_client._snapshot import (
     _View,
     freeze,
 )
-from configd_client._state import ClientState, ClientStatus
+from configd_client._state import ClientState, ClientStatus, Rejection
 from configd_client._stream import WatchStream
 from configd_client._validate import DocumentChecker
 from configd_client.errors import (
@@ -681,8 +681,7 @@ class AsyncConfigClient:
         """
         error = self._checker.check(mirror.name, revision, mirror.schema_json, mirror.values)
         if error is not None:
-            self._reject(mirror.name, error)
-            self._outcomes.append((mirror.name, revision, False, error.detail))
+            self._reject(mirror.name, revision, error, error.detail)
             return old, frozenset()
         texts = dict(mirror.texts)
         if old is not None and hint is not None:
@@ -715,14 +714,20 @@ class AsyncConfigClient:
         )
         refusal = await self._run_checks(Snapshot(mirror.name, revision, doc))
         if refusal is not None:
-            self._reject(mirror.name, refusal)
-            self._outcomes.append((mirror.name, revision, False, refusal.reason_text))
+            self._reject(mirror.name, revision, refusal, refusal.reason_text)
             return old, frozenset()
         if mirror.name in self._rejected:
             self._rejected.pop(mirror.name, None)
             self._log.info(
                 "configd: namespace %r is valid again at revision %d", mirror.name, revision
             )
+        rejection = self._status.last_rejection
+        if (
+            rejection is not None
+            and rejection.namespace == mirror.name
+            and rejection.revision < revision
+        ):
+            self._set_status(last_rejection=None)
         self._outcomes.append((mirror.name, revision, True, ""))
         return doc, changed
 
@@ -744,9 +749,18 @@ class AsyncConfigClient:
                 )
         return None
 
-    def _reject(self, name: str, error: SchemaViolation | CheckRefused) -> None:
+    def _reject(
+        self, name: str, revision: int, error: SchemaViolation | CheckRefused, reason: str
+    ) -> None:
+        """Revision `revision` of `name` is not served: status, log, and a rejected ack."""
         self._rejected[name] = error
-        self._set_status(last_error=error, last_error_at=datetime.now(UTC))
+        now = datetime.now(UTC)
+        self._set_status(
+            last_error=error,
+            last_error_at=now,
+            last_rejection=Rejection(name, revision, reason, now),
+        )
+        self._outcomes.append((name, revision, False, reason))
         self._log.error("configd: %s", error.detail)
 
     async def _commit(
