@@ -11,7 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from configd_client import AsyncConfigClient, ClientState, SchemaViolation, Unavailable
+from configd_client import (
+    AsyncConfigClient,
+    ClientState,
+    Rejection,
+    SchemaViolation,
+    Snapshot,
+    Unavailable,
+)
 
 if TYPE_CHECKING:
     from configd.testing import ConfigdProcess
@@ -118,3 +125,62 @@ async def test_as_dict_is_what_a_status_endpoint_serves(
     assert shown["last_update"].endswith("Z")
     assert (shown["error"], shown["last_error"], shown["last_error_at"]) == (None, None, None)
     assert (shown["rejected"], shown["missing"], shown["cache_revision"]) == ([], [], None)
+    assert shown["last_rejection"] is None
+
+
+async def test_last_rejection_names_the_refused_revision_until_a_later_one_applies(
+    shared_server: ConfigdProcess, writer: Writer, ns: str
+) -> None:
+    local = {"type": "object", "properties": {"port": {"type": "integer"}}}
+    other = f"{ns}-other"
+    writer.create(ns)
+    writer.create(other)
+    async with AsyncConfigClient(
+        [ns, other], addr=shared_server.grpc_addr, schemas={ns: local}
+    ) as client:
+        before = datetime.now(UTC)
+        bad = writer.put(ns, "port", "eighty")
+        await client.wait_for_revision(bad, timeout=10)
+        rejection = client.status.last_rejection
+        assert rejection is not None
+        assert (rejection.namespace, rejection.revision) == (ns, bad)
+        assert "eighty" in rejection.reason
+        assert before <= rejection.at <= datetime.now(UTC)
+        shown = json.loads(json.dumps(client.status.as_dict()))["last_rejection"]
+        assert shown == {
+            "namespace": ns,
+            "revision": bad,
+            "reason": rejection.reason,
+            "at": rejection.at.isoformat().replace("+00:00", "Z"),
+        }
+        # Another namespace's revision applying does not clear it; this one's does.
+        await client.wait_for_revision(writer.put(other, "k", 1), timeout=10)
+        assert client.status.last_rejection == rejection
+        await client.wait_for_revision(writer.put(ns, "port", 80), timeout=10)
+        assert client.status.last_rejection is None
+        assert client.status.as_dict()["last_rejection"] is None
+
+
+async def test_last_rejection_of_a_check_carries_the_check_message(
+    shared_server: ConfigdProcess, writer: Writer, ns: str
+) -> None:
+    writer.create(ns)
+
+    def small(candidate: Snapshot) -> bool:
+        if int(candidate.get("pool", 0)) > 20:
+            raise ValueError("pool too big")
+        return True
+
+    async with AsyncConfigClient(ns, addr=shared_server.grpc_addr) as client:
+        client.add_check(small)
+        bad = writer.put(ns, "pool", 50)
+        await client.wait_for_revision(bad, timeout=10)
+        rejection = client.status.last_rejection
+        assert isinstance(rejection, Rejection)
+        assert (rejection.namespace, rejection.revision, rejection.reason) == (
+            ns,
+            bad,
+            "pool too big",
+        )
+        await client.wait_for_revision(writer.put(ns, "pool", 5), timeout=10)
+        assert client.status.last_rejection is None

@@ -16,7 +16,7 @@ from configd_client._channel import ConnectOptions, TLSOptions
 from configd_client._client import AsyncConfigClient
 from configd_client._options import ClientOptions
 from configd_client._snapshot import Snapshot
-from configd_client._state import ClientState, ClientStatus
+from configd_client._state import ClientState, ClientStatus, Rejection
 from configd_client._stream import WatchStream
 from configd_client._sync import ConfigClient
 from configd_client.errors import (
@@ -66,6 +66,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "PreconditionFailed",
+    "Rejection",
     "RevisionCompacted",
     "SchemaViolation",
     "Snapshot",

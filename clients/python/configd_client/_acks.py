@@ -5,22 +5,36 @@ Off the read path: the watch loop only notes the outcome (a dict write); one bac
 sends them with ReleaseService.Ack on the watch's own channel. Outcomes are coalesced (only the
 newest applied and the newest rejected revision per namespace are pending), at most one call is
 in flight, calls are spaced at least MIN_INTERVAL apart (the server limits each client's rate
-too), and a failed call is retried with the newest outcomes after a pause.
+too). What the reply means:
+
+- a failed call (UNAVAILABLE, a rate limit, a deadline, ...) is retried with the newest
+  outcomes after a pause that doubles from RETRY_INITIAL up to RETRY_MAX (reset by a success);
+- INVALID_ARGUMENT drops that call's acks with a warning: the server refused their content,
+  and sending them again cannot help;
+- UNIMPLEMENTED (a server without ReleaseService) stops acknowledgements for the sender's
+  lifetime, with one info log;
+- aclose() hands what is pending (and the call in flight) to the same task, which sends it
+  without pauses and stops; close waits for that at most `flush_within` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 from collections.abc import Callable
 
 import grpc
 
+from configd_client._backoff import Backoff
 from configd_client.wire import release_pb2, release_pb2_grpc
 
 MIN_INTERVAL = 0.05
-RETRY_PAUSE = 1.0
+RETRY_INITIAL = 0.1
+RETRY_MAX = 5.0
+CALL_TIMEOUT = 5.0
+FLUSH_WITHIN = 0.5
 MAX_REASON_BYTES = 1_024
 
 
@@ -31,6 +45,13 @@ def _truncate(reason: str) -> str:
     return data[: MAX_REASON_BYTES - 3].decode("utf-8", errors="ignore") + "..."
 
 
+class _Sent(enum.Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"  # put back in pending: try again after a pause
+    DROPPED = "dropped"  # the server refused them (INVALID_ARGUMENT)
+    UNSUPPORTED = "unsupported"  # no ReleaseService: stop for good
+
+
 class AckSender:
     """Sends one client's acknowledgements over `channel()` (None: not connected now)."""
 
@@ -39,6 +60,8 @@ class AckSender:
         client_id: str,
         channel: Callable[[], grpc.aio.Channel | None],
         log: logging.Logger,
+        *,
+        backoff: Backoff | None = None,
     ) -> None:
         self._client_id = client_id
         self._channel = channel
@@ -46,11 +69,18 @@ class AckSender:
         # (namespace, applied) -> (revision, reason): the newest of each kind
         self._pending: dict[tuple[str, bool], tuple[int, str]] = {}
         self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._deadline: float | None = None  # loop time by which the closing flush ends
+        self._backoff = backoff or Backoff(RETRY_INITIAL, RETRY_MAX)
         self._task: asyncio.Task[None] | None = None
         self.sent = 0
+        self.dropped = 0
+        self.unsupported = False  # the server has no ReleaseService: nothing is sent any more
 
     def note(self, namespace: str, revision: int, applied: bool, reason: str = "") -> None:
         """Record an outcome to send (cheap; never waits)."""
+        if self.unsupported or self._closing.is_set():
+            return
         key = (namespace, applied)
         known = self._pending.get(key)
         if known is None or revision >= known[0]:
@@ -61,20 +91,41 @@ class AckSender:
 
     async def _run(self) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if not self._pending:
-                continue
-            if not await self._send_once():
-                await asyncio.sleep(RETRY_PAUSE)
+            if self._closing.is_set():
+                if not self._pending:
+                    return
+            else:
+                await self._wake.wait()
+                self._wake.clear()
+                if not self._pending:
+                    continue
+            outcome = await self._send_once()
+            if outcome is _Sent.UNSUPPORTED:
+                return
+            if outcome is _Sent.RETRY:
+                if self._closing.is_set():
+                    return  # no retries while closing: the next attempt would come too late
+                await self._pause(self._backoff.next())
                 self._wake.set()
                 continue
-            await asyncio.sleep(MIN_INTERVAL)
+            if outcome is _Sent.DELIVERED:
+                self._backoff.reset()
+            await self._pause(MIN_INTERVAL)
 
-    async def _send_once(self) -> bool:
+    async def _pause(self, delay: float) -> None:
+        """Sleep `delay`, or less if close begins (its flush does not wait for a pause)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), delay)
+
+    def _call_timeout(self) -> float:
+        if self._deadline is None:
+            return CALL_TIMEOUT
+        return max(0.001, min(CALL_TIMEOUT, self._deadline - asyncio.get_running_loop().time()))
+
+    async def _send_once(self) -> _Sent:
         channel = self._channel()
         if channel is None:
-            return False
+            return _Sent.RETRY
         batch, self._pending = self._pending, {}
         request = release_pb2.AckRequest(
             client_id=self._client_id,
@@ -91,29 +142,65 @@ class AckSender:
             ],
         )
         try:
-            await release_pb2_grpc.ReleaseServiceStub(channel).Ack(request, timeout=5.0)
-        except (grpc.aio.AioRpcError, grpc.RpcError) as exc:
-            for key, value in batch.items():
-                known = self._pending.get(key)
-                if known is None or value[0] > known[0]:
-                    self._pending[key] = value
+            await release_pb2_grpc.ReleaseServiceStub(channel).Ack(
+                request, timeout=self._call_timeout()
+            )
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+            if code is grpc.StatusCode.UNIMPLEMENTED:
+                self.unsupported = True
+                self._pending.clear()
+                self._log.info(
+                    "configd: the server does not take acknowledgements (no ReleaseService: "
+                    "an older configd?); this client sends none from now on"
+                )
+                return _Sent.UNSUPPORTED
+            if code is grpc.StatusCode.INVALID_ARGUMENT:
+                self.dropped += len(request.acks)
+                self._log.warning(
+                    "configd: the server refused %d acknowledgement(s) (%s); dropping them",
+                    len(request.acks),
+                    exc.details(),
+                )
+                return _Sent.DROPPED
+            self._requeue(batch)
             self._log.debug("configd: acknowledgements not delivered yet: %s", exc)
-            return False
-        except Exception:  # a channel closed under us (reconnect): try again later
-            for key, value in batch.items():
-                self._pending.setdefault(key, value)
-            return False
+            return _Sent.RETRY
+        except Exception as exc:  # a channel closed under us (reconnect): try again later
+            self._requeue(batch)
+            self._log.debug("configd: acknowledgements not delivered yet: %r", exc)
+            return _Sent.RETRY
         self.sent += len(request.acks)
-        return True
+        return _Sent.DELIVERED
 
-    async def aclose(self, flush_within: float = 0.5) -> None:
-        """Send what is pending (briefly), then stop."""
-        if self._task is None:
+    def _requeue(self, batch: dict[tuple[str, bool], tuple[int, str]]) -> None:
+        # Anything noted since the batch was taken is newer or equal: it wins.
+        for key, value in batch.items():
+            known = self._pending.get(key)
+            if known is None or value[0] > known[0]:
+                self._pending[key] = value
+
+    async def aclose(self, flush_within: float = FLUSH_WITHIN) -> None:
+        """Send what is pending and let the call in flight finish, for at most `flush_within`
+        seconds (never longer: close must not hang on a server that does not answer), then
+        stop. Idempotent."""
+        if self._closing.is_set():
             return
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + flush_within
+        self._closing.set()
+        self._wake.set()
+        task = self._task
+        if task is None:
+            return
+        done, _ = await asyncio.wait({task}, timeout=flush_within)
+        if not done:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        elif not task.cancelled() and (failure := task.exception()) is not None:
+            self._log.error("configd: the acknowledgement sender failed", exc_info=failure)
         if self._pending:
-            with contextlib.suppress(asyncio.TimeoutError, Exception):
-                await asyncio.wait_for(self._send_once(), flush_within)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+            self._log.debug(
+                "configd: %d acknowledgement(s) not delivered before close", len(self._pending)
+            )

@@ -41,7 +41,7 @@ from configd_client._snapshot import (
     _View,
     freeze,
 )
-from configd_client._state import ClientState, ClientStatus
+from configd_client._state import ClientState, ClientStatus, Rejection
 from configd_client._stream import WatchStream
 from configd_client._validate import DocumentChecker
 from configd_client.errors import (
@@ -65,8 +65,9 @@ T = TypeVar("T")
 ChangeCallback = Callable[[Snapshot, Snapshot, frozenset[str]], Awaitable[None] | None]
 """on_change(old, new, changed_keys): called after the swap, once per changed namespace."""
 
-Check = Callable[[Snapshot], bool | None]
-"""add_check(fn): fn(candidate) runs before the swap; raising or returning False vetoes it."""
+Check = Callable[[Snapshot], bool | Awaitable[bool | None] | None]
+"""add_check(fn): fn(candidate) runs before the swap; raising or returning (or, for a
+coroutine function, resolving to) False vetoes it."""
 
 _CREDENTIAL_ERRORS = (Unauthenticated, PermissionDenied)
 # Errors that retrying will not fix: without a cache to fall back on, start() fails at once.
@@ -262,8 +263,11 @@ class AsyncConfigClient:
         """Run `check(candidate)` on each new snapshot of a namespace before it is swapped in;
         raising or returning False vetoes it: readers keep the previous snapshot, and the
         server is told the revision was rejected (with the exception's text), so a release
-        that a check refuses can abort itself. Checks run in the client's task, in the order
-        added; keep them quick. Returns `check`, so this works as a decorator."""
+        that a check refuses can abort itself. A check may be an `async def` (or return any
+        awaitable): the result is awaited, and what it resolves to (or raises) is the verdict.
+        Checks run in the client's task, one at a time, in the order added, and hold up every
+        later revision while they run; keep them quick. Returns `check`, so this works as a
+        decorator."""
         self._checks.append(check)
         return check
 
@@ -576,7 +580,7 @@ class AsyncConfigClient:
                 self._rejected.pop(name, None)
                 new_doc, changed = None, _changed_keys(old_doc, None)
             else:
-                new_doc, changed = self._publish(mirror, old_doc, snap.revision, None)
+                new_doc, changed = await self._publish(mirror, old_doc, snap.revision, None)
             if new_doc is not None:
                 docs[name] = new_doc
             if changed or (old_doc is None) != (new_doc is None):
@@ -645,7 +649,7 @@ class AsyncConfigClient:
         else:
             self._mirrors[name] = mirror
             hint = None if name in self._rejected else touched
-            new_doc, changed = self._publish(mirror, old_doc, cs.revision, hint)
+            new_doc, changed = await self._publish(mirror, old_doc, cs.revision, hint)
             if new_doc is not None:
                 docs[name] = new_doc
         changes: list[_Change] = []
@@ -667,7 +671,7 @@ class AsyncConfigClient:
             self._set_status(revision=progress.revision)
             self._wake_waiters()
 
-    def _publish(
+    async def _publish(
         self, mirror: _Mirror, old: _Doc | None, revision: int, hint: set[str] | None
     ) -> tuple[_Doc | None, frozenset[str]]:
         """The doc to publish for `mirror` (the old one if it fails the check) and what changed.
@@ -677,8 +681,7 @@ class AsyncConfigClient:
         """
         error = self._checker.check(mirror.name, revision, mirror.schema_json, mirror.values)
         if error is not None:
-            self._reject(mirror.name, error)
-            self._outcomes.append((mirror.name, revision, False, error.detail))
+            self._reject(mirror.name, revision, error, error.detail)
             return old, frozenset()
         texts = dict(mirror.texts)
         if old is not None and hint is not None:
@@ -709,25 +712,34 @@ class AsyncConfigClient:
             schema_version=mirror.schema_version,
             schema_json=mirror.schema_json,
         )
-        refusal = self._run_checks(Snapshot(mirror.name, revision, doc))
+        refusal = await self._run_checks(Snapshot(mirror.name, revision, doc))
         if refusal is not None:
-            self._reject(mirror.name, refusal)
-            self._outcomes.append((mirror.name, revision, False, refusal.reason_text))
+            self._reject(mirror.name, revision, refusal, refusal.reason_text)
             return old, frozenset()
         if mirror.name in self._rejected:
             self._rejected.pop(mirror.name, None)
             self._log.info(
                 "configd: namespace %r is valid again at revision %d", mirror.name, revision
             )
+        rejection = self._status.last_rejection
+        if (
+            rejection is not None
+            and rejection.namespace == mirror.name
+            and rejection.revision < revision
+        ):
+            self._set_status(last_rejection=None)
         self._outcomes.append((mirror.name, revision, True, ""))
         return doc, changed
 
-    def _run_checks(self, candidate: Snapshot) -> CheckRefused | None:
+    async def _run_checks(self, candidate: Snapshot) -> CheckRefused | None:
         """The first refusal of the application's checks, or None if all accept."""
         for check in self._checks:
             name = getattr(check, "__qualname__", repr(check))
             try:
                 verdict = check(candidate)
+                # An async check's coroutine is truthy: await it, or it would accept everything.
+                if inspect.isawaitable(verdict):
+                    verdict = await verdict
             except Exception as exc:
                 why = str(exc) or type(exc).__name__
                 return CheckRefused.of(candidate.namespace, candidate.revision, name, why)
@@ -737,9 +749,18 @@ class AsyncConfigClient:
                 )
         return None
 
-    def _reject(self, name: str, error: SchemaViolation | CheckRefused) -> None:
+    def _reject(
+        self, name: str, revision: int, error: SchemaViolation | CheckRefused, reason: str
+    ) -> None:
+        """Revision `revision` of `name` is not served: status, log, and a rejected ack."""
         self._rejected[name] = error
-        self._set_status(last_error=error, last_error_at=datetime.now(UTC))
+        now = datetime.now(UTC)
+        self._set_status(
+            last_error=error,
+            last_error_at=now,
+            last_rejection=Rejection(name, revision, reason, now),
+        )
+        self._outcomes.append((name, revision, False, reason))
         self._log.error("configd: %s", error.detail)
 
     async def _commit(

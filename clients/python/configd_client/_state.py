@@ -25,6 +25,27 @@ class ClientState(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Rejection:
+    """A revision of one namespace that the client refused to serve (readers kept the previous
+    snapshot): its schema check or a check added with add_check vetoed it."""
+
+    namespace: str
+    revision: int
+    reason: str
+    """Why, as the server was told it (the check's message, or the schema violation)."""
+    at: datetime
+    """When the client refused it (UTC)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "namespace": self.namespace,
+            "revision": self.revision,
+            "reason": self.reason,
+            "at": _iso(self.at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ClientStatus:
     """A consistent picture of the client at one moment (a new object on every change).
 
@@ -59,6 +80,9 @@ class ClientStatus:
     the defaults passed to get(). A prefix that matches nothing is not missing."""
     cache_revision: int | None = None
     """The revision of the cache file the client started from, if it did."""
+    last_rejection: Rejection | None = None
+    """The most recent revision the client refused (schema check or add_check), kept until a
+    later revision of that namespace is applied, then None."""
 
     @property
     def connected(self) -> bool:
@@ -77,6 +101,9 @@ class ClientStatus:
             "rejected": sorted(self.rejected),
             "missing": sorted(self.missing),
             "cache_revision": self.cache_revision,
+            "last_rejection": (
+                self.last_rejection.as_dict() if self.last_rejection is not None else None
+            ),
         }
 
 

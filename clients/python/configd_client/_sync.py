@@ -95,7 +95,9 @@ class ConfigClient:
 
     def add_check(self, check: Check) -> Check:
         """As AsyncConfigClient.add_check: `check(candidate)` runs in the client's thread
-        before each swap; raising or returning False vetoes the revision."""
+        before each swap; raising or returning False vetoes the revision. An `async def`
+        check is awaited on the client's own event loop (in that thread), and its result is
+        the verdict; it must not wait on anything bound to another loop."""
         return self._core.add_check(check)
 
     @property

@@ -74,21 +74,28 @@ def min_revision_option(command: F) -> F:
 
 
 def settings(
-    output: str | None = None, *, min_revision: int | None = None, force: bool = False
+    output: str | None = None,
+    *,
+    min_revision: int | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    message: str = "",
 ) -> Settings:
-    """The global settings, with a command's own `-o`, `--min-revision` and `--force` taking
-    precedence."""
+    """The global settings, with a command's own `-o`, `--min-revision`, `--force`,
+    `--dry-run` and `-m` taking precedence (Session applies the release rule with them)."""
     ctx = click.get_current_context()
     base = ctx.find_object(Settings)
     if base is None:  # pragma: no cover - the root group always sets it
         raise click.UsageError("configctl commands must run under the configctl group")
-    if output is None and min_revision is None and not force:
+    if output is None and min_revision is None and not (force or dry_run or message):
         return base
     return dataclasses.replace(
         base,
         output=base.output if output is None else output,
         min_revision=base.min_revision if min_revision is None else min_revision,
         abort_release=force or base.abort_release,
+        dry_run=dry_run or base.dry_run,
+        message=message or base.message,
     )
 
 

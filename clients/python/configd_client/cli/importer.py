@@ -86,7 +86,28 @@ async def _current_schema(session: Session, name: str) -> str:
 
 
 async def plan_one(session: Session, target: Target) -> NamespacePlan:
-    """Compare a target with the server; validate on the server where the API allows it."""
+    """Compare a target with the server; validate on the server where the API allows it.
+
+    Planned again once if the namespace moved between the read and the dry run: with --force
+    the dry run may have aborted a release (a revision that leaves the document as it was)."""
+    try:
+        return await _plan_once(session, target)
+    except _Moved:
+        pass
+    try:
+        return await _plan_once(session, target)
+    except _Moved:
+        raise CliFailure(
+            f"{target.name} changed while the import was being planned; run it again",
+            code=ExitCode.CONFLICT,
+        ) from None
+
+
+class _Moved(Exception):
+    """The namespace changed between a plan's read and its dry run."""
+
+
+async def _plan_once(session: Session, target: Target) -> NamespacePlan:
     try:
         current = await session.get_namespace(target.name)
     except NamespaceNotFound:
@@ -121,10 +142,7 @@ async def plan_one(session: Session, target: Target) -> NamespacePlan:
         ),
     )
     if reply.namespace_revision != current.namespace.mod_revision:
-        raise CliFailure(
-            f"{target.name} changed while the import was being planned; run it again",
-            code=ExitCode.CONFLICT,
-        )
+        raise _Moved
     violations = [FieldViolation(v.path, v.keyword, v.message) for v in reply.violations]
     return NamespacePlan(
         target=target,

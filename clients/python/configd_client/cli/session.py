@@ -19,6 +19,7 @@ import grpc.aio
 from configd_client._channel import ConnectOptions
 from configd_client._replicas import Replicas
 from configd_client._retry import is_write, retry_call
+from configd_client.cli.exits import CliFailure, exit_code_for
 from configd_client.errors import ConfigdError, ReleaseRunning
 from configd_client.wire import config_pb2, config_pb2_grpc, release_pb2, release_pb2_grpc
 from configd_client.wire.metadata import auth_is_off
@@ -42,6 +43,10 @@ class Settings:
     request_id: str = ""
     # --force on a write: a release running on the namespace is aborted first.
     abort_release: bool = False
+    # --dry-run: nothing is written, and so no release is ever aborted (even with --force).
+    dry_run: bool = False
+    # The command's -m: the message of the abort that --force makes.
+    message: str = ""
 
 
 @contextlib.asynccontextmanager
@@ -117,16 +122,20 @@ class Session:
         await self.replicas.aclose()
 
     async def call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
-        """_call(); with --force, a write refused because a release runs on its namespace
-        aborts that release (one revision, in history) and is sent again, once."""
+        """_call(), with the one rule for a write refused because a release runs on its
+        namespace: with --force it aborts that release (one revision in history, carrying the
+        command's -m) and is sent again, once; a dry run never aborts anything, and says which
+        release is in the way instead."""
         try:
             return await self._call(method, request)
-        except ReleaseRunning:
-            if not self.settings.abort_release:
-                raise
+        except ReleaseRunning as error:
             fields = request.DESCRIPTOR.fields_by_name
             namespace = request.namespace if "namespace" in fields else request.name
-            why = getattr(request, "message", "") or "no message"
+            if self.settings.dry_run:
+                raise await self._release_in_the_way(namespace, error) from error
+            if not self.settings.abort_release:
+                raise
+            why = self.settings.message or getattr(request, "message", "") or "no message"
             await self._call(
                 self.releases.AbortRelease,
                 release_pb2.EndReleaseRequest(
@@ -134,6 +143,22 @@ class Session:
                 ),
             )
             return await self._call(method, request)
+
+    async def _release_in_the_way(self, namespace: str, error: ReleaseRunning) -> CliFailure:
+        """The failure of a dry run that meets a running release (it never aborts one)."""
+        try:
+            reply = await self._call(
+                self.releases.GetRelease, release_pb2.GetReleaseRequest(namespace=namespace)
+            )
+            release = f"release {reply.release.id}"
+        except ConfigdError:
+            release = "a release"
+        return CliFailure(
+            f"namespace {namespace!r} is under {release}; a dry run never aborts it, even "
+            f"with --force: end it with `configctl release abort {namespace}` (or promote it), "
+            "then run the dry run again",
+            code=exit_code_for(error),
+        )
 
     async def _call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
         """A unary call with the command's deadline; failures become ConfigdError; reads, and

@@ -196,7 +196,7 @@ def put(
     if if_absent and if_mod_revision is not None:
         raise click.UsageError("--if-absent and --if-mod-revision exclude each other")
     value_json = documents.value_argument(value)
-    current = settings(output_format, force=force)
+    current = settings(output_format, force=force, message=message)
 
     async def work(session: Session) -> Any:
         return await session.call(
@@ -239,7 +239,7 @@ def delete(
     Example:
       configctl delete payments/prod legacy_mode -m "feature removed"
     """
-    current = settings(output_format, force=force)
+    current = settings(output_format, force=force, message=message)
 
     async def work(session: Session) -> Any:
         return await session.call(

@@ -109,7 +109,12 @@ def list_(prefix: str, min_revision: int | None, output_format: str | None) -> N
 
 @ns.command("delete")
 @click.argument("namespace")
-@click.option("--force", is_flag=True, help="Delete even if keys remain (each is recorded).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Delete even if keys remain (each is recorded); if a release runs on the namespace, "
+    "abort it first (in history).",
+)
 @if_revision_option
 @message_option
 @output_option
@@ -120,13 +125,13 @@ def delete(
     message: str,
     output_format: str | None,
 ) -> None:
-    """Delete NAMESPACE; refused while it has keys, unless --force.
+    """Delete NAMESPACE; refused while it has keys or a release runs on it, unless --force.
 
     \b
     Example:
       configctl ns delete payments/old --force -m "retired"
     """
-    current = settings(output_format)
+    current = settings(output_format, force=force, message=message)
     preconditions = [config_pb2.Precondition(namespace_revision=if_revision)] if if_revision else []
 
     async def work(session: Session) -> Any:

@@ -174,7 +174,7 @@ def apply(
       configctl apply payments/prod -f payments.json --dry-run
     """
     document_json = jsontext.dumps(documents.load_document(source))
-    current = settings(output_format, force=force)
+    current = settings(output_format, force=force, dry_run=dry_run, message=message)
 
     async def work(session: Session) -> tuple[Review, int]:
         result = await review(session, namespace, document_json)
@@ -257,6 +257,7 @@ def diff(ctx: click.Context, namespace: str, source: str, output_format: str | N
 @click.option("--dry-run", is_flag=True, help="Show the diff; write nothing.")
 @message_option
 @yes_option
+@force_option
 @output_option
 def rollback(
     namespace: str,
@@ -264,6 +265,7 @@ def rollback(
     dry_run: bool,
     message: str,
     yes: bool,
+    force: bool,
     output_format: str | None,
 ) -> None:
     """Restore NAMESPACE's document of REVISION as a new revision, after review.
@@ -272,8 +274,9 @@ def rollback(
     Example:
       configctl history payments/prod
       configctl rollback payments/prod --to 41 -m "release 42 broke checkout"
+      configctl rollback payments/prod --to 41 --force -m "abort the canary, restore 41"
     """
-    current = settings(output_format)
+    current = settings(output_format, force=force, dry_run=dry_run, message=message)
 
     async def work(session: Session) -> tuple[Review, int]:
         then = await session.get_namespace(namespace, to_revision)

@@ -155,7 +155,8 @@ def release() -> None:
     The clients that match every --select (and --percent) get the staged document through
     their watch; every client reports whether it applied or rejected it. Promote to make it
     the namespace's document for everyone, or abort to send the slice back. While a release
-    runs, direct writes to the namespace are refused (--force on a write aborts it first).
+    runs, direct writes to the namespace are refused (--force on a write aborts it first;
+    a --dry-run never does).
 
     \b
     Examples:

@@ -9,6 +9,7 @@ import click
 from configd_client.cli import documents, output
 from configd_client.cli.context import (
     execute,
+    force_option,
     if_revision_option,
     message_option,
     output_option,
@@ -64,12 +65,14 @@ def get(namespace: str, version: int | None, output_format: str | None) -> None:
 @click.argument("schema_file", metavar="FILE")
 @if_revision_option
 @message_option
+@force_option
 @output_option
 def set_(
     namespace: str,
     schema_file: str,
     if_revision: int | None,
     message: str,
+    force: bool,
     output_format: str | None,
 ) -> None:
     """Replace NAMESPACE's schema with FILE (.json or .yaml).
@@ -81,7 +84,7 @@ def set_(
       configctl schema set payments/prod payments.schema.yaml -m "require timeout_ms"
     """
     schema_json = documents.load_schema(schema_file)
-    current = settings(output_format)
+    current = settings(output_format, force=force, message=message)
     preconditions = [config_pb2.Precondition(namespace_revision=if_revision)] if if_revision else []
 
     async def work(session: Session) -> Any:

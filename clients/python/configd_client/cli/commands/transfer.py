@@ -12,6 +12,7 @@ from configd_client.cli import archive, consul, diffs, importer, output
 from configd_client.cli.context import (
     confirm,
     execute,
+    force_option,
     message_option,
     output_option,
     settings,
@@ -204,6 +205,7 @@ def _show_report(
 @click.option("--diff", "show_diff", is_flag=True, help="Show each namespace's per-key diff.")
 @message_option
 @yes_option
+@force_option
 @output_option
 def import_(
     source: str | None,
@@ -219,6 +221,7 @@ def import_(
     show_diff: bool,
     message: str,
     yes: bool,
+    force: bool,
     output_format: str | None,
 ) -> None:
     """Import namespaces from SOURCE (an export file, directory, or -) or from Consul.
@@ -282,7 +285,7 @@ def import_(
             importer.Target(name=item.name, document=item.document, schema=item.schema)
             for item in archive.read(source)
         ]
-    current = settings(output_format)
+    current = settings(output_format, force=force, dry_run=dry_run, message=message)
     message = message or "configctl import"
 
     async def work(session: Session) -> list[importer.NamespacePlan]:
