@@ -20,18 +20,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from configd.core.errors import InvalidArgument, LimitExceeded, StorageFailure
+from configd.core.errors import (
+    InvalidArgument,
+    LimitExceeded,
+    RevisionNotApplied,
+    StorageFailure,
+)
 from configd.core.limits import Limits
 from configd.core.names import check_namespace
 from configd.core.releases import AckRecord, ClientIdentity, ClientRecord
 from configd.core.stats import Histogram
 from configd.storage.base import ClientStore
 from configd_client.wire.labels import client_id_problem, labels_problem
+from configd_client.wire.limits import MAX_ACK_REASON_BYTES, MAX_ACKS_PER_CALL
 
 log = logging.getLogger("configd.clients")
 
-MAX_ACKS_PER_CALL = 1_000
-MAX_REASON_BYTES = 1_024
 DEFAULT_CLIENT_TIMEOUT = 30.0
 """Seconds a client not refreshed (its replica gone, or it disconnected) still counts as
 targeted by a release (configd serve --client-timeout)."""
@@ -192,15 +196,24 @@ class ClientRegistry:
         for index, ack in enumerate(acks):
             where = f"acks[{index}]"
             check_namespace(ack.namespace, self._limits, field=f"{where}.namespace")
-            if not 0 < ack.revision <= current_revision:
+            if ack.revision <= 0:
                 raise InvalidArgument(
-                    f"{where}.revision {ack.revision} is not a revision this server has "
-                    f"committed (1-{current_revision})",
+                    f"{where}.revision {ack.revision} is not a revision: revisions start at 1",
                     field=f"{where}.revision",
                 )
-            if len(ack.reason.encode("utf-8", errors="surrogatepass")) > MAX_REASON_BYTES:
+            if ack.revision > current_revision:
+                # Not malformed: a client that moved from a replica ahead of this one acks
+                # what that replica sent. Retryable, so its SDK sends it again, here or there.
+                raise RevisionNotApplied(
+                    f"{where}.revision {ack.revision} is past this server's revision "
+                    f"{current_revision}: it has not applied it yet; retry",
+                    applied=current_revision,
+                    wanted=ack.revision,
+                    field=f"{where}.revision",
+                )
+            if len(ack.reason.encode("utf-8", errors="surrogatepass")) > MAX_ACK_REASON_BYTES:
                 raise InvalidArgument(
-                    f"{where}.reason is longer than {MAX_REASON_BYTES} bytes; shorten it",
+                    f"{where}.reason is longer than {MAX_ACK_REASON_BYTES} bytes; shorten it",
                     field=f"{where}.reason",
                 )
 

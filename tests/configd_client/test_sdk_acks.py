@@ -116,13 +116,13 @@ async def test_invalid_argument_drops_the_acks_with_one_warning(
     caplog.set_level(logging.DEBUG, logger=LOG.name)
     backoff = RecordingBackoff(0.01, 0.08)
     sender = AckSender("acks-invalid", lambda: configd_channel, LOG, backoff=backoff)
-    sender.note(ns, 10**12, True)  # a revision the server never committed
+    sender.note("Not A Namespace!", revision, True)  # malformed: retrying cannot help
     await until(lambda: sender.dropped == 1, "the refused ack dropped")
     await asyncio.sleep(0.3)  # no retry of it comes
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "refused 1 acknowledgement" in warnings[0].getMessage()
-    assert "not a revision this server has committed" in warnings[0].getMessage()
+    assert "namespace" in warnings[0].getMessage()
     assert backoff.delays == []
     sender.note(ns, revision, True)  # the sender goes on with the next one
     await until(lambda: sender.sent == 1, "a valid ack delivered")
@@ -185,3 +185,37 @@ async def test_close_flushes_the_last_ack_the_server_then_shows_it(
     [mine] = [c for c in listed.clients if c.client_id == client_id]
     [applied] = [a for a in mine.applied if a.namespace == ns]
     assert applied.applied_revision == revision
+
+
+async def test_an_ack_cut_off_by_its_channel_closing_is_sent_on_the_next_one(
+    silent_addr: str, configd_channel: grpc.aio.Channel, writer: Writer, ns: str
+) -> None:
+    # A watch that reconnects closes the channel an Ack call may be waiting on; grpc.aio ends
+    # that call with CancelledError. The ack must survive it, and so must the sender.
+    writer.create(ns)
+    revision = writer.put(ns, "k", 1)
+    silent = grpc.aio.insecure_channel(silent_addr)
+    current: list[grpc.aio.Channel] = [silent]
+    sender = AckSender("acks-cut-off", lambda: current[0], LOG, backoff=Backoff(0.01, 0.05))
+    sender.note(ns, revision, True)
+    await asyncio.sleep(0.1)  # the call is in flight, waiting for an answer
+    current[0] = configd_channel
+    await silent.close()
+    await until(lambda: sender.sent == 1, "the ack delivered on the new channel")
+    sender.note(ns, revision + 0, False, "later outcomes still go out")
+    await until(lambda: sender.sent == 2, "a later ack delivered")
+    await sender.aclose()
+
+
+async def test_an_ack_past_the_servers_revision_is_retried_not_dropped(
+    configd_channel: grpc.aio.Channel, writer: Writer, ns: str
+) -> None:
+    # A client that moved to a replica behind the one it watched acks a revision this server
+    # has not applied yet: UNAVAILABLE, so it is retried (here it never arrives).
+    writer.create(ns)
+    backoff = RecordingBackoff(0.01, 0.02)
+    sender = AckSender("acks-early", lambda: configd_channel, LOG, backoff=backoff)
+    sender.note(ns, 10**12, True)
+    await until(lambda: len(backoff.delays) >= 3, "three retries")
+    assert sender.dropped == 0 and sender.sent == 0
+    await sender.aclose()

@@ -29,20 +29,20 @@ import grpc
 
 from configd_client._backoff import Backoff
 from configd_client.wire import release_pb2, release_pb2_grpc
+from configd_client.wire.limits import MAX_ACK_REASON_BYTES, MAX_ACKS_PER_CALL
 
 MIN_INTERVAL = 0.05
 RETRY_INITIAL = 0.1
 RETRY_MAX = 5.0
 CALL_TIMEOUT = 5.0
 FLUSH_WITHIN = 0.5
-MAX_REASON_BYTES = 1_024
 
 
 def _truncate(reason: str) -> str:
     data = reason.encode("utf-8", errors="replace")
-    if len(data) <= MAX_REASON_BYTES:
+    if len(data) <= MAX_ACK_REASON_BYTES:
         return reason
-    return data[: MAX_REASON_BYTES - 3].decode("utf-8", errors="ignore") + "..."
+    return data[: MAX_ACK_REASON_BYTES - 3].decode("utf-8", errors="ignore") + "..."
 
 
 class _Sent(enum.Enum):
@@ -126,7 +126,11 @@ class AckSender:
         channel = self._channel()
         if channel is None:
             return _Sent.RETRY
-        batch, self._pending = self._pending, {}
+        # The server takes at most MAX_ACKS_PER_CALL per call; the rest go in the next one.
+        keys = sorted(self._pending)[:MAX_ACKS_PER_CALL]
+        batch = {key: self._pending.pop(key) for key in keys}
+        if self._pending:
+            self._wake.set()
         request = release_pb2.AckRequest(
             client_id=self._client_id,
             acks=[
@@ -138,13 +142,24 @@ class AckSender:
                     else release_pb2.ACK_OUTCOME_REJECTED,
                     reason=reason,
                 )
-                for (namespace, applied), (revision, reason) in sorted(batch.items())
+                for (namespace, applied), (revision, reason) in batch.items()
             ],
         )
         try:
             await release_pb2_grpc.ReleaseServiceStub(channel).Ack(
                 request, timeout=self._call_timeout()
             )
+        except asyncio.CancelledError:
+            # grpc.aio raises CancelledError for a call cut off by its channel closing (the
+            # watch reconnecting): the acks were not delivered. Only a cancellation of this
+            # task itself (aclose giving up) ends it; otherwise this sender would die here
+            # and no later outcome would ever be sent.
+            self._requeue(batch)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            self._log.debug("configd: acknowledgements cut off by a reconnect; resending")
+            return _Sent.RETRY
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             if code is grpc.StatusCode.UNIMPLEMENTED:

@@ -24,6 +24,9 @@ MAX_PAGE_SIZE = 1_000
 DEFAULT_PAGE_SIZE = 100
 MAX_WATCHERS_PER_TOKEN = 1_000
 MAX_WRITES_PER_SECOND = 100
+# ReleaseService.Ack: outcomes per call, and the bytes of a rejection's reason.
+MAX_ACKS_PER_CALL = 1_000
+MAX_ACK_REASON_BYTES = 1_024
 # A gRPC message either side may send or receive (a whole snapshot of large namespaces).
 MAX_GRPC_MESSAGE_BYTES = 64 * MIB
 
