@@ -602,7 +602,9 @@ def table(
         cells = []
         for system in columns:
             v = values.get(system)
-            if system in ("etcd", "floor") and (metric.workload == "sdk" or metric.configd_only):
+            if (system == "floor" and metric.workload not in KV_WORKLOADS) or (
+                system == "etcd" and (metric.workload == "sdk" or metric.configd_only)
+            ):
                 cells.append("n/a")
             else:
                 cells.append("-" if v is None else metric.fmt.format(v))
