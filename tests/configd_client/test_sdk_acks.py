@@ -217,5 +217,6 @@ async def test_an_ack_past_the_servers_revision_is_retried_not_dropped(
     sender = AckSender("acks-early", lambda: configd_channel, LOG, backoff=backoff)
     sender.note(ns, 10**12, True)
     await until(lambda: len(backoff.delays) >= 3, "three retries")
-    assert sender.dropped == 0 and sender.sent == 0
+    assert sender.dropped == 0
+    assert sender.sent == 0
     await sender.aclose()
