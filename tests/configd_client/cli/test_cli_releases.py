@@ -53,11 +53,14 @@ def test_release_start_status_force_and_promote(
 ) -> None:
     NS = ns
     eu, us = watched
-    listed = json.loads(configctl.ok("clients", NS, "-o", "json").stdout)
-    assert {c["client_id"]: c["labels"] for c in listed} == {
-        "cli-eu": {"zone": "eu"},
-        "cli-us": {"zone": "us"},
-    }
+
+    def listed() -> dict[str, Any]:
+        rows = json.loads(configctl.ok("clients", NS, "-o", "json").stdout)
+        return {c["client_id"]: c["labels"] for c in rows}
+
+    # A replica records a client's watch in the store a flush after the stream opens.
+    until(lambda: len(listed()) == 2)
+    assert listed() == {"cli-eu": {"zone": "eu"}, "cli-us": {"zone": "us"}}
     new = tmp_path / "new.yaml"
     new.write_text("pool: 50\n")
     started = configctl.ok(
