@@ -114,8 +114,13 @@ class Interactive:
                 assert chunk, f"exited before {text!r}: {self.stderr!r}"
                 self.stderr += chunk
 
-    def answer(self, text: str, timeout: float = 30.0) -> Run:
+    def say(self, text: str) -> None:
+        """Answer a prompt that is not the last one."""
         os.write(self.master, text.encode() + b"\n")
+
+    def answer(self, text: str, timeout: float = 30.0) -> Run:
+        """Answer the last prompt and wait for the command to end."""
+        self.say(text)
         stdout, stderr = self.process.communicate(timeout=timeout)
         os.close(self.master)
         return Run(self.process.returncode, stdout.decode(), (self.stderr + stderr).decode())

@@ -1,6 +1,7 @@
 """`--force` against a running release, end to end: rollback, schema set, import and ns delete
-abort it first (the abort carries -m); a dry run never aborts it, even with --force, and says
-which release is in the way."""
+abort it first (the abort carries -m); the preview of a forced apply, rollback or import
+aborts it only once the person (or --yes) agrees; a dry run never aborts it, even with --force,
+and says which release is in the way."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import Configctl
+from cli_helpers import Configctl, Interactive
 
 _NAMES = itertools.count()
 
@@ -107,6 +108,63 @@ def test_ns_delete_force_aborts_the_release_then_deletes(configctl: Configctl, n
 def test_a_forced_write_without_m_says_so_in_the_abort(configctl: Configctl, ns: str) -> None:
     configctl.ok("put", ns, "pool", "3", "--force")
     assert_aborted_by(configctl, ns, "no message")
+
+
+def previewed_write(configctl: Configctl, ns: str, tmp_path: Path, command: str) -> list[str]:
+    """The arguments of an apply, rollback or import (each previews before it writes) that
+    changes `ns`."""
+    if command == "apply":
+        new = tmp_path / "new.json"
+        new.write_text('{"pool": 7}')
+        return ["apply", ns, "-f", str(new)]
+    if command == "rollback":
+        first = min(int(e["revision"]) for e in history(configctl, ns) if e["kind"] == "put")
+        return ["rollback", ns, "--to", str(first)]
+    export = tmp_path / "export.json"
+    configctl.ok("export", ns, "-f", str(export))
+    export.write_text(export.read_text().replace('"pool": 20', '"pool": 30'))
+    return ["import", str(export)]
+
+
+@pytest.mark.parametrize("command", ["apply", "rollback", "import"])
+def test_a_forced_write_without_yes_or_a_terminal_leaves_the_release_running(
+    configctl: Configctl, ns: str, tmp_path: Path, command: str
+) -> None:
+    running = release(configctl, ns)
+    before = history(configctl, ns)
+    run = configctl(*previewed_write(configctl, ns, tmp_path, command), "--force")
+    assert run.code == 9, run
+    assert run.errors[-1] == (
+        f"Error: refusing to abort release {running['id']} of {ns} without confirmation: "
+        "stdin is not a terminal; pass --yes to confirm non-interactively"
+    )
+    assert release(configctl, ns)["state"] == "running"
+    assert history(configctl, ns) == before
+
+
+def test_a_forced_apply_asks_before_aborting_and_again_before_writing(
+    configctl: Configctl, ns: str, tmp_path: Path
+) -> None:
+    running = release(configctl, ns)
+    args = previewed_write(configctl, ns, tmp_path, "apply")
+    declined = Interactive(configctl, *args, "--force", "-m", "hotfix")
+    declined.wait_for(f"Abort release {running['id']} now, then review the change?")
+    run = declined.answer("n")
+    assert run.code == 9, run
+    assert f"aborted; release {running['id']} still runs and nothing was written" in run.stderr
+    assert release(configctl, ns)["state"] == "running"
+
+    agreed = Interactive(configctl, *args, "--force", "-m", "hotfix")
+    agreed.wait_for("Abort release")
+    agreed.say("y")
+    agreed.wait_for(f"Apply these changes to {ns}?")
+    run = agreed.answer("n")
+    assert run.code == 9, run
+    assert ["~ pool:", "-   20", "+   7"] == [
+        line.strip("\r") for line in run.stdout.splitlines()[1:4]
+    ]
+    assert_aborted_by(configctl, ns, "hotfix")
+    assert pool(configctl, ns) == 20
 
 
 @pytest.mark.parametrize("force", [(), ("--force",)], ids=["plain", "force"])

@@ -1,15 +1,15 @@
-"""What commands share: the output option, running against the server, confirmation."""
+"""What commands share: the output options, the settings, running against the server
+(confirmation: configd_client.cli.prompts)."""
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
 
-from configd_client.cli.exits import CliFailure, ExitCode, failure_from
+from configd_client.cli.exits import failure_from
 from configd_client.cli.session import OUTPUT_FORMATS, Session, Settings, run
 from configd_client.errors import ConfigdError
 
@@ -80,14 +80,16 @@ def settings(
     force: bool = False,
     dry_run: bool = False,
     message: str = "",
+    yes: bool = False,
 ) -> Settings:
     """The global settings, with a command's own `-o`, `--min-revision`, `--force`,
-    `--dry-run` and `-m` taking precedence (Session applies the release rule with them)."""
+    `--dry-run`, `-m` and `--yes` taking precedence (Session applies the release rule with
+    them)."""
     ctx = click.get_current_context()
     base = ctx.find_object(Settings)
     if base is None:  # pragma: no cover - the root group always sets it
         raise click.UsageError("configctl commands must run under the configctl group")
-    if output is None and min_revision is None and not (force or dry_run or message):
+    if output is None and min_revision is None and not (force or dry_run or message or yes):
         return base
     return dataclasses.replace(
         base,
@@ -96,6 +98,7 @@ def settings(
         abort_release=force or base.abort_release,
         dry_run=dry_run or base.dry_run,
         message=message or base.message,
+        yes=yes or base.yes,
     )
 
 
@@ -105,21 +108,3 @@ def execute(current: Settings, work: Callable[[Session], Awaitable[T]]) -> T:
         return run(current, work)
     except ConfigdError as error:
         raise failure_from(error, addr=current.connect.addr) from error
-
-
-def confirm(question: str, *, yes: bool) -> None:
-    """Go on only if --yes was given or a person at a terminal answers yes."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise CliFailure(
-            "refusing to write without confirmation: stdin is not a terminal; "
-            "pass --yes to confirm non-interactively",
-            code=ExitCode.ABORTED,
-        )
-    try:
-        accepted = click.confirm(question, default=False, err=True)
-    except click.Abort as exc:
-        raise CliFailure("aborted; nothing was written", code=ExitCode.ABORTED) from exc
-    if not accepted:
-        raise CliFailure("aborted; nothing was written", code=ExitCode.ABORTED)

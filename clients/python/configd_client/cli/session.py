@@ -20,6 +20,7 @@ from configd_client._channel import ConnectOptions
 from configd_client._replicas import Replicas
 from configd_client._retry import is_write, retry_call
 from configd_client.cli.exits import CliFailure, exit_code_for
+from configd_client.cli.prompts import confirm
 from configd_client.errors import ConfigdError, ReleaseRunning
 from configd_client.wire import config_pb2, config_pb2_grpc, release_pb2, release_pb2_grpc
 from configd_client.wire.metadata import auth_is_off
@@ -47,6 +48,8 @@ class Settings:
     dry_run: bool = False
     # The command's -m: the message of the abort that --force makes.
     message: str = ""
+    # --yes: what the command asks a person is answered yes (the abort --force makes too).
+    yes: bool = False
 
 
 @contextlib.asynccontextmanager
@@ -124,8 +127,9 @@ class Session:
     async def call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
         """_call(), with the one rule for a write refused because a release runs on its
         namespace: with --force it aborts that release (one revision in history, carrying the
-        command's -m) and is sent again, once; a dry run never aborts anything, and says which
-        release is in the way instead."""
+        command's -m) and is sent again, once; the preview of a forced write (a dry-run request
+        of a command that is not itself a --dry-run) aborts it only once --yes or a person
+        says so; a --dry-run never aborts anything, and says which release is in the way."""
         try:
             return await self._call(method, request)
         except ReleaseRunning as error:
@@ -135,6 +139,17 @@ class Session:
                 raise await self._release_in_the_way(namespace, error) from error
             if not self.settings.abort_release:
                 raise
+            if getattr(request, "dry_run", False):
+                # The preview of a forced write: the release goes only with the person's yes,
+                # asked before anything changes (the write is confirmed after its preview).
+                release = await self._release_name(namespace)
+                confirm(
+                    f"{namespace} is under {release}; --force aborts it before the write. "
+                    f"Abort {release} now, then review the change?",
+                    yes=self.settings.yes,
+                    action=f"abort {release} of {namespace}",
+                    unchanged=f"{release} still runs and nothing was written",
+                )
             why = self.settings.message or getattr(request, "message", "") or "no message"
             await self._call(
                 self.releases.AbortRelease,
@@ -146,19 +161,23 @@ class Session:
 
     async def _release_in_the_way(self, namespace: str, error: ReleaseRunning) -> CliFailure:
         """The failure of a dry run that meets a running release (it never aborts one)."""
-        try:
-            reply = await self._call(
-                self.releases.GetRelease, release_pb2.GetReleaseRequest(namespace=namespace)
-            )
-            release = f"release {reply.release.id}"
-        except ConfigdError:
-            release = "a release"
+        release = await self._release_name(namespace)
         return CliFailure(
             f"namespace {namespace!r} is under {release}; a dry run never aborts it, even "
             f"with --force: end it with `configctl release abort {namespace}` (or promote it), "
             "then run the dry run again",
             code=exit_code_for(error),
         )
+
+    async def _release_name(self, namespace: str) -> str:
+        """ "release N" of the release running on `namespace`, for messages."""
+        try:
+            reply = await self._call(
+                self.releases.GetRelease, release_pb2.GetReleaseRequest(namespace=namespace)
+            )
+        except ConfigdError:
+            return "a release"
+        return f"release {reply.release.id}"
 
     async def _call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
         """A unary call with the command's deadline; failures become ConfigdError; reads, and

@@ -15,7 +15,6 @@ import click
 
 from configd_client.cli import diffs, documents, output
 from configd_client.cli.context import (
-    confirm,
     execute,
     force_option,
     message_option,
@@ -24,6 +23,7 @@ from configd_client.cli.context import (
     yes_option,
 )
 from configd_client.cli.exits import CliFailure, ExitCode, violation_lines
+from configd_client.cli.prompts import confirm
 from configd_client.cli.session import Session, Settings
 from configd_client.errors import FieldViolation, PreconditionFailed
 from configd_client.wire import config_pb2, jsontext
@@ -174,7 +174,7 @@ def apply(
       configctl apply payments/prod -f payments.json --dry-run
     """
     document_json = jsontext.dumps(documents.load_document(source))
-    current = settings(output_format, force=force, dry_run=dry_run, message=message)
+    current = settings(output_format, force=force, dry_run=dry_run, message=message, yes=yes)
 
     async def work(session: Session) -> tuple[Review, int]:
         result = await review(session, namespace, document_json)
@@ -276,7 +276,7 @@ def rollback(
       configctl rollback payments/prod --to 41 -m "release 42 broke checkout"
       configctl rollback payments/prod --to 41 --force -m "abort the canary, restore 41"
     """
-    current = settings(output_format, force=force, dry_run=dry_run, message=message)
+    current = settings(output_format, force=force, dry_run=dry_run, message=message, yes=yes)
 
     async def work(session: Session) -> tuple[Review, int]:
         then = await session.get_namespace(namespace, to_revision)

@@ -10,7 +10,6 @@ import click
 
 from configd_client.cli import archive, consul, diffs, importer, output
 from configd_client.cli.context import (
-    confirm,
     execute,
     force_option,
     message_option,
@@ -19,6 +18,7 @@ from configd_client.cli.context import (
     yes_option,
 )
 from configd_client.cli.exits import CliFailure, ExitCode
+from configd_client.cli.prompts import confirm
 from configd_client.cli.session import Session, Settings
 from configd_client.wire import config_pb2, jsontext
 
@@ -285,7 +285,7 @@ def import_(
             importer.Target(name=item.name, document=item.document, schema=item.schema)
             for item in archive.read(source)
         ]
-    current = settings(output_format, force=force, dry_run=dry_run, message=message)
+    current = settings(output_format, force=force, dry_run=dry_run, message=message, yes=yes)
     message = message or "configctl import"
 
     async def work(session: Session) -> list[importer.NamespacePlan]:
