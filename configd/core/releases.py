@@ -492,6 +492,18 @@ def tally(
     return Tally(tuple(found))
 
 
+def forget_before(
+    now: float, running: Iterable[Release], *, forget_after: float, client_timeout: float
+) -> float:
+    """The seen_at below which disconnected clients, and their acks, are forgotten: those not
+    seen for `forget_after` seconds, but never one a running release still counts (seen since
+    its start less the client timeout: tally)."""
+    cutoff = now - forget_after
+    for release in running:
+        cutoff = min(cutoff, release.started_at - client_timeout)
+    return cutoff
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What a running release does by itself now, and the message its revision carries."""

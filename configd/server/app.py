@@ -42,7 +42,11 @@ from configd.server.workers import StatusFile, read_all
 from configd.storage.open import open_backend
 from configd.storage.postgresql.options import PostgreSQLOptions
 from configd.storage.sqlite.store import SQLiteOptions
-from configd.store.clients import DEFAULT_CLIENT_TIMEOUT, ClientRegistry
+from configd.store.clients import (
+    DEFAULT_CLIENT_TIMEOUT,
+    DEFAULT_FORGET_CLIENTS_AFTER,
+    ClientRegistry,
+)
 from configd.store.compactor import Compactor, Retention
 from configd.store.releases import Releases
 from configd.store.service import DEFAULT_MIN_REVISION_WAIT, ConfigService
@@ -164,6 +168,7 @@ class ServerConfig:
     # Seconds a client gone (disconnected, or its replica dead) still counts in a release's
     # slice (configd serve --client-timeout).
     client_timeout: float = DEFAULT_CLIENT_TIMEOUT
+    forget_clients_after: float = DEFAULT_FORGET_CLIENTS_AFTER
     # Security (configd.auth, configd.server.tls): auth off only by an explicit --no-auth.
     auth: bool = True
     admin_token: str | None = None
@@ -272,7 +277,12 @@ class ConfigdServer:
                 exposition = self._worker_metrics.exposition
             self._compactor = Compactor(self.service, self.config.retention)
             self._compactor.start()
-            self.releases = Releases(self.service, self.backend.clients, self.clients)
+            self.releases = Releases(
+                self.service,
+                self.backend.clients,
+                self.clients,
+                forget_clients_after=self.config.forget_clients_after,
+            )
             self.releases.start()
             await self._start_grpc(self.hub)
             self._http = HttpListener(

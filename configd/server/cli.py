@@ -28,7 +28,7 @@ from configd.server.supervisor import READY, Supervisor, die_with_supervisor, re
 from configd.storage.open import check_store
 from configd.storage.sqlite.backup import RestoreError, restore
 from configd.storage.sqlite.store import SQLiteOptions, Synchronous
-from configd.store.clients import DEFAULT_CLIENT_TIMEOUT
+from configd.store.clients import DEFAULT_CLIENT_TIMEOUT, DEFAULT_FORGET_CLIENTS_AFTER
 from configd.store.compactor import Retention
 from configd.store.service import DEFAULT_MIN_REVISION_WAIT
 from configd.store.writer import DEFAULT_COMMIT_TIMEOUT
@@ -179,6 +179,15 @@ def main() -> None:
     "release's slice, as pending; after that it leaves the slice until it reconnects.",
 )
 @click.option(
+    "--forget-clients-after",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_FORGET_CLIENTS_AFTER,
+    show_default=True,
+    help="Seconds after which a disconnected client's record and acks are deleted from the "
+    "store, unless a running release still counts it (clients restarting under default ids "
+    "are new clients each time).",
+)
+@click.option(
     "--max-lag-seconds",
     type=click.FloatRange(min=0),
     default=DEFAULT_MAX_LAG_SECONDS,
@@ -223,6 +232,7 @@ def serve(
     min_revision_wait: float,
     max_lag_seconds: float,
     client_timeout: float,
+    forget_clients_after: float,
     cors_origins: tuple[str, ...],
     security: SecurityOptions,
     workers: int,
@@ -278,6 +288,7 @@ def serve(
         min_revision_wait=min_revision_wait,
         max_lag_seconds=max_lag_seconds,
         client_timeout=client_timeout,
+        forget_clients_after=forget_clients_after,
         watch=WatchOptions(
             buffer_size=watch_buffer,
             progress_interval=watch_progress_interval,

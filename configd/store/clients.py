@@ -41,6 +41,12 @@ DEFAULT_CLIENT_TIMEOUT = 30.0
 targeted by a release (configd serve --client-timeout)."""
 
 
+DEFAULT_FORGET_CLIENTS_AFTER = 24 * 3600.0
+"""Seconds after which a disconnected client's record and acks are deleted from the store
+(configd serve --forget-clients-after), unless a running release still counts it: default
+client ids (host-pid-random) are new on every restart, so the table would grow forever."""
+
+
 def check_identity(client_id: str, labels: Mapping[str, str]) -> ClientIdentity:
     """A Watch's ClientInfo, checked with the rules the SDK checks it with."""
     problem = client_id_problem(client_id, field="client.client_id") or labels_problem(
@@ -96,7 +102,9 @@ class ClientRegistry:
         self.replica = replica
         self.client_timeout = client_timeout
         self._limits = limits
-        self._heartbeat = heartbeat
+        # Often enough that a connected client is never older than the timeout (readers of
+        # the store select clients by seen_at).
+        self._heartbeat = min(heartbeat, client_timeout / 3)
         self._rate = acks_per_second
         self._connections: dict[str, list[Connection]] = {}
         self._acked: dict[tuple[str, str], int] = {}  # (client, namespace) -> revision

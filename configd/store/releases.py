@@ -5,7 +5,7 @@ The rules are configd.core.releases; the writes go through ConfigService like ev
 (one revision each, through the writer); progress is read from the store (ClientStore), so
 every replica tells the same. The supervisor runs in the maintainer only (one process per
 store): it ends a release with one ordinary write, refused harmlessly (NoRunningRelease) if
-an operator ended it first.
+an operator ended it first, and deletes the records of clients long gone (forget_clients).
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from configd.core.releases import (
     ClientRecord,
     Tally,
     decide,
+    forget_before,
     tally,
     targets,
 )
 from configd.storage.base import ClientStore
-from configd.store.clients import ClientRegistry
+from configd.store.clients import DEFAULT_FORGET_CLIENTS_AFTER, ClientRegistry
 from configd.store.service import ConfigService
 
 log = logging.getLogger("configd.releases")
@@ -60,11 +61,13 @@ class Releases:
         registry: ClientRegistry,
         *,
         supervise_interval: float = 0.25,
+        forget_clients_after: float = DEFAULT_FORGET_CLIENTS_AFTER,
     ) -> None:
         self._service = service
         self._store = store
         self._registry = registry
         self._interval = supervise_interval
+        self._forget_after = forget_clients_after
         self._task: asyncio.Task[None] | None = None
         # Ends of releases this process made by itself, by state (for metrics).
         self.self_ended: dict[ReleaseState, int] = {}
@@ -186,11 +189,33 @@ class Releases:
                 await self._task
             self._task = None
 
+    async def forget_clients(self) -> None:
+        """Delete the disconnected clients not seen for --forget-clients-after (and their
+        acks) that no running release counts any more."""
+        running = [n.release for n in self._service.namespaces.values() if n.release is not None]
+        await self._store.forget_clients(
+            forget_before(
+                time.time(),
+                running,
+                forget_after=self._forget_after,
+                client_timeout=self._registry.client_timeout,
+            )
+        )
+
     async def _supervise(self) -> None:
+        # Forgetting is cheap and rare: at start, then every half retention, at most hourly.
+        forget_every = min(self._forget_after / 2, 3600.0)
+        next_forget = time.monotonic()
         while True:
             await asyncio.sleep(self._interval)
             if not self._service.maintainer:
                 continue
+            if time.monotonic() >= next_forget:
+                next_forget = time.monotonic() + forget_every
+                try:
+                    await self.forget_clients()
+                except ConfigdError as exc:
+                    log.warning("forgetting disconnected clients failed: %s", exc)
             for namespace in list(self._service.namespaces.values()):
                 release = namespace.release
                 if release is None or (release.max_failures is None and release.bake_seconds <= 0):

@@ -8,6 +8,7 @@ a test sees exactly what the service saw, and that a vetoed value never showed.
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -355,5 +356,55 @@ def test_releases_and_acks_work_across_workers(tmp_path: Path, services: list[Se
                 *(s.client_id for s in slice_),
                 *(s.client_id for s in outside),
             }
+        finally:
+            operator.close()
+
+
+def stored_clients(data_dir: Path) -> set[str]:
+    """The client ids recorded in the store, read from the SQLite file itself."""
+    db = sqlite3.connect(f"file:{data_dir / 'configd.db'}?mode=ro", uri=True)
+    try:
+        return {row[0] for row in db.execute("SELECT client_id FROM clients")}
+    finally:
+        db.close()
+
+
+def test_clients_long_gone_are_forgotten_once_no_running_release_counts_them(
+    tmp_path: Path, services: list[Service]
+) -> None:
+    data = tmp_path / "data"
+    options = ("--client-timeout", "1", "--forget-clients-after", "1")
+    with ConfigdProcess(data, *options) as server:
+        operator = Operator(server.grpc_addr)
+        try:
+            setup_namespace(operator)
+            eu, us, stays = (
+                Service(server.grpc_addr, "eu-0", "zone=eu"),
+                Service(server.grpc_addr, "us-0", "zone=us"),
+                Service(server.grpc_addr, "us-1", "zone=us"),
+            )
+            services += [eu, us, stays]
+            for service in services:
+                service.wait(lambda d: d == {"pool": 10})
+            operator.start({"pool": 50}, "zone=eu")
+            eu.wait(lambda d: d == {"pool": 50})
+            operator.wait_status(lambda s: s.tally.applied == 1)
+            eu.stop()
+            us.stop()
+            # Long past --forget-clients-after: the running release still counts eu-0 (it
+            # applied), so nobody is forgotten while it runs.
+            time.sleep(3)
+            assert stored_clients(data) == {"eu-0", "us-0", "us-1"}
+            [counted] = operator.status().clients
+            assert (counted.client_id, counted.outcome) == ("eu-0", OUTCOME.ACK_OUTCOME_APPLIED)
+
+            operator.abort()
+            deadline = time.monotonic() + 10
+            while stored_clients(data) != {"us-1"}:
+                assert time.monotonic() < deadline, stored_clients(data)
+                time.sleep(0.1)
+            # A connected client is never forgotten, however long ago it connected.
+            listed = operator.releases.ListClients(release_pb2.ListClientsRequest())
+            assert [c.client_id for c in listed.clients] == ["us-1"]
         finally:
             operator.close()

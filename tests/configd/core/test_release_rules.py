@@ -25,6 +25,7 @@ from configd.core.releases import (
     check_percent,
     check_selectors,
     decide,
+    forget_before,
     in_percent,
     plan_end,
     plan_start,
@@ -306,3 +307,11 @@ def test_selector_and_percent_checks_speak_of_the_fields() -> None:
     with pytest.raises(InvalidArgument, match="1-100"):
         check_percent(101)
     assert check_percent(0) == 100
+
+
+def test_clients_are_forgotten_after_the_retention_but_never_while_a_release_counts_them() -> None:
+    _, release = started()  # started at 10.0
+    assert forget_before(1000.0, [], forget_after=100.0, client_timeout=30.0) == 900.0
+    # A running release counts clients seen since its start less the client timeout.
+    assert forget_before(1000.0, [release], forget_after=100.0, client_timeout=30.0) == -20.0
+    assert forget_before(1000.0, [release], forget_after=995.0, client_timeout=1.0) == 5.0

@@ -160,8 +160,10 @@ def test_a_forced_apply_asks_before_aborting_and_again_before_writing(
     agreed.wait_for(f"Apply these changes to {ns}?")
     run = agreed.answer("n")
     assert run.code == 9, run
-    assert ["~ pool:", "-   20", "+   7"] == [
-        line.strip("\r") for line in run.stdout.splitlines()[1:4]
+    assert [line.strip("\r") for line in run.stdout.splitlines()[1:4]] == [
+        "~ pool:",
+        "-   20",
+        "+   7",
     ]
     assert_aborted_by(configctl, ns, "hotfix")
     assert pool(configctl, ns) == 20
