@@ -1,4 +1,5 @@
-"""Releases end to end: a real server, real SDK clients in their own processes.
+"""Releases end to end: a real server (SQLite; two replicas on PostgreSQL), real SDK clients
+in their own processes.
 
 Each client is tests/configd/release_client.py (ConfigClient with a client id, labels and,
 where asked, a check that vetoes a value); it prints every document its readers can see, so
@@ -408,3 +409,50 @@ def test_clients_long_gone_are_forgotten_once_no_running_release_counts_them(
             assert [c.client_id for c in listed.clients] == ["us-1"]
         finally:
             operator.close()
+
+
+def test_releases_across_two_replicas_on_postgresql(
+    tmp_path: Path, pg_dsn: str, services: list[Service]
+) -> None:
+    options = ("--store", pg_dsn, "--client-timeout", "5")
+    with (
+        ConfigdProcess(tmp_path / "a", *options) as first,
+        ConfigdProcess(tmp_path / "b", *options) as second,
+    ):
+        on_first, on_second = Operator(first.grpc_addr), Operator(second.grpc_addr)
+        try:
+            setup_namespace(on_first)
+            eu_a = Service(first.grpc_addr, "eu-a", "zone=eu")
+            eu_b = Service(second.grpc_addr, "eu-b", "zone=eu")
+            picky = Service(second.grpc_addr, "eu-picky", "zone=eu", refuse_above="pool=60")
+            us_b = Service(second.grpc_addr, "us-b", "zone=us")
+            services += [eu_a, eu_b, picky, us_b]
+            for service in services:
+                service.wait(lambda d: d == {"pool": 10})
+
+            # Started on one replica, acknowledged on both, promoted by itself (by whichever
+            # replica maintains the store), seen the same from either replica.
+            started = on_second.start({"pool": 50}, "zone=eu", bake_seconds=0.5)
+            status = on_first.wait_status(
+                lambda s: s.release.state == STATE.RELEASE_STATE_PROMOTED, timeout=20
+            )
+            assert status.release.id == started
+            assert status.tally.applied == 3
+            assert len({c.replica for c in status.clients}) == 2
+            for service in services:
+                service.wait(lambda d: d == {"pool": 50})
+            assert on_second.status(started).tally.applied == 3
+
+            # A client on the other replica vetoes the next one: it aborts by itself.
+            on_first.start({"pool": 70}, "zone=eu", max_failures=0)
+            status = on_second.wait_status(
+                lambda s: s.release.state == STATE.RELEASE_STATE_ABORTED, timeout=20
+            )
+            outcomes = {c.client_id: c.outcome for c in status.clients}
+            assert outcomes["eu-picky"] == OUTCOME.ACK_OUTCOME_REJECTED
+            for service in (eu_a, eu_b, us_b):
+                service.wait(lambda d: d == {"pool": 50})
+            assert all(doc["pool"] <= 60 for _, doc in picky.seen), picky.seen
+        finally:
+            on_first.close()
+            on_second.close()
