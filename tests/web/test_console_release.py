@@ -120,15 +120,21 @@ def confirm_click(page: Page, selector: str) -> None:
     page.click(selector)
 
 
-def test_release_panel_follows_a_release_then_promotes_and_aborts_with_its_buttons(
-    page: Page, page_origin: str, api_server: ConfigdProcess, ns: str, services: list[Service]
-) -> None:
-    create(api_server, ns, port=1)
-    eu = Service(api_server.grpc_addr, ns, "svc-eu", "zone=eu")
-    us = Service(api_server.grpc_addr, ns, "svc-us", "zone=us")
+def eu_and_us(server: ConfigdProcess, ns: str, services: list[Service]) -> tuple[Service, Service]:
+    """The namespace (port 1) and one client in zone=eu, one in zone=us, both showing it."""
+    create(server, ns, port=1)
+    eu = Service(server.grpc_addr, ns, "svc-eu", "zone=eu")
+    us = Service(server.grpc_addr, ns, "svc-us", "zone=us")
     services += [eu, us]
     eu.wait(lambda d: d == {"port": 1})
     us.wait(lambda d: d == {"port": 1})
+    return eu, us
+
+
+def test_release_panel_follows_a_release_then_promotes_and_aborts_with_its_buttons(
+    page: Page, page_origin: str, api_server: ConfigdProcess, ns: str, services: list[Service]
+) -> None:
+    eu, us = eu_and_us(api_server, ns, services)
 
     open_console(page, page_origin, api_server, ns)
     page.click('button.tab[data-tab="release"]')
@@ -236,3 +242,72 @@ def test_release_panel_shows_why_a_client_rejected(
     confirm_click(page, "#release-abort")
     expect(page.locator("#release-panel")).to_have_attribute("data-state", "aborted")
     expect(page.locator("#ns-error")).to_be_hidden()
+
+
+def problems(page: Page) -> Locator:
+    return page.locator("#start-problems li")
+
+
+def test_a_release_started_from_the_console_reaches_its_slice_and_bad_input_starts_nothing(
+    page: Page, page_origin: str, api_server: ConfigdProcess, ns: str, services: list[Service]
+) -> None:
+    eu, us = eu_and_us(api_server, ns, services)
+    before = namespace_revision(api_server, ns)
+
+    open_console(page, page_origin, api_server, ns)
+    page.click('button.tab[data-tab="release"]')
+    expect(page.locator("#release-none")).to_be_visible()
+    page.click("#release-start summary")
+    # The staged document starts from the current one.
+    expect(page.locator("#start-document")).to_have_value('{\n  "port": 1\n}')
+
+    # What the form can tell by itself, named in its own terms; nothing is sent.
+    page.fill("#start-document", '{"port": ')
+    page.fill("#start-selectors", "zone")
+    page.fill("#start-percent", "150")
+    page.fill("#start-max-failures", "-1")
+    page.fill("#start-bake", "soon")
+    page.click("#start-release")
+    expect(problems(page)).to_have_count(5)
+    expect(problems(page).nth(0)).to_contain_text("Staged document: not valid JSON")
+    expect(problems(page).nth(1)).to_have_text(
+        'Selectors: "zone" is not label=value (e.g. zone=eu-west-1)'
+    )
+    expect(problems(page).nth(2)).to_have_text('Percent: "150" is not a whole number from 1 to 100')
+    expect(problems(page).nth(3)).to_contain_text('Max failures: "-1" is not a whole number')
+    expect(problems(page).nth(4)).to_contain_text('Bake: "soon" is not a duration such as 90s')
+    expect(page.locator("#start-release")).to_have_text("Start release")
+
+    # What only the server knows (the label rules, the schema), said in the form's terms.
+    page.fill("#start-document", '{"port": 2}')
+    page.fill("#start-selectors", "Zone=eu")
+    page.fill("#start-percent", "")
+    page.fill("#start-max-failures", "")
+    page.fill("#start-bake", "")
+    confirm_click(page, "#start-release")
+    expect(problems(page).nth(0)).to_contain_text("INVALID_ARGUMENT")
+    expect(problems(page).nth(0)).to_contain_text("Selectors: label name 'Zone' is not valid")
+    page.fill("#start-selectors", "zone=eu")
+    page.fill("#start-document", '{"port": 70000}')
+    confirm_click(page, "#start-release")
+    expect(problems(page).nth(0)).to_contain_text("INVALID_ARGUMENT")
+    expect(page.locator("#start-problems")).to_contain_text("Staged document /port:")
+    assert namespace_revision(api_server, ns) == before  # nothing was started
+
+    page.fill("#start-document", '{"port": 2}')
+    page.fill("#start-bake", "1m")
+    page.fill("#publish-message", "canary from the console")
+    page.click("#start-release")
+    expect(page.locator("#start-release")).to_have_text("Confirm: start for 100% of zone=eu")
+    page.click("#start-release")
+    panel = page.locator("#release-panel")
+    expect(panel).to_have_attribute("data-state", "running")
+    expect(page.locator("#ns-notice")).to_contain_text("Started release #")
+    expect(page.locator("#release-message")).to_have_text("canary from the console")
+    expect(page.locator("#release-selectors")).to_have_text("zone=eu")
+    expect(page.locator("#release-bake")).to_contain_text("promotes by itself 60 s after")
+    expect(page.locator("#release-start")).to_have_count(0)  # one release at a time
+    eu.wait(lambda d: d == {"port": 2})
+    expect(count(page, "applied")).to_have_attribute("data-value", "1")
+    assert us.docs[-1] == {"port": 1}
+    assert document(api_server, ns) == {"port": 1}

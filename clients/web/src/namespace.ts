@@ -104,7 +104,8 @@ export class NamespacePage {
     this.release = new ReleasePanel(releases, name, {
       message: () => this.message.value,
       onError: (error) => this.showError(error),
-      onEnded: (notice, revision) => this.afterWrite(notice, revision),
+      document: () => joinObject(this.values),
+      onWritten: (notice, revision) => this.afterWrite(notice, revision),
       onRunning: (running) => {
         // Seen from every tab: while a release runs, direct writes are refused.
         this.tabButtons.release.classList.toggle("running", running);

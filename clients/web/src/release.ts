@@ -1,5 +1,6 @@
 // A namespace's release (progressive delivery): the running or last release, its slice, how
-// far its clients got (in all and by label), why any rejected it, and Promote / Abort.
+// far its clients got (in all and by label), why any rejected it, and Promote / Abort; with
+// none running, the form that starts one (release_start.ts).
 
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
@@ -13,6 +14,7 @@ import {
   ReleaseState,
 } from "./gen/configd/v1/release_pb";
 import { longText } from "./longtext";
+import { StartForm } from "./release_start";
 
 // A running release moves with every client's ack: poll it often. Without one, the page's
 // Watch does not see a start (a release's start goes to its slice only, and the console is
@@ -21,12 +23,14 @@ const RUNNING_POLL_MS = 1_000;
 const IDLE_POLL_MS = 5_000;
 
 export interface ReleaseHooks {
-  /** The page's change message, used for Promote and Abort. */
+  /** The page's change message, used for Start, Promote and Abort. */
   message(): string;
+  /** The namespace's current document (JSON text), where a staged document starts from. */
+  document(): string;
   /** A call failed: shown as the page shows its other errors. */
   onError(error: ApiError): void;
-  /** Our promotion or abort committed at `revision`. */
-  onEnded(notice: string, revision: bigint): void;
+  /** Our start, promotion or abort committed at `revision`. */
+  onWritten(notice: string, revision: bigint): void;
   /** Whether a release runs now (the page marks its tab). */
   onRunning(running: boolean): void;
   /**
@@ -55,12 +59,21 @@ export class ReleasePanel {
   private again = false; // a refresh was asked for while one was in flight
   private busy = false; // a promotion or abort is in flight
   private seen: string | null = null; // "id:state" of the release last read ("" for none)
+  private readonly startForm: StartForm;
 
   constructor(
     private readonly client: ReleaseApi,
     private readonly namespace: string,
     private readonly hooks: ReleaseHooks,
   ) {
+    this.startForm = new StartForm(client, namespace, {
+      document: () => hooks.document(),
+      message: () => hooks.message(),
+      onStarted: (revision) => {
+        hooks.onWritten(`Started release #${revision} at r${revision}.`, revision);
+        void this.refresh();
+      },
+    });
     this.root.append(h("p", { class: "hint" }, "Loading the release…"));
   }
 
@@ -142,7 +155,8 @@ export class ReleasePanel {
     if (this.status === null || release === undefined) {
       this.root.dataset.state = "none";
       this.root.append(
-        h("p", { class: "hint", id: "release-none" }, "No release of this namespace yet. Start one with ", h("code", { class: "cmd" }, "configctl release start"), "."),
+        h("p", { class: "hint", id: "release-none" }, "No release of this namespace yet. Start one here or with ", h("code", { class: "cmd" }, "configctl release start"), "."),
+        this.startForm.root,
       );
       return;
     }
@@ -159,6 +173,7 @@ export class ReleasePanel {
       this.renderFacts(release),
       this.renderTally(this.status),
       running ? this.renderActions(release) : this.renderEnd(release),
+      running ? null : this.startForm.root,
       this.renderGroups(this.status.clients),
       this.renderRejections(this.status.clients),
       this.renderClients(this.status.clients),
@@ -263,7 +278,7 @@ export class ReleasePanel {
     try {
       const result = promote ? await this.client.promoteRelease(request) : await this.client.abortRelease(request);
       const verb = promote ? "Promoted" : "Aborted";
-      this.hooks.onEnded(`${verb} release #${release.id} at r${result.revision}.`, result.revision);
+      this.hooks.onWritten(`${verb} release #${release.id} at r${result.revision}.`, result.revision);
     } catch (err) {
       this.hooks.onError(await describeError(err));
     } finally {
