@@ -168,6 +168,7 @@ class ServerConfig:
     # Seconds a client gone (disconnected, or its replica dead) still counts in a release's
     # slice (configd serve --client-timeout).
     client_timeout: float = DEFAULT_CLIENT_TIMEOUT
+    # Seconds before a disconnected client's record is deleted (--forget-clients-after).
     forget_clients_after: float = DEFAULT_FORGET_CLIENTS_AFTER
     # Security (configd.auth, configd.server.tls): auth off only by an explicit --no-auth.
     auth: bool = True

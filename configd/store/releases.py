@@ -216,6 +216,8 @@ class Releases:
                     await self.forget_clients()
                 except ConfigdError as exc:
                     log.warning("forgetting disconnected clients failed: %s", exc)
+                except Exception:  # a bug here must not end the release supervision
+                    log.exception("forgetting disconnected clients failed")
             for namespace in list(self._service.namespaces.values()):
                 release = namespace.release
                 if release is None or (release.max_failures is None and release.bake_seconds <= 0):

@@ -248,6 +248,12 @@ def problems(page: Page) -> Locator:
     return page.locator("#start-problems li")
 
 
+def fill_start_form(page: Page, **fields: str) -> None:
+    """Type into the start form's fields by name (document, selectors, percent, ...)."""
+    for name, text in fields.items():
+        page.fill(f"#start-{name.replace('_', '-')}", text)
+
+
 def test_a_release_started_from_the_console_reaches_its_slice_and_bad_input_starts_nothing(
     page: Page, page_origin: str, api_server: ConfigdProcess, ns: str, services: list[Service]
 ) -> None:
@@ -262,11 +268,9 @@ def test_a_release_started_from_the_console_reaches_its_slice_and_bad_input_star
     expect(page.locator("#start-document")).to_have_value('{\n  "port": 1\n}')
 
     # What the form can tell by itself, named in its own terms; nothing is sent.
-    page.fill("#start-document", '{"port": ')
-    page.fill("#start-selectors", "zone")
-    page.fill("#start-percent", "150")
-    page.fill("#start-max-failures", "-1")
-    page.fill("#start-bake", "soon")
+    fill_start_form(
+        page, document='{"port": ', selectors="zone", percent="150", max_failures="-1", bake="soon"
+    )
     page.click("#start-release")
     expect(problems(page)).to_have_count(5)
     expect(problems(page).nth(0)).to_contain_text("Staged document: not valid JSON")
@@ -279,23 +283,19 @@ def test_a_release_started_from_the_console_reaches_its_slice_and_bad_input_star
     expect(page.locator("#start-release")).to_have_text("Start release")
 
     # What only the server knows (the label rules, the schema), said in the form's terms.
-    page.fill("#start-document", '{"port": 2}')
-    page.fill("#start-selectors", "Zone=eu")
-    page.fill("#start-percent", "")
-    page.fill("#start-max-failures", "")
-    page.fill("#start-bake", "")
+    fill_start_form(
+        page, document='{"port": 2}', selectors="Zone=eu", percent="", max_failures="", bake=""
+    )
     confirm_click(page, "#start-release")
     expect(problems(page).nth(0)).to_contain_text("INVALID_ARGUMENT")
     expect(problems(page).nth(0)).to_contain_text("Selectors: label name 'Zone' is not valid")
-    page.fill("#start-selectors", "zone=eu")
-    page.fill("#start-document", '{"port": 70000}')
+    fill_start_form(page, selectors="zone=eu", document='{"port": 70000}')
     confirm_click(page, "#start-release")
     expect(problems(page).nth(0)).to_contain_text("INVALID_ARGUMENT")
     expect(page.locator("#start-problems")).to_contain_text("Staged document /port:")
     assert namespace_revision(api_server, ns) == before  # nothing was started
 
-    page.fill("#start-document", '{"port": 2}')
-    page.fill("#start-bake", "1m")
+    fill_start_form(page, document='{"port": 2}', bake="1m")
     page.fill("#publish-message", "canary from the console")
     page.click("#start-release")
     expect(page.locator("#start-release")).to_have_text("Confirm: start for 100% of zone=eu")
